@@ -1,0 +1,117 @@
+"""The only module that talks to MLflow: runs, the model registry and the champion alias."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+
+from flows.mlflow_model import ARTIFACT, CartliftModel
+from models.hybrid import HybridModel
+from models.settings import Settings
+
+log = logging.getLogger(__name__)
+PIP_REQUIREMENTS = ["cartlift", "rectools-lightfm==1.17.3", "numpy", "pandas", "scipy"]
+
+
+@dataclass(frozen=True)
+class Champion:
+    version: str
+    run_id: str
+    dataset: str
+    model: HybridModel
+
+
+def connect(settings: Settings) -> MlflowClient:
+    """Point MLflow at the configured store (SQLite under CARTLIFT_HOME by default)."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    if settings.mlflow_registry_uri:
+        mlflow.set_registry_uri(settings.mlflow_registry_uri)
+    if mlflow.get_experiment_by_name(settings.experiment_name) is None:
+        location = None
+        if settings.tracking_uri.startswith("sqlite:"):
+            location = settings.mlflow_artifacts_dir.as_uri()
+        mlflow.create_experiment(settings.experiment_name, artifact_location=location)
+    mlflow.set_experiment(settings.experiment_name)
+    return MlflowClient()
+
+
+def load_champion(client: MlflowClient, settings: Settings) -> Champion | None:
+    """The current champion, or None when there is none yet."""
+    try:
+        mv = client.get_model_version_by_alias(settings.registered_model, settings.champion_alias)
+    except MlflowException:
+        return None
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{settings.registered_model}@{settings.champion_alias}")
+    model = pyfunc.unwrap_python_model().model
+    return Champion(version=mv.version, run_id=mv.run_id, dataset=mv.tags.get("dataset", ""), model=model)
+
+
+def log_run_data(params: dict[str, str], metrics: dict[str, float], tags: dict[str, str],
+                 artifacts: dict[str, Any]) -> None:
+    """Params, metrics, tags and small artifacts (dicts as JSON, frames as CSV, paths as files)."""
+    mlflow.log_params(params)
+    mlflow.log_metrics({k: v for k, v in metrics.items() if v == v})  # NaN: slice was empty
+    mlflow.set_tags(tags)
+    for name, value in artifacts.items():
+        if isinstance(value, dict):
+            mlflow.log_dict(value, name)
+        elif isinstance(value, pd.DataFrame):
+            mlflow.log_text(value.to_csv(index=False), name)
+        else:
+            mlflow.log_artifact(str(value))
+
+
+def log_model(model: HybridModel, settings: Settings, example_users: list[str]) -> str:
+    """Log the pyfunc with a signature and register it; returns the new version number."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = model.save(Path(tmp) / "model.pkl")
+        example = pd.DataFrame({"user_id": example_users[:3], "k": [10] * min(3, len(example_users))})
+        wrapper = CartliftModel()
+        wrapper.model = model
+        signature = infer_signature(example, wrapper.predict(None, example))
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=CartliftModel(), artifacts={ARTIFACT: str(path)},
+            signature=signature, input_example=example, pip_requirements=PIP_REQUIREMENTS,
+            registered_model_name=settings.registered_model,
+        )
+    return str(info.registered_model_version)
+
+
+def tag_version(client: MlflowClient, settings: Settings, version: str, tags: dict[str, str]) -> None:
+    for key, value in tags.items():
+        client.set_model_version_tag(settings.registered_model, version, key, value)
+
+
+def set_champion(client: MlflowClient, settings: Settings, version: str) -> None:
+    client.set_registered_model_alias(settings.registered_model, settings.champion_alias, version)
+
+
+def promote(settings: Settings, version: str) -> str:
+    """Move the champion alias to an existing version (rollback or manual promotion)."""
+    client = connect(settings)
+    try:
+        mv = client.get_model_version(settings.registered_model, version)
+    except MlflowException as exc:
+        raise ValueError(f"{settings.registered_model} has no version {version}") from exc
+    set_champion(client, settings, mv.version)
+    client.set_model_version_tag(settings.registered_model, mv.version, "promoted_by", "cartlift promote")
+    return mv.version
+
+
+def describe_champion(settings: Settings) -> dict[str, str] | None:
+    client = connect(settings)
+    try:
+        mv = client.get_model_version_by_alias(settings.registered_model, settings.champion_alias)
+    except MlflowException:
+        return None
+    return {"version": mv.version, "run_id": mv.run_id, **mv.tags}

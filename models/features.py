@@ -1,0 +1,252 @@
+"""From the lake to LightFM's inputs: temporal split, weighted interactions, features.
+
+Features are first written as *tokens* in long format (``id, token, weight``), e.g.
+``category=laptops`` or ``spend=3``. Tokens do not depend on any index, so a model can
+encode users and items it never saw (cold start, or a champion scored on a newer
+window) with its own feature map. Matrices are then built vectorised from the token
+tables and the maps of LightFM's ``Dataset``, which is saved with the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from lightfm.data import Dataset
+
+from models.columns import Columns
+from models.settings import FeatureConfig
+
+C = Columns
+TOKEN = "token"
+ID = "id"
+PRICE_BAND_NAMES = {1: ("any",), 2: ("low", "high"), 3: ("budget", "mid", "premium")}
+
+
+@dataclass
+class Split:
+    """Events before the cutoff train the model; events from it on evaluate it."""
+
+    train: pd.DataFrame
+    test: pd.DataFrame
+    cutoff: pd.Timestamp
+
+
+@dataclass
+class FeatureSet:
+    """Everything training and evaluation need, with LightFM's id and feature maps."""
+
+    dataset: Dataset
+    interactions: sp.coo_matrix  # (n_users, n_items), 1 where the user interacted
+    weights: sp.coo_matrix  # (n_users, n_items), decayed event weights, same pattern
+    user_features: sp.csr_matrix  # (n_users, n_user_features), rows sum to 1
+    item_features: sp.csr_matrix  # (n_items, n_item_features), rows sum to 1
+    user_tokens: pd.DataFrame
+    item_tokens: pd.DataFrame
+    split: Split
+    items: pd.DataFrame
+    users: pd.DataFrame
+    item_popularity: np.ndarray  # (n_items,), decayed train weight per item
+
+    @property
+    def user_ids(self) -> np.ndarray:
+        return np.asarray(list(self.dataset.mapping()[0]), dtype=object)
+
+    @property
+    def item_ids(self) -> np.ndarray:
+        return np.asarray(list(self.dataset.mapping()[2]), dtype=object)
+
+    def summary(self) -> dict[str, int | str]:
+        return {
+            "users": self.interactions.shape[0],
+            "items": self.interactions.shape[1],
+            "interactions": int(self.interactions.nnz),
+            "user_features": self.user_features.shape[1],
+            "item_features": self.item_features.shape[1],
+            "train_events": len(self.split.train),
+            "test_events": len(self.split.test),
+            "cutoff": str(self.split.cutoff),
+        }
+
+
+def temporal_split(events: pd.DataFrame, holdout_days: int) -> Split:
+    """Hold out the last ``holdout_days`` whole days of events."""
+    if events.empty:
+        raise ValueError("no events to split: the lake's events table is empty")
+    cutoff = events[C.timestamp].max().normalize() + pd.Timedelta(days=1) - pd.Timedelta(days=holdout_days)
+    before = events[C.timestamp] < cutoff
+    if not before.any():
+        raise ValueError(
+            f"all events fall in the last {holdout_days} days: nothing left to train on; "
+            "lower features.holdout_days"
+        )
+    return Split(train=events[before], test=events[~before], cutoff=cutoff)
+
+
+def interaction_weights(train: pd.DataFrame, cutoff: pd.Timestamp, cfg: FeatureConfig) -> pd.DataFrame:
+    """Sum of event weights per (user, item), each halved every ``half_life_days``.
+
+    A purchase counts more than a cart, a cart more than a view; recent behaviour counts
+    more than old behaviour, so the model follows the shop's present.
+    """
+    age_days = (cutoff - train[C.timestamp]).dt.total_seconds().to_numpy() / 86_400.0
+    decay = np.exp2(-age_days / cfg.half_life_days)
+    kind = train[C.event].map(cfg.event_weights).fillna(0.0).to_numpy(dtype=float)
+    frame = pd.DataFrame({C.user: train[C.user].to_numpy(), C.item: train[C.item].to_numpy(),
+                          C.weight: kind * decay})
+    frame = frame[frame[C.weight] > 0]
+    return frame.groupby([C.user, C.item], sort=True, observed=True)[C.weight].sum().reset_index()
+
+
+def _bands(values: pd.Series, n: int) -> pd.Series:
+    """Quantile band 1..n of each value (ties share a band)."""
+    if n <= 1 or values.empty:
+        return pd.Series(1, index=values.index)
+    ranks = values.rank(method="average", pct=True)
+    return np.ceil(ranks * n).clip(1, n).astype(int)
+
+
+def _long(ids: pd.Series, tokens: pd.Series, weight: float | pd.Series = 1.0) -> pd.DataFrame:
+    return pd.DataFrame({ID: ids.to_numpy(), TOKEN: tokens.to_numpy(),
+                         C.weight: np.broadcast_to(np.asarray(weight, dtype=float), len(ids))})
+
+
+def user_tokens(users: pd.DataFrame, train: pd.DataFrame, items: pd.DataFrame, cutoff: pd.Timestamp,
+                cfg: FeatureConfig) -> pd.DataFrame:
+    """Attribute, tenure, RFM-style and preferred-category tokens per user.
+
+    Attributes are every users column besides the id; RFM bands are quantiles over the
+    users who bought in the training window; a user with no purchases gets ``buyer=no``.
+    """
+    parts = []
+    for col in users.columns:
+        if col in (C.user, C.signup_date):
+            continue
+        has = users[col].notna()
+        parts.append(_long(users.loc[has, C.user], col + "=" + users.loc[has, col].astype(str)))
+    if C.signup_date in users:
+        signup = pd.to_datetime(users[C.signup_date])
+        months = (cutoff - signup).dt.days / 30.4
+        tenure = pd.cut(months, [-np.inf, 3, 12, 24, np.inf], labels=["<3m", "3-12m", "1-2y", "2y+"])
+        has = tenure.notna() & (months >= 0)
+        parts.append(_long(users.loc[has, C.user], "tenure=" + tenure[has].astype(str)))
+
+    activity = train.groupby(C.user).size()
+    parts.append(_long(activity.index.to_series(), "activity=" + _bands(activity, cfg.n_activity_bands).astype(str)))
+    buys = train[train[C.event] == "purchase"]
+    spend = (buys[C.price] * buys[C.quantity]).groupby(buys[C.user]).sum()
+    orders = buys.groupby(C.user)[C.order].nunique()
+    recency = (cutoff - buys.groupby(C.user)[C.timestamp].max()).dt.days
+    buyers = spend.index.to_series()
+    parts.append(_long(buyers, "spend=" + _bands(spend, cfg.n_spend_bands).astype(str)))
+    parts.append(_long(buyers, "orders=" + _bands(orders, cfg.n_activity_bands).astype(str)))
+    parts.append(_long(buyers, "recency=" + _bands(-recency, cfg.n_activity_bands).astype(str)))
+    non_buyers = users.loc[~users[C.user].isin(buyers), C.user]
+    parts.append(_long(non_buyers, pd.Series("buyer=no", index=non_buyers.index)))
+
+    if cfg.n_preferred_categories:
+        cats = train[[C.user, C.item]].assign(category=train[C.item].map(items.set_index(C.item)[C.category]))
+        share = cats.groupby([C.user, "category"]).size().rename("n").reset_index()
+        share["share"] = share["n"] / share.groupby(C.user)["n"].transform("sum")
+        top = share.sort_values([C.user, "share", "category"], ascending=[True, False, True])
+        top = top.groupby(C.user).head(cfg.n_preferred_categories)
+        parts.append(_long(top[C.user], "likes=" + top["category"].astype(str), top["share"] * cfg.n_preferred_categories))
+
+    tokens = pd.concat(parts, ignore_index=True)
+    tokens[C.weight] *= cfg.user_feature_weight
+    return tokens
+
+
+def item_tokens(items: pd.DataFrame, popularity: pd.Series, cfg: FeatureConfig) -> pd.DataFrame:
+    """Category, brand, price band within the category and popularity band per item.
+
+    ``popularity`` is the decayed training weight per item id; items without any get
+    ``popularity=new`` so a cold item is told apart from an unpopular one.
+    """
+    parts = [
+        _long(items[C.item], "category=" + items[C.category].astype(str)),
+        _long(items[C.item], "brand=" + items[C.brand].astype(str)),
+    ]
+    names = PRICE_BAND_NAMES.get(cfg.n_price_bands)
+    band = items.groupby(C.category)[C.price].transform(
+        lambda p: pd.Series(_bands(p, cfg.n_price_bands), index=p.index)
+    ).astype(int)
+    label = band.map(dict(enumerate(names, start=1))) if names else band.astype(str)
+    parts.append(_long(items[C.item], "price=" + label.astype(str)))
+    pop = items[C.item].map(popularity).fillna(0.0)
+    seen = pop > 0
+    pop_band = pd.Series("new", index=items.index, dtype=object)
+    pop_band[seen] = _bands(pop[seen], cfg.n_popularity_bands).astype(str)
+    parts.append(_long(items[C.item], "popularity=" + pop_band))
+    tokens = pd.concat(parts, ignore_index=True)
+    tokens[C.weight] *= cfg.item_feature_weight
+    return tokens
+
+
+def encode(tokens: pd.DataFrame, ids: np.ndarray, feature_map: dict[str, int], identity: np.ndarray | None,
+           n_features: int) -> sp.csr_matrix:
+    """Feature matrix (len(ids), n_features) from tokens; rows normalised to sum 1.
+
+    ``identity`` gives each row's identity-feature column, or -1 for no identity (a
+    cold user or item, represented by its metadata alone). Unknown tokens are ignored.
+    """
+    pos = pd.Series(np.arange(len(ids)), index=pd.Index(ids))
+    row = tokens[ID].map(pos)
+    col = tokens[TOKEN].map(feature_map)
+    keep = row.notna() & col.notna() & (tokens[C.weight] > 0)
+    rows = [row[keep].to_numpy(dtype=np.int64)]
+    cols = [col[keep].to_numpy(dtype=np.int64)]
+    vals = [tokens.loc[keep, C.weight].to_numpy(dtype=np.float32)]
+    if identity is not None:
+        has = identity >= 0
+        rows.append(np.flatnonzero(has))
+        cols.append(identity[has].astype(np.int64))
+        vals.append(np.ones(int(has.sum()), dtype=np.float32))
+    mat = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                        shape=(len(ids), n_features), dtype=np.float32)
+    sums = np.asarray(mat.sum(axis=1)).ravel()
+    sums[sums == 0] = 1.0
+    return sp.csr_matrix(sp.diags(1.0 / sums).astype(np.float32) @ mat)
+
+
+def build(events: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame, cfg: FeatureConfig) -> FeatureSet:
+    """Split, weight and featurise; fit LightFM's ``Dataset`` maps over the whole catalogue
+    and every known user, so cold users and items have rows of their own."""
+    split = temporal_split(events, cfg.holdout_days)
+    pairs = interaction_weights(split.train, split.cutoff, cfg)
+    popularity = pairs.groupby(C.item)[C.weight].sum()
+    u_tokens = user_tokens(users, split.train, items, split.cutoff, cfg)
+    i_tokens = item_tokens(items, popularity, cfg)
+
+    user_ids = np.asarray(sorted(set(users[C.user]) | set(events[C.user])), dtype=object)
+    item_ids = items[C.item].to_numpy(dtype=object)
+    dataset = Dataset()
+    dataset.fit(users=user_ids, items=item_ids,
+                user_features=sorted(u_tokens[TOKEN].unique()), item_features=sorted(i_tokens[TOKEN].unique()))
+    user_map, user_fmap, item_map, item_fmap = dataset.mapping()
+    n_u, n_i = len(user_map), len(item_map)
+    u = pairs[C.user].map(user_map).to_numpy(dtype=np.int32)
+    i = pairs[C.item].map(item_map).to_numpy(dtype=np.int32)
+    w = pairs[C.weight].to_numpy(dtype=np.float32)
+    weights = sp.coo_matrix((w, (u, i)), shape=(n_u, n_i))
+    interactions = sp.coo_matrix((np.ones_like(w), (u, i)), shape=(n_u, n_i))
+
+    warm_users = np.zeros(n_u, bool)
+    warm_users[u] = True
+    warm_items = np.zeros(n_i, bool)
+    warm_items[i] = True
+    user_ids_ordered = np.asarray(list(user_map), dtype=object)
+    user_identity = np.where(warm_users, np.arange(n_u), -1)  # identity features come first
+    item_identity = np.where(warm_items, np.arange(n_i), -1)
+    user_features = encode(u_tokens, user_ids_ordered, user_fmap, user_identity, len(user_fmap))
+    item_features = encode(i_tokens, item_ids, item_fmap, item_identity, len(item_fmap))
+    all_users = pd.DataFrame({C.user: user_ids_ordered}).merge(users, on=C.user, how="left")
+    return FeatureSet(
+        dataset=dataset, interactions=interactions, weights=weights,
+        user_features=user_features, item_features=item_features,
+        user_tokens=u_tokens, item_tokens=i_tokens, split=split,
+        items=items.reset_index(drop=True), users=all_users,
+        item_popularity=items[C.item].map(popularity).fillna(0.0).to_numpy(),
+    )

@@ -1,0 +1,176 @@
+"""The hybrid LightFM recommender and the popularity baseline, behind one interface.
+
+A recommender turns ids (plus feature tokens for ids it never saw) into vectors, and
+:func:`models.ranking.top_k` ranks them. The hybrid keeps LightFM's ``Dataset`` maps and
+precomputed user and item representations, so scoring is a matrix product, never a
+per-request ``predict`` over the catalogue.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+from lightfm import LightFM
+from lightfm.data import Dataset
+
+from models.features import TOKEN, FeatureSet, encode
+from models.settings import TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+class ModelDivergedError(RuntimeError):
+    """Training produced non-finite parameters."""
+
+
+@dataclass
+class Vectors:
+    """Scoring inputs: score(u, i) = users[u] @ items[i] + item_bias[i]."""
+
+    users: np.ndarray  # (n_users, d)
+    items: np.ndarray  # (n_items, d)
+    item_bias: np.ndarray  # (n_items,)
+
+
+class Recommender(Protocol):
+    name: str
+
+    def vectors(self, user_ids: np.ndarray, user_tokens: pd.DataFrame | None,
+                item_ids: np.ndarray, item_tokens: pd.DataFrame | None) -> Vectors: ...
+
+
+@dataclass
+class Popularity:
+    """Most popular items first, for everyone: the baseline every model must beat."""
+
+    item_ids: np.ndarray
+    scores: np.ndarray  # (n_items,) popularity in the training window
+    name: str = "popularity"
+
+    @classmethod
+    def fit(cls, fs: FeatureSet) -> Popularity:
+        return cls(item_ids=fs.item_ids, scores=fs.item_popularity.astype(np.float64))
+
+    def vectors(self, user_ids, user_tokens, item_ids, item_tokens) -> Vectors:
+        score = pd.Series(self.scores, index=self.item_ids).reindex(item_ids).fillna(0.0).to_numpy()
+        return Vectors(np.zeros((len(user_ids), 1), np.float32), np.zeros((len(item_ids), 1), np.float32),
+                       score.astype(np.float32))
+
+
+@dataclass
+class HybridModel:
+    """A fitted LightFM with its maps and precomputed representations."""
+
+    config: TrainConfig
+    dataset: Dataset
+    model: LightFM
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    user_bias: np.ndarray  # (n_users,)
+    user_emb: np.ndarray  # (n_users, d)
+    item_bias: np.ndarray  # (n_items,)
+    item_emb: np.ndarray  # (n_items, d)
+    fit_seconds: float = 0.0
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return "lightfm-hybrid" if self.config.use_features else "lightfm-cf"
+
+    @classmethod
+    def fit(cls, fs: FeatureSet, cfg: TrainConfig,
+            on_epoch: Callable[[int, int, float], None] | None = None) -> HybridModel:
+        """Train on the feature set's weighted interactions; ``on_epoch(epoch, epochs, seconds)``
+        reports progress."""
+        model = LightFM(
+            no_components=cfg.no_components, loss=cfg.loss, learning_rate=cfg.learning_rate,
+            item_alpha=cfg.item_alpha, user_alpha=cfg.user_alpha, max_sampled=cfg.max_sampled,
+            random_state=np.random.RandomState(cfg.seed),
+        )
+        uf = fs.user_features if cfg.use_features else None
+        itf = fs.item_features if cfg.use_features else None
+        # k-OS does not take sample weights; the others learn more from heavier events.
+        weights = None if cfg.loss == "warp-kos" else fs.weights
+        started = time.perf_counter()
+        for epoch in range(cfg.epochs):
+            tick = time.perf_counter()
+            model.fit_partial(fs.interactions, user_features=uf, item_features=itf, sample_weight=weights,
+                              epochs=1, num_threads=cfg.num_threads)
+            if on_epoch:
+                on_epoch(epoch + 1, cfg.epochs, time.perf_counter() - tick)
+        seconds = time.perf_counter() - started
+        for part in ("user_embeddings", "item_embeddings", "item_biases", "user_biases"):
+            if not np.isfinite(getattr(model, part)).all():
+                raise ModelDivergedError(
+                    f"LightFM {part} are not finite after training: the model diverged; "
+                    f"try a lower learning_rate than {cfg.learning_rate}"
+                )
+        user_bias, user_emb = model.get_user_representations(uf)
+        item_bias, item_emb = model.get_item_representations(itf)
+        return cls(config=cfg, dataset=fs.dataset, model=model, user_ids=fs.user_ids, item_ids=fs.item_ids,
+                   user_bias=user_bias, user_emb=user_emb, item_bias=item_bias, item_emb=item_emb,
+                   fit_seconds=seconds)
+
+    def _encode(self, ids: np.ndarray, tokens: pd.DataFrame | None, known: np.ndarray, users: bool
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """Representations of ids the model never saw, from their feature tokens alone."""
+        d = self.model.no_components
+        bias = np.zeros(len(ids), np.float32)
+        emb = np.zeros((len(ids), d), np.float32)
+        if tokens is None or not self.config.use_features or len(ids) == 0:
+            return bias, emb
+        fmap = self.dataset.mapping()[1 if users else 3]
+        rows = tokens[tokens["id"].isin(set(ids))] if len(tokens) else tokens
+        mat = encode(rows, ids, fmap, None, len(fmap))
+        weights = self.model.user_embeddings if users else self.model.item_embeddings
+        biases = self.model.user_biases if users else self.model.item_biases
+        return (mat @ biases).astype(np.float32), (mat @ weights).astype(np.float32)
+
+    def _lookup(self, ids: np.ndarray, tokens: pd.DataFrame | None, users: bool) -> tuple[np.ndarray, np.ndarray]:
+        own_ids = self.user_ids if users else self.item_ids
+        bias = self.user_bias if users else self.item_bias
+        emb = self.user_emb if users else self.item_emb
+        pos = pd.Series(np.arange(len(own_ids)), index=pd.Index(own_ids)).reindex(ids).to_numpy()
+        known = ~np.isnan(pos)
+        out_bias = np.zeros(len(ids), np.float32)
+        out_emb = np.zeros((len(ids), emb.shape[1]), np.float32)
+        out_bias[known] = bias[pos[known].astype(np.int64)]
+        out_emb[known] = emb[pos[known].astype(np.int64)]
+        if (~known).any():
+            cold = ids[~known]
+            cold_tokens = tokens[tokens["id"].isin(set(cold))] if tokens is not None else None
+            out_bias[~known], out_emb[~known] = self._encode(cold, cold_tokens, known, users)
+        return out_bias, out_emb
+
+    def vectors(self, user_ids, user_tokens, item_ids, item_tokens) -> Vectors:
+        """Known ids use the stored representations; unknown ids are encoded from tokens."""
+        _, u = self._lookup(np.asarray(user_ids, dtype=object), user_tokens, users=True)
+        ib, i = self._lookup(np.asarray(item_ids, dtype=object), item_tokens, users=False)
+        return Vectors(u, i, ib)
+
+    def save(self, path: Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as fh:
+            pickle.dump(self, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        return path
+
+    @staticmethod
+    def load(path: Path) -> HybridModel:
+        with Path(path).open("rb") as fh:
+            model = pickle.load(fh)
+        if not isinstance(model, HybridModel):
+            raise TypeError(f"{path} does not hold a cartlift HybridModel")
+        return model
+
+
+def token_vocabulary(tokens: pd.DataFrame) -> set[str]:
+    return set(tokens[TOKEN].unique())

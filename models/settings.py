@@ -1,0 +1,192 @@
+"""The one typed settings object: every path, URI and knob cartlift uses.
+
+Paths, URIs and secrets come from the environment (``CARTLIFT_*``); modelling knobs
+live in :class:`RunConfig`, which is plain data (no secrets), so it can travel as a
+Prefect flow parameter and be logged to MLflow exactly as used.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATASET = "default-shop"
+
+
+class _Strict(BaseModel):
+    """Unknown keys are errors: a typo in a config must not be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ShopConfig(_Strict):
+    """Size and shape of the generated default shop (``cartlift generate``)."""
+
+    seed: int = 7
+    n_users: int = Field(5_000, ge=50)
+    n_items: int = Field(2_400, ge=60)
+    n_categories: int = Field(24, ge=3, le=48)
+    days: int = Field(182, ge=30, description="length of the event history")
+    end_date: dt.date = dt.date(2026, 6, 30)
+    cold_days: int = Field(21, ge=1, description="new users/items appear only in these last days")
+    sessions_per_user: float = Field(14.0, gt=0, description="mean sessions per user over the history")
+
+
+class FeatureConfig(_Strict):
+    """How events become weighted interactions and user/item features."""
+
+    holdout_days: int = Field(30, ge=1, description="last N days held out for evaluation")
+    event_weights: dict[str, float] = {"view": 1.0, "add_to_cart": 3.0, "purchase": 6.0}
+    half_life_days: float = Field(60.0, gt=0, description="time decay of interaction weights")
+    n_spend_bands: int = Field(4, ge=1)
+    n_activity_bands: int = Field(4, ge=1)
+    n_price_bands: int = Field(3, ge=1, description="price bands within a category")
+    n_popularity_bands: int = Field(5, ge=1)
+    n_preferred_categories: int = Field(3, ge=0)
+    user_feature_weight: float = Field(1.0, ge=0, description="metadata vs. identity weight")
+    item_feature_weight: float = Field(1.0, ge=0, description="metadata vs. identity weight")
+
+    @field_validator("event_weights")
+    @classmethod
+    def _known_events(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = set(value) - {"view", "add_to_cart", "purchase"}
+        if unknown:
+            raise ValueError(f"unknown event types in event_weights: {sorted(unknown)}")
+        return value
+
+
+class TrainConfig(_Strict):
+    """LightFM hyperparameters."""
+
+    loss: Literal["warp", "bpr", "logistic", "warp-kos"] = "warp"
+    no_components: int = Field(48, ge=1)
+    learning_rate: float = Field(0.05, gt=0)
+    item_alpha: float = Field(1e-6, ge=0)
+    user_alpha: float = Field(1e-6, ge=0)
+    max_sampled: int = Field(30, ge=1)
+    epochs: int = Field(20, ge=1)
+    use_features: bool = Field(True, description="False trains pure collaborative filtering")
+    seed: int = 42
+    num_threads: int = Field(
+        1, ge=1, description="1 is bit-for-bit reproducible; >1 trains lock-free (Hogwild)"
+    )
+
+
+class EvaluateConfig(_Strict):
+    """Offline evaluation protocol on the temporal holdout."""
+
+    k: int = Field(10, ge=1)
+    exclude_purchased: bool = Field(
+        True, description="recommend (and score) only items the user has not bought before"
+    )
+    target_events: tuple[str, ...] = ("purchase",)
+
+
+class GateConfig(_Strict):
+    """When a newly trained version may take the ``champion`` alias."""
+
+    metric: str = "ndcg_at_10"
+    min_relative_gain: float = Field(
+        0.01, ge=0, description="must beat champion and popularity by this relative margin"
+    )
+
+
+class RunConfig(_Strict):
+    """Everything that decides a model: logged to MLflow with each run."""
+
+    dataset: str = Field(DEFAULT_DATASET, pattern=r"^[A-Za-z0-9_.-]+$")
+    features: FeatureConfig = FeatureConfig()
+    train: TrainConfig = TrainConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+    gate: GateConfig = GateConfig()
+
+    @classmethod
+    def from_yaml(cls, path: Path) -> RunConfig:
+        """Read a config file; missing keys keep their defaults."""
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        return cls.model_validate(data)
+
+    def flat(self) -> dict[str, str]:
+        """Dotted key -> value, as MLflow params."""
+        out: dict[str, str] = {}
+
+        def walk(prefix: str, value: object) -> None:
+            if isinstance(value, dict):
+                for key, sub in value.items():
+                    walk(f"{prefix}.{key}" if prefix else str(key), sub)
+            else:
+                out[prefix] = str(value)
+
+        walk("", self.model_dump(mode="json"))
+        return out
+
+
+class Settings(BaseSettings):
+    """Paths, URIs and secrets from ``CARTLIFT_*`` variables, plus the run config.
+
+    All state lives under ``home``; each location can be moved by its own variable
+    (e.g. ``CARTLIFT_MLFLOW_TRACKING_URI=http://mlflow:5000`` for a server).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CARTLIFT_", env_nested_delimiter="__", extra="forbid")
+
+    home: Path = Path(".cartlift")
+    mlflow_tracking_uri: str | None = None
+    mlflow_registry_uri: str | None = None
+    experiment_name: str = "cartlift"
+    registered_model: str = "cartlift-recommender"
+    champion_alias: str = "champion"
+    pseudonymise_key: SecretStr | None = Field(
+        None, description="HMAC key: when set, customer ids are replaced by keyed hashes at ingestion"
+    )
+    shop: ShopConfig = ShopConfig()
+    run: RunConfig = RunConfig()
+
+    @field_validator("home")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    # Locations under home. Derived, so they cannot disagree with it.
+    @property
+    def raw_dir(self) -> Path:
+        return self.home / "raw"
+
+    @property
+    def lake_dir(self) -> Path:
+        return self.home / "lake"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.home / "quarantine"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.home / "prefect"
+
+    @property
+    def bentoml_home(self) -> Path:
+        return self.home / "bentoml"
+
+    @property
+    def mlflow_artifacts_dir(self) -> Path:
+        return self.home / "mlartifacts"
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.mlflow_tracking_uri or f"sqlite:///{self.home / 'mlflow.db'}"
+
+    def default_shop_dir(self) -> Path:
+        return self.raw_dir / DEFAULT_DATASET
+
+    def dataset_lake(self, dataset: str) -> Path:
+        return self.lake_dir / dataset
