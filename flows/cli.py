@@ -26,6 +26,8 @@ def _settings() -> Settings:
     os.environ.setdefault("BENTOML_HOME", str(settings.bentoml_home))
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # The temporary Prefect server migrates its database on first start: give it time.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     return settings
 
 

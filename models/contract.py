@@ -90,6 +90,13 @@ def _text(series: pd.Series) -> pd.Series:
     return out.mask(out == "")
 
 
+def _given(series: pd.Series) -> pd.Series:
+    """True where the file holds a value at all (text or number)."""
+    if pd.api.types.is_numeric_dtype(series):
+        return series.notna()
+    return _text(series).notna()
+
+
 def _number(series: pd.Series) -> pd.Series:
     return pd.to_numeric(series, errors="coerce").astype("float64")
 
@@ -117,14 +124,14 @@ def _split(
     table: str, source: str, raw: pd.DataFrame, typed: pd.DataFrame, rules: dict[str, pd.Series]
 ) -> Validated:
     """Accept rows that pass every rule; quarantine the others with their reasons."""
-    # An adapter may already have refused rows on the source's own terms.
-    if C.reason in raw:
-        reason = raw[C.reason].fillna("").astype("object")
-    else:
-        reason = pd.Series("", index=raw.index, dtype="object")
+    reason = pd.Series("", index=raw.index, dtype="object")
     for text, failed in rules.items():
         mask = failed.fillna(True).to_numpy(dtype=bool)
         reason = reason.where(~mask, reason + np.where(reason == "", "", "; ") + text)
+    # A row an adapter refused on the source's own terms keeps that reason alone.
+    if C.reason in raw:
+        refused = raw[C.reason].fillna("").astype("object")
+        reason = refused.where(refused != "", reason)
     bad = (reason != "").to_numpy()
     quarantined = raw.loc[bad].astype("string").copy()
     quarantined[C.reason] = reason[bad].astype("string")
@@ -209,11 +216,14 @@ def validate_events(
     typed[C.event] = _text(raw[C.event]).str.lower()
     typed[C.timestamp] = _timestamp(raw[C.timestamp])
     quantity = _number(raw[C.quantity])
-    quantity_given = _text(raw[C.quantity]).notna() if not pd.api.types.is_numeric_dtype(raw[C.quantity]) else raw[C.quantity].notna()
+    quantity_given = _given(raw[C.quantity])
     typed[C.quantity] = quantity.fillna(1.0)
     price = _number(raw[C.price])
+    price_given = _given(raw[C.price])
     catalogue_price = typed[C.item].map(items.set_index(C.item)[C.price])
-    typed[C.price] = price.fillna(catalogue_price.where(typed[C.event] != "purchase"))
+    # Only a price that is absent is filled; "nan" or "inf" written in the file is an error.
+    fill = ~price_given & (typed[C.event] != "purchase")
+    typed[C.price] = price.where(~fill, catalogue_price)
     typed[C.order] = _text(raw[C.order])
     is_purchase = typed[C.event] == "purchase"
     ts = typed[C.timestamp]

@@ -21,7 +21,7 @@ import pandas as pd
 from lightfm import LightFM
 from lightfm.data import Dataset
 
-from models.features import TOKEN, FeatureSet, encode
+from models.features import FeatureSet, encode
 from models.settings import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,16 @@ log = logging.getLogger(__name__)
 
 class ModelDivergedError(RuntimeError):
     """Training produced non-finite parameters."""
+
+
+def check_finite(model: LightFM, cfg: TrainConfig) -> None:
+    """Fail loudly on a diverged fit rather than serve NaN scores."""
+    for part in ("user_embeddings", "item_embeddings", "item_biases", "user_biases"):
+        if not np.isfinite(getattr(model, part)).all():
+            raise ModelDivergedError(
+                f"LightFM {part} are not finite after training: the model diverged; "
+                f"try a lower learning_rate than {cfg.learning_rate}"
+            )
 
 
 @dataclass
@@ -107,19 +117,14 @@ class HybridModel:
             if on_epoch:
                 on_epoch(epoch + 1, cfg.epochs, time.perf_counter() - tick)
         seconds = time.perf_counter() - started
-        for part in ("user_embeddings", "item_embeddings", "item_biases", "user_biases"):
-            if not np.isfinite(getattr(model, part)).all():
-                raise ModelDivergedError(
-                    f"LightFM {part} are not finite after training: the model diverged; "
-                    f"try a lower learning_rate than {cfg.learning_rate}"
-                )
+        check_finite(model, cfg)
         user_bias, user_emb = model.get_user_representations(uf)
         item_bias, item_emb = model.get_item_representations(itf)
         return cls(config=cfg, dataset=fs.dataset, model=model, user_ids=fs.user_ids, item_ids=fs.item_ids,
                    user_bias=user_bias, user_emb=user_emb, item_bias=item_bias, item_emb=item_emb,
                    fit_seconds=seconds)
 
-    def _encode(self, ids: np.ndarray, tokens: pd.DataFrame | None, known: np.ndarray, users: bool
+    def _encode(self, ids: np.ndarray, tokens: pd.DataFrame | None, users: bool
                 ) -> tuple[np.ndarray, np.ndarray]:
         """Representations of ids the model never saw, from their feature tokens alone."""
         d = self.model.no_components
@@ -147,7 +152,7 @@ class HybridModel:
         if (~known).any():
             cold = ids[~known]
             cold_tokens = tokens[tokens["id"].isin(set(cold))] if tokens is not None else None
-            out_bias[~known], out_emb[~known] = self._encode(cold, cold_tokens, known, users)
+            out_bias[~known], out_emb[~known] = self._encode(cold, cold_tokens, users)
         return out_bias, out_emb
 
     def vectors(self, user_ids, user_tokens, item_ids, item_tokens) -> Vectors:
@@ -171,6 +176,3 @@ class HybridModel:
             raise TypeError(f"{path} does not hold a cartlift HybridModel")
         return model
 
-
-def token_vocabulary(tokens: pd.DataFrame) -> set[str]:
-    return set(tokens[TOKEN].unique())

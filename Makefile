@@ -1,0 +1,38 @@
+# cartlift: two commands do everything on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+export CARTLIFT_HOME ?= $(CURDIR)/.cartlift
+export BENTOML_DO_NOT_TRACK := true
+
+.PHONY: help setup demo test test-fast lint bench clean
+
+help:
+	@echo "make demo   - install, generate the default shop, run the pipeline, show the champion"
+	@echo "make test   - install and run the test suite (unit, flows, data tiers)"
+	@echo "make lint   - ruff and mypy"
+	@echo "make bench  - benchmarks/pipeline.py (200k and 2M events; slow)"
+
+setup:
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@$(UV) sync --frozen --quiet
+
+demo: setup
+	$(UV) run cartlift generate
+	$(UV) run cartlift pipeline
+
+test: setup
+	$(UV) run pytest
+
+test-fast: setup
+	$(UV) run pytest tests/unit
+
+lint: setup
+	$(UV) run ruff check flows models serving monitoring tests benchmarks
+	$(UV) run ruff format --check flows models serving monitoring tests benchmarks
+	$(UV) run mypy models
+
+bench: setup
+	$(UV) run python benchmarks/pipeline.py
+
+clean:
+	rm -rf .cartlift .pytest_cache

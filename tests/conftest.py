@@ -1,0 +1,35 @@
+"""Shared fixtures: a tiny shop with known structure, isolated state directories."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.adapters import RawTables
+from models.settings import ShopConfig
+from models.shop import Shop, generate
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+TINY_SHOP = ShopConfig(n_users=400, n_items=240, n_categories=9, days=120, cold_days=14, sessions_per_user=14)
+
+
+def as_raw(frame: pd.DataFrame) -> pd.DataFrame:
+    """A frame as ingestion reads a file: text columns, empty for missing, plus ``_row``."""
+    raw = frame.astype(object).where(frame.notna(), None).astype("string")
+    raw["_row"] = np.arange(1, len(raw) + 1).astype(str)
+    return raw
+
+
+@pytest.fixture(scope="session")
+def tiny_shop() -> Shop:
+    return generate(TINY_SHOP)
+
+
+@pytest.fixture(scope="session")
+def tiny_raw(tiny_shop: Shop) -> RawTables:
+    return RawTables(events=as_raw(tiny_shop.events), items=as_raw(tiny_shop.items),
+                     users=as_raw(tiny_shop.users), sources={"events": "events.csv", "items": "items.csv",
+                                                             "users": "users.csv"})

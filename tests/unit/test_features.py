@@ -1,0 +1,70 @@
+"""Split, weights and features."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.features import build, encode, interaction_weights, item_tokens, temporal_split
+from models.ingest import validate_tables
+from models.settings import FeatureConfig
+
+
+@pytest.fixture(scope="module")
+def tables(tiny_raw):
+    result = validate_tables(tiny_raw)
+    return result.events.accepted, result.items.accepted, result.users.accepted
+
+
+def test_temporal_split_holds_out_whole_last_days(tables):
+    events = tables[0]
+    split = temporal_split(events, 14)
+    assert split.train["timestamp"].max() < split.cutoff <= split.test["timestamp"].min()
+    assert split.cutoff == events["timestamp"].max().normalize() - pd.Timedelta(days=13)
+    with pytest.raises(ValueError, match="holdout_days"):
+        temporal_split(events, 10_000)
+
+
+def test_weights_prefer_purchases_and_recent_events():
+    cutoff = pd.Timestamp("2026-01-31")
+    train = pd.DataFrame({
+        "user_id": ["u", "u", "v", "w"], "item_id": ["a", "a", "a", "a"],
+        "event_type": ["view", "purchase", "purchase", "purchase"],
+        "timestamp": pd.to_datetime(["2026-01-30", "2026-01-30", "2026-01-30", "2025-12-01"]),
+    })
+    cfg = FeatureConfig(event_weights={"view": 1, "add_to_cart": 3, "purchase": 6}, half_life_days=61)
+    w = interaction_weights(train, cutoff, cfg).set_index("user_id")["weight"]
+    assert w["u"] == pytest.approx(7 * 2 ** (-1 / 61))
+    assert w["w"] == pytest.approx(6 * 0.5)  # 61 days old: half the weight
+
+
+def test_encode_normalises_rows_and_ignores_unknown_tokens():
+    tokens = pd.DataFrame({"id": ["a", "a", "b", "b"], "token": ["x", "y", "x", "unseen"],
+                           "weight": [1.0, 3.0, 2.0, 5.0]})
+    mat = encode(tokens, np.array(["a", "b"], dtype=object), {"x": 2, "y": 3}, np.array([0, -1]), 4).toarray()
+    assert mat[0].tolist() == pytest.approx([0.2, 0, 0.2, 0.6])
+    assert mat[1].tolist() == pytest.approx([0, 0, 1.0, 0])
+
+
+def test_item_tokens_price_bands_and_new_items():
+    items = pd.DataFrame({"item_id": ["a", "b", "c", "d"], "category": ["x", "x", "x", "y"],
+                          "brand": ["p", "p", "q", "q"], "price": [1.0, 5.0, 9.0, 3.0]})
+    tok = item_tokens(items, pd.Series({"a": 3.0, "b": 1.0}), FeatureConfig())
+    by_item = tok.groupby("id")["token"].apply(set)
+    assert "price=budget" in by_item["a"] and "price=premium" in by_item["c"]
+    assert "popularity=new" in by_item["c"] and "popularity=new" not in by_item["a"]
+
+
+def test_feature_set_shapes_and_cold_rows(tables):
+    events, items, users = tables
+    fs = build(events, items, users, FeatureConfig(holdout_days=14))
+    n_u, n_i = fs.interactions.shape
+    assert n_i == len(items) and n_u >= len(users)
+    assert fs.user_features.shape[0] == n_u and fs.item_features.shape[0] == n_i
+    assert np.allclose(fs.user_features.sum(axis=1), 1.0)
+    assert (fs.weights.tocsr() > 0).nnz == fs.interactions.nnz
+    # Cold items (no training event) carry no identity feature: metadata only.
+    cold = np.flatnonzero(fs.item_popularity == 0)
+    assert cold.size > 0
+    identity = fs.item_features[cold][:, :n_i]
+    assert identity.nnz == 0
+    assert set(fs.summary()) >= {"users", "items", "interactions", "cutoff"}
