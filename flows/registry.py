@@ -53,7 +53,7 @@ def load_champion(client: MlflowClient, settings: Settings) -> Champion | None:
         return None
     pyfunc = mlflow.pyfunc.load_model(f"models:/{settings.registered_model}@{settings.champion_alias}")
     model = pyfunc.unwrap_python_model().model
-    return Champion(version=mv.version, run_id=mv.run_id, dataset=mv.tags.get("dataset", ""), model=model)
+    return Champion(version=str(mv.version), run_id=mv.run_id, dataset=mv.tags.get("dataset", ""), model=model)
 
 
 def log_run_data(params: dict[str, str], metrics: dict[str, float], tags: dict[str, str],
@@ -103,9 +103,9 @@ def promote(settings: Settings, version: str) -> str:
         mv = client.get_model_version(settings.registered_model, version)
     except MlflowException as exc:
         raise ValueError(f"{settings.registered_model} has no version {version}") from exc
-    set_champion(client, settings, mv.version)
-    client.set_model_version_tag(settings.registered_model, mv.version, "promoted_by", "cartlift promote")
-    return mv.version
+    set_champion(client, settings, str(mv.version))
+    client.set_model_version_tag(settings.registered_model, str(mv.version), "promoted_by", "cartlift promote")
+    return str(mv.version)
 
 
 def describe_champion(settings: Settings) -> dict[str, str] | None:
@@ -114,4 +114,4 @@ def describe_champion(settings: Settings) -> dict[str, str] | None:
         mv = client.get_model_version_by_alias(settings.registered_model, settings.champion_alias)
     except MlflowException:
         return None
-    return {"version": mv.version, "run_id": mv.run_id, **mv.tags}
+    return {"version": str(mv.version), "run_id": mv.run_id, **mv.tags}
