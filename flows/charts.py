@@ -7,11 +7,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # no display on servers and CI
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 
-def metric_comparison(scores: dict[str, dict[str, float]], metrics: list[str], path: Path, title: str) -> Path:
+def metric_comparison(
+    scores: dict[str, dict[str, float]], metrics: list[str], path: Path, title: str
+) -> Path:
     """Grouped bars: one group per metric, one bar per model."""
     fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(metrics)), 4))
     width = 0.8 / max(1, len(scores))

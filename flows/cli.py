@@ -10,8 +10,11 @@ import typer
 
 from models.settings import RunConfig, Settings
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="cartlift: cross-sell and upsell recommendations for an online shop.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="cartlift: cross-sell and upsell recommendations for an online shop.",
+)
 
 
 def _settings() -> Settings:
@@ -28,6 +31,7 @@ def _settings() -> Settings:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     # The temporary Prefect server migrates its database on first start: give it time.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     return settings
 
 
@@ -45,25 +49,42 @@ def generate(
     seed: Annotated[int | None, typer.Option()] = None,
 ) -> None:
     """Write the embedded default shop (seeded, deterministic) as contract CSV files."""
-    from models.shop import describe, generate as make, write
+    from models.shop import describe, write
+    from models.shop import generate as make
 
     settings = _settings()
-    updates = {k: v for k, v in {"n_users": users, "n_items": items, "sessions_per_user": sessions,
-                                 "seed": seed}.items() if v is not None}
+    updates = {
+        k: v
+        for k, v in {
+            "n_users": users,
+            "n_items": items,
+            "sessions_per_user": sessions,
+            "seed": seed,
+        }.items()
+        if v is not None
+    }
     cfg = settings.shop.model_copy(update=updates)
     shop = make(type(cfg).model_validate(cfg.model_dump()))
     paths = write(shop, out or settings.default_shop_dir())
     figures = describe(shop)
-    typer.echo(f"Generated {int(figures['events']):,} events, {int(figures['users']):,} active customers, "
-               f"{int(figures['items']):,} items in {int(figures['categories'])} categories "
-               f"({int(figures['orders']):,} orders) -> {Path(paths['events']).parent}")
+    typer.echo(
+        f"Generated {int(figures['events']):,} events, {int(figures['users']):,} active customers, "
+        f"{int(figures['items']):,} items in {int(figures['categories'])} categories "
+        f"({int(figures['orders']):,} orders) -> {Path(paths['events']).parent}"
+    )
 
 
 @app.command()
 def ingest(
-    data: Annotated[Path, typer.Argument(help="directory (contract, csv) or file (online-retail, csv)")],
-    fmt: Annotated[str, typer.Option("--format", help="contract | online-retail | csv")] = "contract",
-    mapping: Annotated[Path | None, typer.Option("--map", help="column mapping for --format csv")] = None,
+    data: Annotated[
+        Path, typer.Argument(help="directory (contract, csv) or file (online-retail, csv)")
+    ],
+    fmt: Annotated[
+        str, typer.Option("--format", help="contract | online-retail | csv")
+    ] = "contract",
+    mapping: Annotated[
+        Path | None, typer.Option("--map", help="column mapping for --format csv")
+    ] = None,
     dataset: Annotated[str | None, typer.Option(help="name of the dataset in the lake")] = None,
 ) -> None:
     """Validate a shop's files into the lake; bad rows are quarantined with reasons."""
@@ -84,10 +105,18 @@ def _default_dataset(fmt: str, data: Path) -> str | None:
 
 @app.command()
 def pipeline(
-    data: Annotated[Path | None, typer.Option(help="shop data; default: the generated default shop")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="contract | online-retail | csv")] = "contract",
-    mapping: Annotated[Path | None, typer.Option("--map", help="column mapping for --format csv")] = None,
-    config: Annotated[Path | None, typer.Option(help="YAML run config (features, train, evaluate, gate)")] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="shop data; default: the generated default shop")
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="contract | online-retail | csv")
+    ] = "contract",
+    mapping: Annotated[
+        Path | None, typer.Option("--map", help="column mapping for --format csv")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="YAML run config (features, train, evaluate, gate)")
+    ] = None,
     dataset: Annotated[str | None, typer.Option(help="name of the dataset in the lake")] = None,
 ) -> None:
     """Ingest, build features, train, evaluate and register; the gate decides the champion."""
@@ -97,11 +126,14 @@ def pipeline(
 
     source = data or settings.default_shop_dir()
     if data is None and not source.exists():
-        typer.echo(f"No data given and no default shop at {source}: run `cartlift generate` first.", err=True)
+        typer.echo(
+            f"No data given and no default shop at {source}: run `cartlift generate` first.",
+            err=True,
+        )
         raise typer.Exit(2)
     run = _run_config(settings, config, dataset or _default_dataset(fmt, source))
     result = pipeline_flow(str(source), fmt, str(mapping) if mapping else None, run)
-    report = (settings.dataset_lake(run.dataset) / "ingest.json")
+    report = settings.dataset_lake(run.dataset) / "ingest.json"
     import json
 
     typer.echo("\nRow accounting:")
@@ -109,26 +141,42 @@ def pipeline(
         typer.echo("  " + line)
     k = run.evaluate.k
     typer.echo(f"\nHoldout metrics at k={k} ({run.dataset}):")
-    rows = [("model (version " + result.version + ")", result.metrics), ("popularity", result.popularity)]
+    rows = [
+        ("model (version " + result.version + ")", result.metrics),
+        ("popularity", result.popularity),
+    ]
     if result.champion_metrics:
         rows.append(("previous champion", result.champion_metrics))
     typer.echo(f"  {'':28s}{'NDCG':>8s}{'P':>8s}{'R':>8s}{'MAP':>8s}{'HR':>8s}{'cover':>8s}")
     for name, m in rows:
-        typer.echo(f"  {name:28s}" + "".join(f"{m.get(f'{x}_at_{k}', float('nan')):8.4f}" for x in
-                                             ("ndcg", "precision", "recall", "map", "hit_rate", "coverage")))
+        typer.echo(
+            f"  {name:28s}"
+            + "".join(
+                f"{m.get(f'{x}_at_{k}', float('nan')):8.4f}"
+                for x in ("ndcg", "precision", "recall", "map", "hit_rate", "coverage")
+            )
+        )
     ratio = result.metrics[f"ndcg_at_{k}"] / max(result.popularity[f"ndcg_at_{k}"], 1e-12)
     typer.echo(f"  NDCG@{k} model / popularity = {ratio:.2f}x")
-    cold = result.metrics.get(f"cold_users.ndcg_at_{k}"), result.popularity.get(f"cold_users.ndcg_at_{k}")
+    cold = (
+        result.metrics.get(f"cold_users.ndcg_at_{k}"),
+        result.popularity.get(f"cold_users.ndcg_at_{k}"),
+    )
     typer.echo(f"  cold-start users: NDCG@{k} {cold[0]:.4f} vs popularity {cold[1]:.4f}")
     verdict = "promoted to champion" if result.decision.promote else "not promoted"
     typer.echo(f"\nGate: version {result.version} {verdict}: {result.decision.reason}")
-    typer.echo(f"Champion: {settings.registered_model}@{settings.champion_alias} = version {result.champion_version}")
-    typer.echo(f"MLflow store: {settings.tracking_uri} (artifacts in {settings.mlflow_artifacts_dir})")
+    alias = f"{settings.registered_model}@{settings.champion_alias}"
+    typer.echo(f"Champion: {alias} = version {result.champion_version}")
+    typer.echo(
+        f"MLflow store: {settings.tracking_uri} (artifacts in {settings.mlflow_artifacts_dir})"
+    )
     typer.echo(f"Browse it: mlflow ui --backend-store-uri {settings.tracking_uri}")
 
 
 @app.command()
-def promote(version: Annotated[str, typer.Option("--version", help="registered version to make champion")]) -> None:
+def promote(
+    version: Annotated[str, typer.Option("--version", help="registered version to make champion")],
+) -> None:
     """Move the champion alias to a version (rollback or manual promotion)."""
     settings = _settings()
     from flows.registry import promote as move

@@ -8,7 +8,15 @@ import pandas as pd
 import yaml
 from prefect import flow, get_run_logger, task
 
-from flows.lake import LakeSnapshot, find_table, fingerprint, read_raw, write_csv, write_json, write_parquet
+from flows.lake import (
+    LakeSnapshot,
+    find_table,
+    fingerprint,
+    read_raw,
+    write_csv,
+    write_json,
+    write_parquet,
+)
 from flows.tasks import IO_RETRIES, settings_for
 from models.adapters import FORMATS, RawTables, from_mapping, from_online_retail
 from models.columns import Columns
@@ -41,22 +49,30 @@ def read_source(data: str, fmt: str, mapping: str | None = None) -> RawTables:
                 source = base / file if file else path
                 frames[table], sources[table] = read_raw(source), str(source)
         if "events" not in frames:
-            raise ContractError(mapping, "no events file: give PATH as the events file or set events.file")
+            raise ContractError(
+                mapping, "no events file: give PATH as the events file or set events.file"
+            )
         return from_mapping(frames, spec, sources)
     # The contract layout: a directory with items, users (optional) and events tables.
     tables, sources = {}, {}
     for table in ("items", "users", "events"):
         found = find_table(path, table)
         if found is None and table != "users":
-            raise ContractError(str(path), f"no {table}.csv, {table}.csv.gz or {table}.parquet in this directory")
+            raise ContractError(
+                str(path), f"no {table}.csv, {table}.csv.gz or {table}.parquet in this directory"
+            )
         if found is not None:
             tables[table], sources[table] = read_raw(found), str(found)
     if "users" not in tables:
         ids = tables["events"][C.user].dropna().drop_duplicates()
-        tables["users"] = pd.DataFrame({C.user: ids, C.source_row: range(1, len(ids) + 1)}).astype(str)
+        tables["users"] = pd.DataFrame({C.user: ids, C.source_row: range(1, len(ids) + 1)}).astype(
+            str
+        )
         sources["users"] = f"{sources['events']} (derived)"
     logger.info("Read %s rows of events from %s", f"{len(tables['events']):,}", sources["events"])
-    return RawTables(events=tables["events"], items=tables["items"], users=tables["users"], sources=sources)
+    return RawTables(
+        events=tables["events"], items=tables["items"], users=tables["users"], sources=sources
+    )
 
 
 @task(name="validate against the contract")
@@ -85,8 +101,9 @@ def write_lake(result: IngestResult, dataset: str, settings: Settings) -> LakeSn
 
 
 @flow(name="ingest", log_prints=False)
-def ingest(data: str, fmt: str = "contract", mapping: str | None = None,
-           config: RunConfig | None = None) -> LakeSnapshot:
+def ingest(
+    data: str, fmt: str = "contract", mapping: str | None = None, config: RunConfig | None = None
+) -> LakeSnapshot:
     """Validate a shop's files into the lake; every row is accepted or quarantined with a reason."""
     settings = settings_for(config)
     raw = read_source(data, fmt, mapping)

@@ -55,7 +55,9 @@ def read_raw(path: Path) -> pd.DataFrame:
                 frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
             except UnicodeDecodeError:
                 log.warning("%s is not UTF-8; reading it as Latin-1", path)
-                frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="latin-1")
+                frame = pd.read_csv(
+                    path, dtype=str, keep_default_na=False, na_values=[""], encoding="latin-1"
+                )
     except ContractError:
         raise
     except Exception as exc:  # any parser failure makes the file unusable: say which and why

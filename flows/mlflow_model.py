@@ -29,9 +29,11 @@ class CartliftModel(mlflow.pyfunc.PythonModel):
         k = int(min(MAX_K, model_input["k"].max() if "k" in model_input else 10))
         vec = self.model.vectors(users, None, self.model.item_ids, None)
         idx, scores = top_k(vec.users, vec.items, vec.item_bias, k)
-        return pd.DataFrame({
-            "user_id": np.repeat(users, idx.shape[1]),
-            "rank": np.tile(np.arange(1, idx.shape[1] + 1), len(users)),
-            "item_id": self.model.item_ids[idx.ravel()],
-            "score": scores.ravel().astype(float),
-        })
+        return pd.DataFrame(
+            {
+                "user_id": np.repeat(users, idx.shape[1]),
+                "rank": np.tile(np.arange(1, idx.shape[1] + 1), len(users)),
+                "item_id": self.model.item_ids[idx.ravel()],
+                "score": scores.ravel().astype(float),
+            }
+        )

@@ -10,8 +10,9 @@ from models.settings import RunConfig
 
 
 @flow(name="pipeline")
-def pipeline(data: str, fmt: str = "contract", mapping: str | None = None,
-             config: RunConfig | None = None) -> Registration:
+def pipeline(
+    data: str, fmt: str = "contract", mapping: str | None = None, config: RunConfig | None = None
+) -> Registration:
     """The whole training loop on one dataset; the champion moves only through the gate."""
     snapshot = ingest(data, fmt, mapping, config)
     features = build_features(snapshot, config)

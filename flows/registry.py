@@ -51,13 +51,21 @@ def load_champion(client: MlflowClient, settings: Settings) -> Champion | None:
         mv = client.get_model_version_by_alias(settings.registered_model, settings.champion_alias)
     except MlflowException:
         return None
-    pyfunc = mlflow.pyfunc.load_model(f"models:/{settings.registered_model}@{settings.champion_alias}")
+    pyfunc = mlflow.pyfunc.load_model(
+        f"models:/{settings.registered_model}@{settings.champion_alias}"
+    )
     model = pyfunc.unwrap_python_model().model
-    return Champion(version=str(mv.version), run_id=mv.run_id, dataset=mv.tags.get("dataset", ""), model=model)
+    return Champion(
+        version=str(mv.version), run_id=mv.run_id, dataset=mv.tags.get("dataset", ""), model=model
+    )
 
 
-def log_run_data(params: dict[str, str], metrics: dict[str, float], tags: dict[str, str],
-                 artifacts: dict[str, Any]) -> None:
+def log_run_data(
+    params: dict[str, str],
+    metrics: dict[str, float],
+    tags: dict[str, str],
+    artifacts: dict[str, Any],
+) -> None:
     """Params, metrics, tags and small artifacts (dicts as JSON, frames as CSV, paths as files)."""
     mlflow.log_params(params)
     mlflow.log_metrics({k: v for k, v in metrics.items() if v == v})  # NaN: slice was empty
@@ -75,19 +83,27 @@ def log_model(model: HybridModel, settings: Settings, example_users: list[str]) 
     """Log the pyfunc with a signature and register it; returns the new version number."""
     with tempfile.TemporaryDirectory() as tmp:
         path = model.save(Path(tmp) / "model.pkl")
-        example = pd.DataFrame({"user_id": example_users[:3], "k": [10] * min(3, len(example_users))})
+        example = pd.DataFrame(
+            {"user_id": example_users[:3], "k": [10] * min(3, len(example_users))}
+        )
         wrapper = CartliftModel()
         wrapper.model = model
         signature = infer_signature(example, wrapper.predict(None, example))
         info = mlflow.pyfunc.log_model(
-            name="model", python_model=CartliftModel(), artifacts={ARTIFACT: str(path)},
-            signature=signature, input_example=example, pip_requirements=PIP_REQUIREMENTS,
+            name="model",
+            python_model=CartliftModel(),
+            artifacts={ARTIFACT: str(path)},
+            signature=signature,
+            input_example=example,
+            pip_requirements=PIP_REQUIREMENTS,
             registered_model_name=settings.registered_model,
         )
     return str(info.registered_model_version)
 
 
-def tag_version(client: MlflowClient, settings: Settings, version: str, tags: dict[str, str]) -> None:
+def tag_version(
+    client: MlflowClient, settings: Settings, version: str, tags: dict[str, str]
+) -> None:
     for key, value in tags.items():
         client.set_model_version_tag(settings.registered_model, version, key, value)
 
@@ -104,7 +120,9 @@ def promote(settings: Settings, version: str) -> str:
     except MlflowException as exc:
         raise ValueError(f"{settings.registered_model} has no version {version}") from exc
     set_champion(client, settings, str(mv.version))
-    client.set_model_version_tag(settings.registered_model, str(mv.version), "promoted_by", "cartlift promote")
+    client.set_model_version_tag(
+        settings.registered_model, str(mv.version), "promoted_by", "cartlift promote"
+    )
     return str(mv.version)
 
 

@@ -21,7 +21,11 @@ def retry_on_io(task: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
-IO_RETRIES: dict[str, Any] = {"retries": 2, "retry_delay_seconds": 2, "retry_condition_fn": retry_on_io}
+IO_RETRIES: dict[str, Any] = {
+    "retries": 2,
+    "retry_delay_seconds": 2,
+    "retry_condition_fn": retry_on_io,
+}
 
 
 def settings_for(config: RunConfig | None) -> Settings:

@@ -43,8 +43,12 @@ def featurise(snapshot: LakeSnapshot, cfg: FeatureConfig) -> FeatureSet:
     s = fs.summary()
     get_run_logger().info(
         "Features: %s users x %s items, %s interactions before %s; %s user and %s item features",
-        f"{s['users']:,}", f"{s['items']:,}", f"{s['interactions']:,}", s["cutoff"],
-        f"{s['user_features']:,}", f"{s['item_features']:,}",
+        f"{s['users']:,}",
+        f"{s['items']:,}",
+        f"{s['interactions']:,}",
+        s["cutoff"],
+        f"{s['user_features']:,}",
+        f"{s['item_features']:,}",
     )
     return fs
 
@@ -58,8 +62,13 @@ def build_features(snapshot: LakeSnapshot, config: RunConfig | None = None) -> F
 @task(name="fit LightFM")
 def fit(fs: FeatureSet, cfg: TrainConfig) -> HybridModel:
     logger = get_run_logger()
-    logger.info("Training LightFM (%s loss, %d components, %d epochs, features %s)",
-                cfg.loss, cfg.no_components, cfg.epochs, "on" if cfg.use_features else "off")
+    logger.info(
+        "Training LightFM (%s loss, %d components, %d epochs, features %s)",
+        cfg.loss,
+        cfg.no_components,
+        cfg.epochs,
+        "on" if cfg.use_features else "off",
+    )
 
     def progress(epoch: int, epochs: int, seconds: float) -> None:
         logger.info("epoch %d/%d done in %.1f s", epoch, epochs, seconds)
@@ -76,15 +85,22 @@ def train(features: FeatureSet, config: RunConfig | None = None) -> HybridModel:
 
 
 @task(name="evaluate on the holdout")
-def score(models: dict[str, object], fs: FeatureSet, config: RunConfig) -> dict[str, dict[str, float]]:
+def score(
+    models: dict[str, object], fs: FeatureSet, config: RunConfig
+) -> dict[str, dict[str, float]]:
     """The same protocol and holdout for every model."""
     ho: Holdout = holdout(fs, config.evaluate)
     logger = get_run_logger()
     out = {}
     for name, model in models.items():
         out[name] = evaluate(model, fs, ho, config.evaluate)
-        logger.info("%s: NDCG@%d %.4f over %d users", name, config.evaluate.k,
-                    out[name][f"ndcg_at_{config.evaluate.k}"], int(out[name]["users"]))
+        logger.info(
+            "%s: NDCG@%d %.4f over %d users",
+            name,
+            config.evaluate.k,
+            out[name][f"ndcg_at_{config.evaluate.k}"],
+            int(out[name]["users"]),
+        )
     return out
 
 
@@ -95,8 +111,14 @@ def champion(config: RunConfig) -> registry.Champion | None:
 
 
 @task(name="log run and register model", **IO_RETRIES)
-def register(model: HybridModel, fs: FeatureSet, snapshot: LakeSnapshot, scores: dict[str, dict[str, float]],
-             current: registry.Champion | None, config: RunConfig) -> Registration:
+def register(
+    model: HybridModel,
+    fs: FeatureSet,
+    snapshot: LakeSnapshot,
+    scores: dict[str, dict[str, float]],
+    current: registry.Champion | None,
+    config: RunConfig,
+) -> Registration:
     """Log everything about the run, register the version, and apply the quality gate."""
     settings = settings_for(config)
     logger = get_run_logger()
@@ -106,63 +128,113 @@ def register(model: HybridModel, fs: FeatureSet, snapshot: LakeSnapshot, scores:
     cand, pop = scores["candidate"], scores["popularity"]
     champ = scores.get("champion")
     if current is not None and current.dataset != config.dataset:
-        decision = Decision(False, f"the champion (version {current.version}) was trained on dataset "
-                                   f"'{current.dataset}', not '{config.dataset}': not comparable; "
-                                   "use `cartlift promote --version N` to switch")
+        decision = Decision(
+            False,
+            f"the champion (version {current.version}) was trained on dataset "
+            f"'{current.dataset}', not '{config.dataset}': not comparable; "
+            "use `cartlift promote --version N` to switch",
+        )
     else:
-        decision = decide(cand[metric], pop[metric], champ[metric] if champ else None,
-                          config.gate.min_relative_gain, metric)
+        decision = decide(
+            cand[metric],
+            pop[metric],
+            champ[metric] if champ else None,
+            config.gate.min_relative_gain,
+            metric,
+        )
     report = snapshot.report()
-    window = {"train_start": str(fs.split.train["timestamp"].min()), "cutoff": str(fs.split.cutoff),
-              "test_end": str(fs.split.test["timestamp"].max())}
-    metrics = {**cand, **{f"popularity.{m}": v for m, v in pop.items()},
-               **({f"champion.{m}": v for m, v in champ.items()} if champ else {}),
-               "train_seconds": model.fit_seconds}
+    window = {
+        "train_start": str(fs.split.train["timestamp"].min()),
+        "cutoff": str(fs.split.cutoff),
+        "test_end": str(fs.split.test["timestamp"].max()),
+    }
+    metrics = {
+        **cand,
+        **{f"popularity.{m}": v for m, v in pop.items()},
+        **({f"champion.{m}": v for m, v in champ.items()} if champ else {}),
+        "train_seconds": model.fit_seconds,
+    }
     for table in ("items", "users", "events"):
         for part in ("read", "accepted", "quarantined"):
             metrics[f"rows.{table}.{part}"] = report[table][part]
     features = {f"features.{k_}": v for k_, v in fs.summary().items() if isinstance(v, int)}
     metrics.update({k_: float(v) for k_, v in features.items()})
-    with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_name=f"{config.dataset}-pipeline") as run:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        mlflow.start_run(run_name=f"{config.dataset}-pipeline") as run,
+    ):
         chart = metric_comparison(
-            {n: s for n, s in scores.items()}, [f"{m}_at_{k}" for m in CHART_METRICS],
-            Path(tmp) / "metric_comparison.png", f"{config.dataset}: holdout metrics at k={k}",
+            {n: s for n, s in scores.items()},
+            [f"{m}_at_{k}" for m in CHART_METRICS],
+            Path(tmp) / "metric_comparison.png",
+            f"{config.dataset}: holdout metrics at k={k}",
         )
         slices = metric_comparison(
             {n: s for n, s in scores.items()},
             [f"{p}ndcg_at_{k}" for p in ("", "cold_users.", "cold_items.")],
-            Path(tmp) / "ndcg_by_slice.png", f"{config.dataset}: NDCG@{k} by slice",
+            Path(tmp) / "ndcg_by_slice.png",
+            f"{config.dataset}: NDCG@{k} by slice",
         )
         table = pd.DataFrame(scores).rename_axis("metric").reset_index()
         registry.log_run_data(
             params={**config.flat(), "lake.fingerprint": snapshot.fingerprint},
             metrics=metrics,
-            tags={"dataset": config.dataset, **{f"window.{k_}": v for k_, v in window.items()},
-                  "gate.decision": "promote" if decision.promote else "keep", "gate.reason": decision.reason},
-            artifacts={"config.json": config.model_dump(mode="json"), "ingest_report.json": report,
-                       "row_accounting.csv": as_frame(report), "metrics.csv": table, "chart": chart,
-                       "slices": slices},
+            tags={
+                "dataset": config.dataset,
+                **{f"window.{k_}": v for k_, v in window.items()},
+                "gate.decision": "promote" if decision.promote else "keep",
+                "gate.reason": decision.reason,
+            },
+            artifacts={
+                "config.json": config.model_dump(mode="json"),
+                "ingest_report.json": report,
+                "row_accounting.csv": as_frame(report),
+                "metrics.csv": table,
+                "chart": chart,
+                "slices": slices,
+            },
         )
         version = registry.log_model(model, settings, list(fs.split.test["user_id"].head(3)))
         run_id = run.info.run_id
-    registry.tag_version(client, settings, version, {
-        "dataset": config.dataset, metric: f"{cand[metric]:.6f}", "cutoff": window["cutoff"],
-        "gate": decision.reason,
-    })
+    registry.tag_version(
+        client,
+        settings,
+        version,
+        {
+            "dataset": config.dataset,
+            metric: f"{cand[metric]:.6f}",
+            "cutoff": window["cutoff"],
+            "gate": decision.reason,
+        },
+    )
     if decision.promote:
         registry.set_champion(client, settings, version)
         logger.info("Version %s is the new champion: %s", version, decision.reason)
     else:
-        logger.info("Version %s registered; champion stays %s: %s", version,
-                    current.version if current else "unset", decision.reason)
-    return Registration(version=version, run_id=run_id, decision=decision,
-                        champion_version=version if decision.promote else (current.version if current else None),
-                        metrics=cand, popularity=pop, champion_metrics=champ)
+        logger.info(
+            "Version %s registered; champion stays %s: %s",
+            version,
+            current.version if current else "unset",
+            decision.reason,
+        )
+    return Registration(
+        version=version,
+        run_id=run_id,
+        decision=decision,
+        champion_version=version if decision.promote else (current.version if current else None),
+        metrics=cand,
+        popularity=pop,
+        champion_metrics=champ,
+    )
 
 
 @flow(name="evaluate_and_register")
-def evaluate_and_register(model: HybridModel, features: FeatureSet, snapshot: LakeSnapshot,
-                          config: RunConfig | None = None) -> Registration:
+def evaluate_and_register(
+    model: HybridModel,
+    features: FeatureSet,
+    snapshot: LakeSnapshot,
+    config: RunConfig | None = None,
+) -> Registration:
     """Score the candidate, popularity and the current champion on one holdout; log; gate."""
     config = settings_for(config).run
     current = champion(config)

@@ -36,7 +36,13 @@ class RawTables:
 # --- UCI Online Retail ------------------------------------------------------------------
 
 ONLINE_RETAIL_COLUMNS = (
-    "InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID",
+    "InvoiceNo",
+    "StockCode",
+    "Description",
+    "Quantity",
+    "InvoiceDate",
+    "UnitPrice",
+    "CustomerID",
     "Country",
 )
 # Product codes are five digits with an optional letter suffix (85123A); everything else
@@ -69,9 +75,27 @@ CATEGORY_RULES: tuple[tuple[str, str], ...] = (
 )
 # Design lines recur across product types and play the role of a brand.
 DESIGN_LINES = (
-    "RETROSPOT", "REGENCY", "SPACEBOY", "WOODLAND", "PAISLEY", "POLKADOT", "VINTAGE", "SKULL",
-    "LONDON", "DOLLY GIRL", "CIRCUS PARADE", "SPOTTY", "ROSE", "BIRD", "ENGLISH ROSE", "APPLES",
-    "JUNGLE", "ALPHABET", "PANTRY", "BAROQUE", "ANTIQUE",
+    "RETROSPOT",
+    "REGENCY",
+    "SPACEBOY",
+    "WOODLAND",
+    "PAISLEY",
+    "POLKADOT",
+    "VINTAGE",
+    "SKULL",
+    "LONDON",
+    "DOLLY GIRL",
+    "CIRCUS PARADE",
+    "SPOTTY",
+    "ROSE",
+    "BIRD",
+    "ENGLISH ROSE",
+    "APPLES",
+    "JUNGLE",
+    "ALPHABET",
+    "PANTRY",
+    "BAROQUE",
+    "ANTIQUE",
 )
 
 
@@ -119,22 +143,27 @@ def from_online_retail(raw: pd.DataFrame, source: str) -> RawTables:
     reason = pd.Series("", index=raw.index, dtype="object")
     for text, failed in checks.items():
         reason = reason.where(~failed, reason + np.where(reason == "", "", "; ") + text)
-    events = pd.DataFrame({
-        C.user: customer,
-        C.item: code,
-        C.event: "purchase",
-        C.timestamp: raw["InvoiceDate"],
-        C.quantity: raw["Quantity"],
-        C.price: raw["UnitPrice"],
-        C.order: invoice,
-        C.source_row: raw[C.source_row],
-        C.reason: reason,
-    })
+    events = pd.DataFrame(
+        {
+            C.user: customer,
+            C.item: code,
+            C.event: "purchase",
+            C.timestamp: raw["InvoiceDate"],
+            C.quantity: raw["Quantity"],
+            C.price: raw["UnitPrice"],
+            C.order: invoice,
+            C.source_row: raw[C.source_row],
+            C.reason: reason,
+        }
+    )
     ok = reason == ""
-    lines = pd.DataFrame({
-        C.item: code[ok], "description": raw["Description"][ok].fillna("").str.strip(),
-        C.price: price[ok],
-    })
+    lines = pd.DataFrame(
+        {
+            C.item: code[ok],
+            "description": raw["Description"][ok].fillna("").str.strip(),
+            C.price: price[ok],
+        }
+    )
     items = _catalogue_from_lines(lines)
     users = (
         pd.DataFrame({C.user: customer[ok], C.region: raw["Country"][ok]})
@@ -142,8 +171,12 @@ def from_online_retail(raw: pd.DataFrame, source: str) -> RawTables:
         .reset_index(drop=True)
     )
     users[C.source_row] = np.arange(1, len(users) + 1).astype(str)
-    return RawTables(events=events, items=items, users=users,
-                     sources={"events": source, "items": f"{source} (derived)", "users": f"{source} (derived)"})
+    return RawTables(
+        events=events,
+        items=items,
+        users=users,
+        sources={"events": source, "items": f"{source} (derived)", "users": f"{source} (derived)"},
+    )
 
 
 def _catalogue_from_lines(lines: pd.DataFrame) -> pd.DataFrame:
@@ -152,7 +185,10 @@ def _catalogue_from_lines(lines: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=[*ITEM_COLUMNS, C.source_row])
     titles = (
         lines[lines["description"] != ""]
-        .groupby([C.item, "description"]).size().rename("n").reset_index()
+        .groupby([C.item, "description"])
+        .size()
+        .rename("n")
+        .reset_index()
         .sort_values([C.item, "n", "description"], ascending=[True, False, True])
         .drop_duplicates(C.item)
         .set_index(C.item)["description"]
@@ -171,7 +207,9 @@ def _catalogue_from_lines(lines: pd.DataFrame) -> pd.DataFrame:
 # --- Generic CSV with a column mapping ------------------------------------------------
 
 
-def from_mapping(frames: dict[str, pd.DataFrame], mapping: dict[str, Any], sources: dict[str, str]) -> RawTables:
+def from_mapping(
+    frames: dict[str, pd.DataFrame], mapping: dict[str, Any], sources: dict[str, str]
+) -> RawTables:
     """Rename a shop's own columns to the contract using a mapping file's content.
 
     ``mapping`` has a section per table (``events`` required, ``items`` and ``users``
@@ -181,7 +219,9 @@ def from_mapping(frames: dict[str, pd.DataFrame], mapping: dict[str, Any], sourc
     the median event price when no price column is mapped.
     """
     if "events" not in mapping:
-        raise ContractError(sources.get("mapping", "mapping"), "no 'events' section", column="events")
+        raise ContractError(
+            sources.get("mapping", "mapping"), "no 'events' section", column="events"
+        )
     events = _apply_section(frames["events"], mapping["events"], sources["events"])
     require_columns(events, EVENT_COLUMNS, sources["events"])
     tables: dict[str, pd.DataFrame] = {"events": events}
@@ -192,14 +232,18 @@ def from_mapping(frames: dict[str, pd.DataFrame], mapping: dict[str, Any], sourc
         else:
             tables[table] = _derive(frames["events"], events, section, key, sources["events"])
             sources = {**sources, table: f"{sources['events']} (derived)"}
-    return RawTables(events=tables["events"], items=tables["items"], users=tables["users"], sources=sources)
+    return RawTables(
+        events=tables["events"], items=tables["items"], users=tables["users"], sources=sources
+    )
 
 
 def _apply_section(frame: pd.DataFrame, section: dict[str, Any], source: str) -> pd.DataFrame:
     columns: dict[str, str] = section.get("columns") or {}
     missing = [src for src in columns.values() if src not in frame.columns]
     if missing:
-        raise ContractError(source, "column named in the mapping is not in the file", column=missing[0])
+        raise ContractError(
+            source, "column named in the mapping is not in the file", column=missing[0]
+        )
     out = pd.DataFrame({dst: frame[src] for dst, src in columns.items()}, index=frame.index)
     for dst, value in (section.get("constants") or {}).items():
         out[dst] = str(value)
@@ -207,9 +251,15 @@ def _apply_section(frame: pd.DataFrame, section: dict[str, Any], source: str) ->
     return out
 
 
-def _derive(raw: pd.DataFrame, events: pd.DataFrame, section: dict[str, Any], key: str, source: str) -> pd.DataFrame:
+def _derive(
+    raw: pd.DataFrame, events: pd.DataFrame, section: dict[str, Any], key: str, source: str
+) -> pd.DataFrame:
     """A side table (items or users) built from the columns the events file carries."""
-    table = _apply_section(raw, section, source) if section.get("columns") else pd.DataFrame(index=raw.index)
+    table = (
+        _apply_section(raw, section, source)
+        if section.get("columns")
+        else pd.DataFrame(index=raw.index)
+    )
     for dst, value in (section.get("constants") or {}).items():
         table[dst] = str(value)
     table[key] = events[key].str.strip()
@@ -217,10 +267,18 @@ def _derive(raw: pd.DataFrame, events: pd.DataFrame, section: dict[str, Any], ke
         table[C.price] = pd.to_numeric(events[C.price], errors="coerce").where(lambda p: p > 0)
     table = table.drop(columns=[C.source_row], errors="ignore")
     table = table[table[key].notna() & (table[key] != "")]
-    agg = {col: ("median" if col == C.price and key == C.item else "first") for col in table.columns if col != key}
+    agg = {
+        col: ("median" if col == C.price and key == C.item else "first")
+        for col in table.columns
+        if col != key
+    }
     if C.price in agg:
         table[C.price] = pd.to_numeric(table[C.price], errors="coerce").where(lambda p: p > 0)
-    out = table.groupby(key, sort=True).agg(agg).reset_index() if agg else table[[key]].drop_duplicates()
+    out = (
+        table.groupby(key, sort=True).agg(agg).reset_index()
+        if agg
+        else table[[key]].drop_duplicates()
+    )
     if C.price in out:
         out[C.price] = out[C.price].round(2).astype(str)
     out[C.source_row] = np.arange(1, len(out) + 1).astype(str)

@@ -25,7 +25,6 @@ from models.columns import (
     EVENT_COLUMNS,
     EVENT_TYPES,
     ITEM_COLUMNS,
-    ITEM_OPTIONAL,
     USER_COLUMNS,
     USER_OPTIONAL,
     Columns,
@@ -192,7 +191,11 @@ def validate_users(raw: pd.DataFrame, source: str) -> Validated:
             typed[col] = _text(raw[col])
     for col in USER_OPTIONAL:
         if col not in typed:
-            typed[col] = pd.NaT if col == C.signup_date else pd.Series(pd.NA, index=raw.index, dtype="string")
+            typed[col] = (
+                pd.NaT
+                if col == C.signup_date
+                else pd.Series(pd.NA, index=raw.index, dtype="string")
+            )
     return _split("users", source, raw, typed, rules)
 
 
@@ -209,7 +212,9 @@ def validate_events(
     must carry its own price and an order id.
     """
     require_columns(raw, EVENT_COLUMNS, source)
-    latest = pd.Timestamp(now or dt.datetime.now(dt.UTC).replace(tzinfo=None)) + pd.Timedelta(days=1)
+    latest = pd.Timestamp(now or dt.datetime.now(dt.UTC).replace(tzinfo=None)) + pd.Timedelta(
+        days=1
+    )
     typed = pd.DataFrame(index=raw.index)
     typed[C.user] = _text(raw[C.user])
     typed[C.item] = _text(raw[C.item])
@@ -242,7 +247,9 @@ def validate_events(
     typed[C.quantity] = typed[C.quantity].where(np.isfinite(typed[C.quantity]), 1).astype("int64")
     typed[C.event] = typed[C.event].astype("string")
     result = _split("events", source, raw, typed, rules)
-    result.accepted = result.accepted.sort_values([C.timestamp, C.user], kind="stable").reset_index(drop=True)
+    result.accepted = result.accepted.sort_values([C.timestamp, C.user], kind="stable").reset_index(
+        drop=True
+    )
     return result
 
 
@@ -268,7 +275,10 @@ def pseudonymise(ids: pd.Series, key: str) -> pd.Series:
     secret = key.encode()
     codes, uniques = pd.factorize(ids, use_na_sentinel=True)
     hashed = np.array(
-        ["c_" + hmac.new(secret, str(u).encode(), hashlib.sha256).hexdigest()[:16] for u in uniques],
+        [
+            "c_" + hmac.new(secret, str(u).encode(), hashlib.sha256).hexdigest()[:16]
+            for u in uniques
+        ],
         dtype=object,
     )
     out = pd.Series(pd.NA, index=ids.index, dtype="string")

@@ -57,17 +57,24 @@ def holdout(fs: FeatureSet, cfg: EvaluateConfig) -> Holdout:
         ex_c = seen[C.item].map(item_pos).to_numpy(dtype=np.int64)
     else:
         ex_r = ex_c = np.empty(0, np.int64)
-    exclude = sp.csr_matrix((np.ones(len(ex_r), np.float32), (ex_r, ex_c)), shape=(len(users), len(item_pos)))
+    exclude = sp.csr_matrix(
+        (np.ones(len(ex_r), np.float32), (ex_r, ex_c)), shape=(len(users), len(item_pos))
+    )
     warm_users = set(train[C.user].unique())
     warm_items = pd.Index(train[C.item].unique())
     return Holdout(
-        user_ids=users, truth_rows=rows, truth_items=items, exclude=exclude,
+        user_ids=users,
+        truth_rows=rows,
+        truth_items=items,
+        exclude=exclude,
         cold_user=~np.isin(users, list(warm_users)),
         cold_item=~item_pos.index.isin(warm_items),
     )
 
 
-def evaluate(rec: Recommender, fs: FeatureSet, ho: Holdout, cfg: EvaluateConfig) -> dict[str, float]:
+def evaluate(
+    rec: Recommender, fs: FeatureSet, ho: Holdout, cfg: EvaluateConfig
+) -> dict[str, float]:
     """Metrics at ``cfg.k`` per slice, keyed ``<metric>_at_<k>`` (all users) and
     ``<slice>.<metric>_at_<k>``, plus catalogue coverage and user counts."""
     vec = rec.vectors(ho.user_ids, fs.user_tokens, fs.item_ids, fs.item_tokens)

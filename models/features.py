@@ -75,7 +75,11 @@ def temporal_split(events: pd.DataFrame, holdout_days: int) -> Split:
     """Hold out the last ``holdout_days`` whole days of events."""
     if events.empty:
         raise ValueError("no events to split: the lake's events table is empty")
-    cutoff = events[C.timestamp].max().normalize() + pd.Timedelta(days=1) - pd.Timedelta(days=holdout_days)
+    cutoff = (
+        events[C.timestamp].max().normalize()
+        + pd.Timedelta(days=1)
+        - pd.Timedelta(days=holdout_days)
+    )
     before = events[C.timestamp] < cutoff
     if not before.any():
         raise ValueError(
@@ -85,7 +89,9 @@ def temporal_split(events: pd.DataFrame, holdout_days: int) -> Split:
     return Split(train=events[before], test=events[~before], cutoff=cutoff)
 
 
-def interaction_weights(train: pd.DataFrame, cutoff: pd.Timestamp, cfg: FeatureConfig) -> pd.DataFrame:
+def interaction_weights(
+    train: pd.DataFrame, cutoff: pd.Timestamp, cfg: FeatureConfig
+) -> pd.DataFrame:
     """Sum of event weights per (user, item), each halved every ``half_life_days``.
 
     A purchase counts more than a cart, a cart more than a view; recent behaviour counts
@@ -94,8 +100,9 @@ def interaction_weights(train: pd.DataFrame, cutoff: pd.Timestamp, cfg: FeatureC
     age_days = (cutoff - train[C.timestamp]).dt.total_seconds().to_numpy() / 86_400.0
     decay = np.exp2(-age_days / cfg.half_life_days)
     kind = train[C.event].map(cfg.event_weights).fillna(0.0).to_numpy(dtype=float)
-    frame = pd.DataFrame({C.user: train[C.user].to_numpy(), C.item: train[C.item].to_numpy(),
-                          C.weight: kind * decay})
+    frame = pd.DataFrame(
+        {C.user: train[C.user].to_numpy(), C.item: train[C.item].to_numpy(), C.weight: kind * decay}
+    )
     frame = frame[frame[C.weight] > 0]
     return frame.groupby([C.user, C.item], sort=True, observed=True)[C.weight].sum().reset_index()
 
@@ -105,16 +112,26 @@ def _bands(values: pd.Series, n: int) -> pd.Series:
     if n <= 1 or values.empty:
         return pd.Series(1, index=values.index)
     ranks = values.rank(method="average", pct=True)
-    return np.ceil(ranks * n).clip(1, n).astype(int)
+    return pd.Series(np.ceil(ranks * n).clip(1, n).astype(int), index=values.index)
 
 
 def _long(ids: pd.Series, tokens: pd.Series, weight: float | pd.Series = 1.0) -> pd.DataFrame:
-    return pd.DataFrame({ID: ids.to_numpy(), TOKEN: tokens.to_numpy(),
-                         C.weight: np.broadcast_to(np.asarray(weight, dtype=float), len(ids))})
+    return pd.DataFrame(
+        {
+            ID: ids.to_numpy(),
+            TOKEN: tokens.to_numpy(),
+            C.weight: np.broadcast_to(np.asarray(weight, dtype=float), len(ids)),
+        }
+    )
 
 
-def user_tokens(users: pd.DataFrame, train: pd.DataFrame, items: pd.DataFrame, cutoff: pd.Timestamp,
-                cfg: FeatureConfig) -> pd.DataFrame:
+def user_tokens(
+    users: pd.DataFrame,
+    train: pd.DataFrame,
+    items: pd.DataFrame,
+    cutoff: pd.Timestamp,
+    cfg: FeatureConfig,
+) -> pd.DataFrame:
     """Attribute, tenure, RFM-style and preferred-category tokens per user.
 
     Attributes are every users column besides the id; RFM bands are quantiles over the
@@ -129,12 +146,19 @@ def user_tokens(users: pd.DataFrame, train: pd.DataFrame, items: pd.DataFrame, c
     if C.signup_date in users:
         signup = pd.to_datetime(users[C.signup_date])
         months = (cutoff - signup).dt.days / 30.4
-        tenure = pd.cut(months, [-np.inf, 3, 12, 24, np.inf], labels=["<3m", "3-12m", "1-2y", "2y+"])
+        tenure = pd.cut(
+            months, [-np.inf, 3, 12, 24, np.inf], labels=["<3m", "3-12m", "1-2y", "2y+"]
+        )
         has = tenure.notna() & (months >= 0)
         parts.append(_long(users.loc[has, C.user], "tenure=" + tenure[has].astype(str)))
 
     activity = train.groupby(C.user).size()
-    parts.append(_long(activity.index.to_series(), "activity=" + _bands(activity, cfg.n_activity_bands).astype(str)))
+    parts.append(
+        _long(
+            activity.index.to_series(),
+            "activity=" + _bands(activity, cfg.n_activity_bands).astype(str),
+        )
+    )
     buys = train[train[C.event] == "purchase"]
     spend = (buys[C.price] * buys[C.quantity]).groupby(buys[C.user]).sum()
     orders = buys.groupby(C.user)[C.order].nunique()
@@ -147,12 +171,20 @@ def user_tokens(users: pd.DataFrame, train: pd.DataFrame, items: pd.DataFrame, c
     parts.append(_long(non_buyers, pd.Series("buyer=no", index=non_buyers.index)))
 
     if cfg.n_preferred_categories:
-        cats = train[[C.user, C.item]].assign(category=train[C.item].map(items.set_index(C.item)[C.category]))
+        cats = train[[C.user, C.item]].assign(
+            category=train[C.item].map(items.set_index(C.item)[C.category])
+        )
         share = cats.groupby([C.user, "category"]).size().rename("n").reset_index()
         share["share"] = share["n"] / share.groupby(C.user)["n"].transform("sum")
         top = share.sort_values([C.user, "share", "category"], ascending=[True, False, True])
         top = top.groupby(C.user).head(cfg.n_preferred_categories)
-        parts.append(_long(top[C.user], "likes=" + top["category"].astype(str), top["share"] * cfg.n_preferred_categories))
+        parts.append(
+            _long(
+                top[C.user],
+                "likes=" + top["category"].astype(str),
+                top["share"] * cfg.n_preferred_categories,
+            )
+        )
 
     tokens = pd.concat(parts, ignore_index=True)
     tokens[C.weight] *= cfg.user_feature_weight
@@ -170,9 +202,11 @@ def item_tokens(items: pd.DataFrame, popularity: pd.Series, cfg: FeatureConfig) 
         _long(items[C.item], "brand=" + items[C.brand].astype(str)),
     ]
     names = PRICE_BAND_NAMES.get(cfg.n_price_bands)
-    band = items.groupby(C.category)[C.price].transform(
-        lambda p: pd.Series(_bands(p, cfg.n_price_bands), index=p.index)
-    ).astype(int)
+    band = (
+        items.groupby(C.category)[C.price]
+        .transform(lambda p: pd.Series(_bands(p, cfg.n_price_bands), index=p.index))
+        .astype(int)
+    )
     label = band.map(dict(enumerate(names, start=1))) if names else band.astype(str)
     parts.append(_long(items[C.item], "price=" + label.astype(str)))
     pop = items[C.item].map(popularity).fillna(0.0)
@@ -185,8 +219,13 @@ def item_tokens(items: pd.DataFrame, popularity: pd.Series, cfg: FeatureConfig) 
     return tokens
 
 
-def encode(tokens: pd.DataFrame, ids: np.ndarray, feature_map: dict[str, int], identity: np.ndarray | None,
-           n_features: int) -> sp.csr_matrix:
+def encode(
+    tokens: pd.DataFrame,
+    ids: np.ndarray,
+    feature_map: dict[str, int],
+    identity: np.ndarray | None,
+    n_features: int,
+) -> sp.csr_matrix:
     """Feature matrix (len(ids), n_features) from tokens; rows normalised to sum 1.
 
     ``identity`` gives each row's identity-feature column, or -1 for no identity (a
@@ -204,14 +243,19 @@ def encode(tokens: pd.DataFrame, ids: np.ndarray, feature_map: dict[str, int], i
         rows.append(np.flatnonzero(has))
         cols.append(identity[has].astype(np.int64))
         vals.append(np.ones(int(has.sum()), dtype=np.float32))
-    mat = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                        shape=(len(ids), n_features), dtype=np.float32)
+    mat = sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(len(ids), n_features),
+        dtype=np.float32,
+    )
     sums = np.asarray(mat.sum(axis=1)).ravel()
     sums[sums == 0] = 1.0
     return sp.csr_matrix(sp.diags(1.0 / sums).astype(np.float32) @ mat)
 
 
-def build(events: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame, cfg: FeatureConfig) -> FeatureSet:
+def build(
+    events: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame, cfg: FeatureConfig
+) -> FeatureSet:
     """Split, weight and featurise; fit LightFM's ``Dataset`` maps over the whole catalogue
     and every known user, so cold users and items have rows of their own."""
     split = temporal_split(events, cfg.holdout_days)
@@ -223,8 +267,12 @@ def build(events: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame, cfg: F
     user_ids = np.asarray(sorted(set(users[C.user]) | set(events[C.user])), dtype=object)
     item_ids = items[C.item].to_numpy(dtype=object)
     dataset = Dataset()
-    dataset.fit(users=user_ids, items=item_ids,
-                user_features=sorted(u_tokens[TOKEN].unique()), item_features=sorted(i_tokens[TOKEN].unique()))
+    dataset.fit(
+        users=user_ids,
+        items=item_ids,
+        user_features=sorted(u_tokens[TOKEN].unique()),
+        item_features=sorted(i_tokens[TOKEN].unique()),
+    )
     user_map, user_fmap, item_map, item_fmap = dataset.mapping()
     n_u, n_i = len(user_map), len(item_map)
     u = pairs[C.user].map(user_map).to_numpy(dtype=np.int32)
@@ -244,9 +292,15 @@ def build(events: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame, cfg: F
     item_features = encode(i_tokens, item_ids, item_fmap, item_identity, len(item_fmap))
     all_users = pd.DataFrame({C.user: user_ids_ordered}).merge(users, on=C.user, how="left")
     return FeatureSet(
-        dataset=dataset, interactions=interactions, weights=weights,
-        user_features=user_features, item_features=item_features,
-        user_tokens=u_tokens, item_tokens=i_tokens, split=split,
-        items=items.reset_index(drop=True), users=all_users,
+        dataset=dataset,
+        interactions=interactions,
+        weights=weights,
+        user_features=user_features,
+        item_features=item_features,
+        user_tokens=u_tokens,
+        item_tokens=i_tokens,
+        split=split,
+        items=items.reset_index(drop=True),
+        users=all_users,
         item_popularity=items[C.item].map(popularity).fillna(0.0).to_numpy(),
     )

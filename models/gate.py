@@ -11,8 +11,13 @@ class Decision:
     reason: str
 
 
-def decide(candidate: float, popularity: float, champion: float | None, min_relative_gain: float,
-           metric: str = "ndcg_at_10") -> Decision:
+def decide(
+    candidate: float,
+    popularity: float,
+    champion: float | None,
+    min_relative_gain: float,
+    metric: str = "ndcg_at_10",
+) -> Decision:
     """Promote only a candidate that beats popularity and the champion by the margin.
 
     All three scores come from the same holdout, so they are comparable even when the
@@ -20,12 +25,23 @@ def decide(candidate: float, popularity: float, champion: float | None, min_rela
     """
     need = 1.0 + min_relative_gain
     if not candidate > popularity * need:
-        return Decision(False, f"{metric} {candidate:.4f} does not beat popularity {popularity:.4f} "
-                               f"by {min_relative_gain:.0%}")
+        return Decision(
+            False,
+            f"{metric} {candidate:.4f} does not beat popularity {popularity:.4f} "
+            f"by {min_relative_gain:.0%}",
+        )
     if champion is None:
-        return Decision(True, f"no champion yet; {metric} {candidate:.4f} beats popularity {popularity:.4f}")
+        return Decision(
+            True, f"no champion yet; {metric} {candidate:.4f} beats popularity {popularity:.4f}"
+        )
     if not candidate > champion * need:
-        return Decision(False, f"{metric} {candidate:.4f} does not beat the champion's {champion:.4f} "
-                               f"on this holdout by {min_relative_gain:.0%}")
-    return Decision(True, f"{metric} {candidate:.4f} beats the champion's {champion:.4f} "
-                          f"and popularity {popularity:.4f} by more than {min_relative_gain:.0%}")
+        return Decision(
+            False,
+            f"{metric} {candidate:.4f} does not beat the champion's {champion:.4f} "
+            f"on this holdout by {min_relative_gain:.0%}",
+        )
+    return Decision(
+        True,
+        f"{metric} {candidate:.4f} beats the champion's {champion:.4f} "
+        f"and popularity {popularity:.4f} by more than {min_relative_gain:.0%}",
+    )

@@ -53,8 +53,13 @@ class Vectors:
 class Recommender(Protocol):
     name: str
 
-    def vectors(self, user_ids: np.ndarray, user_tokens: pd.DataFrame | None,
-                item_ids: np.ndarray, item_tokens: pd.DataFrame | None) -> Vectors: ...
+    def vectors(
+        self,
+        user_ids: np.ndarray,
+        user_tokens: pd.DataFrame | None,
+        item_ids: np.ndarray,
+        item_tokens: pd.DataFrame | None,
+    ) -> Vectors: ...
 
 
 @dataclass
@@ -71,8 +76,11 @@ class Popularity:
 
     def vectors(self, user_ids, user_tokens, item_ids, item_tokens) -> Vectors:
         score = pd.Series(self.scores, index=self.item_ids).reindex(item_ids).fillna(0.0).to_numpy()
-        return Vectors(np.zeros((len(user_ids), 1), np.float32), np.zeros((len(item_ids), 1), np.float32),
-                       score.astype(np.float32))
+        return Vectors(
+            np.zeros((len(user_ids), 1), np.float32),
+            np.zeros((len(item_ids), 1), np.float32),
+            score.astype(np.float32),
+        )
 
 
 @dataclass
@@ -96,13 +104,21 @@ class HybridModel:
         return "lightfm-hybrid" if self.config.use_features else "lightfm-cf"
 
     @classmethod
-    def fit(cls, fs: FeatureSet, cfg: TrainConfig,
-            on_epoch: Callable[[int, int, float], None] | None = None) -> HybridModel:
+    def fit(
+        cls,
+        fs: FeatureSet,
+        cfg: TrainConfig,
+        on_epoch: Callable[[int, int, float], None] | None = None,
+    ) -> HybridModel:
         """Train on the feature set's weighted interactions; ``on_epoch(epoch, epochs, seconds)``
         reports progress."""
         model = LightFM(
-            no_components=cfg.no_components, loss=cfg.loss, learning_rate=cfg.learning_rate,
-            item_alpha=cfg.item_alpha, user_alpha=cfg.user_alpha, max_sampled=cfg.max_sampled,
+            no_components=cfg.no_components,
+            loss=cfg.loss,
+            learning_rate=cfg.learning_rate,
+            item_alpha=cfg.item_alpha,
+            user_alpha=cfg.user_alpha,
+            max_sampled=cfg.max_sampled,
             random_state=np.random.RandomState(cfg.seed),
         )
         uf = fs.user_features if cfg.use_features else None
@@ -112,20 +128,36 @@ class HybridModel:
         started = time.perf_counter()
         for epoch in range(cfg.epochs):
             tick = time.perf_counter()
-            model.fit_partial(fs.interactions, user_features=uf, item_features=itf, sample_weight=weights,
-                              epochs=1, num_threads=cfg.num_threads)
+            model.fit_partial(
+                fs.interactions,
+                user_features=uf,
+                item_features=itf,
+                sample_weight=weights,
+                epochs=1,
+                num_threads=cfg.num_threads,
+            )
             if on_epoch:
                 on_epoch(epoch + 1, cfg.epochs, time.perf_counter() - tick)
         seconds = time.perf_counter() - started
         check_finite(model, cfg)
         user_bias, user_emb = model.get_user_representations(uf)
         item_bias, item_emb = model.get_item_representations(itf)
-        return cls(config=cfg, dataset=fs.dataset, model=model, user_ids=fs.user_ids, item_ids=fs.item_ids,
-                   user_bias=user_bias, user_emb=user_emb, item_bias=item_bias, item_emb=item_emb,
-                   fit_seconds=seconds)
+        return cls(
+            config=cfg,
+            dataset=fs.dataset,
+            model=model,
+            user_ids=fs.user_ids,
+            item_ids=fs.item_ids,
+            user_bias=user_bias,
+            user_emb=user_emb,
+            item_bias=item_bias,
+            item_emb=item_emb,
+            fit_seconds=seconds,
+        )
 
-    def _encode(self, ids: np.ndarray, tokens: pd.DataFrame | None, users: bool
-                ) -> tuple[np.ndarray, np.ndarray]:
+    def _encode(
+        self, ids: np.ndarray, tokens: pd.DataFrame | None, users: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Representations of ids the model never saw, from their feature tokens alone."""
         d = self.model.no_components
         bias = np.zeros(len(ids), np.float32)
@@ -139,7 +171,9 @@ class HybridModel:
         biases = self.model.user_biases if users else self.model.item_biases
         return (mat @ biases).astype(np.float32), (mat @ weights).astype(np.float32)
 
-    def _lookup(self, ids: np.ndarray, tokens: pd.DataFrame | None, users: bool) -> tuple[np.ndarray, np.ndarray]:
+    def _lookup(
+        self, ids: np.ndarray, tokens: pd.DataFrame | None, users: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
         own_ids = self.user_ids if users else self.item_ids
         bias = self.user_bias if users else self.item_bias
         emb = self.user_emb if users else self.item_emb
@@ -175,4 +209,3 @@ class HybridModel:
         if not isinstance(model, HybridModel):
             raise TypeError(f"{path} does not hold a cartlift HybridModel")
         return model
-

@@ -10,7 +10,14 @@ import pandas as pd
 
 from models.adapters import RawTables
 from models.columns import Columns
-from models.contract import Validated, complete_users, pseudonymise, validate_events, validate_items, validate_users
+from models.contract import (
+    Validated,
+    complete_users,
+    pseudonymise,
+    validate_events,
+    validate_items,
+    validate_users,
+)
 
 C = Columns
 
@@ -37,11 +44,16 @@ class IngestResult:
         report["pseudonymised"] = self.pseudonymised
         ev = self.events.accepted
         if len(ev):
-            report["window"] = {"first": str(ev[C.timestamp].min()), "last": str(ev[C.timestamp].max())}
+            report["window"] = {
+                "first": str(ev[C.timestamp].min()),
+                "last": str(ev[C.timestamp].max()),
+            }
         return report
 
 
-def validate_tables(raw: RawTables, pseudonymise_key: str | None = None, now: dt.datetime | None = None) -> IngestResult:
+def validate_tables(
+    raw: RawTables, pseudonymise_key: str | None = None, now: dt.datetime | None = None
+) -> IngestResult:
     """Validate items, then users, then events against the accepted catalogue.
 
     With ``pseudonymise_key`` every customer id, accepted or quarantined, is replaced by
@@ -49,7 +61,9 @@ def validate_tables(raw: RawTables, pseudonymise_key: str | None = None, now: dt
     """
     items = validate_items(raw.items, raw.sources.get("items", "items"))
     users = validate_users(raw.users, raw.sources.get("users", "users"))
-    events = validate_events(raw.events, raw.sources.get("events", "events"), items.accepted, now=now)
+    events = validate_events(
+        raw.events, raw.sources.get("events", "events"), items.accepted, now=now
+    )
     if pseudonymise_key:
         for table in (users, events):
             for frame in (table.accepted, table.quarantined):
@@ -64,12 +78,18 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     lines = []
     for name in ("items", "users", "events"):
         r = report[name]
-        line = f"{name}: read {r['read']:,} = accepted {r['accepted']:,} + quarantined {r['quarantined']:,}"
+        line = (
+            f"{name}: read {r['read']:,} = accepted {r['accepted']:,}"
+            f" + quarantined {r['quarantined']:,}"
+        )
         if r["reasons"]:
-            top = ", ".join(f"{k} ({v:,})" for k, v in sorted(r["reasons"].items(), key=lambda kv: -kv[1]))
+            top = ", ".join(
+                f"{k} ({v:,})" for k, v in sorted(r["reasons"].items(), key=lambda kv: -kv[1])
+            )
             line += f" [{top}]"
         if name == "users" and r.get("added_from_events"):
-            line += f"; {r['added_from_events']:,} customers seen only in events added without attributes"
+            added = r["added_from_events"]
+            line += f"; {added:,} customers seen only in events added without attributes"
         lines.append(line)
     return lines
 
@@ -77,6 +97,13 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
 def as_frame(report: dict[str, Any]) -> pd.DataFrame:
     """The accounting as a small table (for MLflow and tests)."""
     return pd.DataFrame(
-        [{"table": t, "read": report[t]["read"], "accepted": report[t]["accepted"],
-          "quarantined": report[t]["quarantined"]} for t in ("items", "users", "events")]
+        [
+            {
+                "table": t,
+                "read": report[t]["read"],
+                "accepted": report[t]["accepted"],
+                "quarantined": report[t]["quarantined"],
+            }
+            for t in ("items", "users", "events")
+        ]
     )

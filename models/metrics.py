@@ -50,7 +50,9 @@ def coverage(recommended: np.ndarray, n_items: int) -> float:
     return float(np.unique(recommended[recommended >= 0]).size / n_items)
 
 
-def hits_from_pairs(top: np.ndarray, truth_users: np.ndarray, truth_items: np.ndarray, n_items: int) -> np.ndarray:
+def hits_from_pairs(
+    top: np.ndarray, truth_users: np.ndarray, truth_items: np.ndarray, n_items: int
+) -> np.ndarray:
     """Hit matrix of ``top`` (n_users, k) item indices against the relevant (row, item) pairs.
 
     Pairs are encoded as ``row * n_items + item`` and looked up with ``np.isin``:
@@ -65,7 +67,10 @@ def ranking_report(hits: np.ndarray, n_relevant: np.ndarray) -> dict[str, float]
     """Mean of each per-user metric at the list length of ``hits``."""
     k = hits.shape[1]
     if hits.shape[0] == 0:
-        return {f"{name}_at_{k}": float("nan") for name in ("precision", "recall", "ndcg", "map", "hit_rate")}
+        return {
+            f"{name}_at_{k}": float("nan")
+            for name in ("precision", "recall", "ndcg", "map", "hit_rate")
+        }
     return {
         f"precision_at_{k}": float(precision_at_k(hits).mean()),
         f"recall_at_{k}": float(recall_at_k(hits, n_relevant).mean()),

@@ -34,7 +34,9 @@ class ShopConfig(_Strict):
     days: int = Field(182, ge=30, description="length of the event history")
     end_date: dt.date = dt.date(2026, 6, 30)
     cold_days: int = Field(21, ge=1, description="new users/items appear only in these last days")
-    sessions_per_user: float = Field(14.0, gt=0, description="mean sessions per user over the history")
+    sessions_per_user: float = Field(
+        14.0, gt=0, description="mean sessions per user over the history"
+    )
 
 
 class FeatureConfig(_Strict):
@@ -133,7 +135,9 @@ class Settings(BaseSettings):
     (e.g. ``CARTLIFT_MLFLOW_TRACKING_URI=http://mlflow:5000`` for a server).
     """
 
-    model_config = SettingsConfigDict(env_prefix="CARTLIFT_", env_nested_delimiter="__", extra="forbid")
+    model_config = SettingsConfigDict(
+        env_prefix="CARTLIFT_", env_nested_delimiter="__", extra="forbid"
+    )
 
     home: Path = Path(".cartlift")
     mlflow_tracking_uri: str | None = None
@@ -142,7 +146,8 @@ class Settings(BaseSettings):
     registered_model: str = "cartlift-recommender"
     champion_alias: str = "champion"
     pseudonymise_key: SecretStr | None = Field(
-        None, description="HMAC key: when set, customer ids are replaced by keyed hashes at ingestion"
+        None,
+        description="HMAC key: when set, customer ids are replaced by keyed hashes at ingestion",
     )
     shop: ShopConfig = ShopConfig()
     run: RunConfig = RunConfig()

@@ -48,8 +48,17 @@ FAMILIES: tuple[tuple[tuple[str, float], ...], ...] = (
     (("board games", 35.0), ("puzzles", 20.0), ("card games", 12.0)),
 )
 CONSUMABLES = frozenset(
-    {"coffee beans", "dog food", "printer ink", "printer paper", "diapers", "sunscreen",
-     "sports socks", "baby bottles", "skincare"}
+    {
+        "coffee beans",
+        "dog food",
+        "printer ink",
+        "printer paper",
+        "diapers",
+        "sunscreen",
+        "sports socks",
+        "baby bottles",
+        "skincare",
+    }
 )
 TIERS = ("budget", "mid", "premium")
 TIER_PRICE = np.array([0.55, 1.0, 1.9])
@@ -61,8 +70,32 @@ TIER_MATCH = np.array([[1.0, 0.2, 0.03], [0.2, 1.0, 0.2], [0.03, 0.2, 1.0]])
 BRAND_LOYALTY = 3.0
 REGIONS = ("north", "south", "east", "west", "midlands", "scotland", "wales", "london")
 AGE_BANDS = ("18-24", "25-34", "35-44", "45-54", "55-64", "65+")
-SYLLABLES = ("nor", "vik", "al", "pe", "na", "lu", "ma", "ro", "ka", "ze", "ti", "so",
-             "bre", "ox", "qu", "in", "da", "fe", "lo", "mi", "sa", "tor", "ve", "ra")
+SYLLABLES = (
+    "nor",
+    "vik",
+    "al",
+    "pe",
+    "na",
+    "lu",
+    "ma",
+    "ro",
+    "ka",
+    "ze",
+    "ti",
+    "so",
+    "bre",
+    "ox",
+    "qu",
+    "in",
+    "da",
+    "fe",
+    "lo",
+    "mi",
+    "sa",
+    "tor",
+    "ve",
+    "ra",
+)
 N_SEGMENTS = 8
 P_REPLENISH, P_CART, P_UPSELL, P_PURCHASE, P_COMPLEMENT = 0.12, 0.42, 0.3, 0.68, 0.55
 
@@ -101,8 +134,13 @@ def _sample_rows(rng: np.random.Generator, cdf: np.ndarray, rows: np.ndarray) ->
     return (u > cdf[rows]).sum(axis=1)
 
 
-def _make_items(cfg: ShopConfig, rng: np.random.Generator, cats: pd.DataFrame, start: pd.Timestamp,
-                end: pd.Timestamp) -> pd.DataFrame:
+def _make_items(
+    cfg: ShopConfig,
+    rng: np.random.Generator,
+    cats: pd.DataFrame,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+) -> pd.DataFrame:
     n_cat = len(cats)
     share = rng.dirichlet(np.full(n_cat, 8.0))
     per_cat = np.maximum(np.round(share * cfg.n_items).astype(int), 6)
@@ -122,7 +160,7 @@ def _make_items(cfg: ShopConfig, rng: np.random.Generator, cats: pd.DataFrame, s
     for c in range(n_cat):
         idx = np.flatnonzero(category == c)
         rank[idx] = rng.permutation(len(idx)) + 1
-    popularity = rank ** -0.9
+    popularity = rank**-0.9
     cold = rng.random(n) < 0.06
     launch = np.where(
         cold,
@@ -133,24 +171,34 @@ def _make_items(cfg: ShopConfig, rng: np.random.Generator, cats: pd.DataFrame, s
     popularity = np.where(cold, popularity * 4.0 + 0.3, popularity)
     model_no = rng.integers(100, 999, size=n)
     names = cats["category"].to_numpy()[category]
-    return pd.DataFrame({
-        C.item: [f"i{idx:06d}" for idx in range(n)],
-        C.title: [f"{brands[b]} {nm.rstrip('s')} {m}" for b, nm, m in zip(brand_idx, names, model_no, strict=True)],
-        C.category: names,
-        C.brand: np.asarray(brands, dtype=object)[brand_idx],
-        C.price: np.round(price, 2),
-        C.in_stock: rng.random(n) > 0.04,
-        C.margin: np.round(margin, 3),
-        "_category": category,
-        "_tier": tier,
-        "_brand_parity": parity,
-        "_popularity": popularity,
-        "_launch": pd.to_datetime(launch),
-    })
+    return pd.DataFrame(
+        {
+            C.item: [f"i{idx:06d}" for idx in range(n)],
+            C.title: [
+                f"{brands[b]} {nm.rstrip('s')} {m}"
+                for b, nm, m in zip(brand_idx, names, model_no, strict=True)
+            ],
+            C.category: names,
+            C.brand: np.asarray(brands, dtype=object)[brand_idx],
+            C.price: np.round(price, 2),
+            C.in_stock: rng.random(n) > 0.04,
+            C.margin: np.round(margin, 3),
+            "_category": category,
+            "_tier": tier,
+            "_brand_parity": parity,
+            "_popularity": popularity,
+            "_launch": pd.to_datetime(launch),
+        }
+    )
 
 
-def _make_users(cfg: ShopConfig, rng: np.random.Generator, cats: pd.DataFrame, start: pd.Timestamp,
-                end: pd.Timestamp) -> pd.DataFrame:
+def _make_users(
+    cfg: ShopConfig,
+    rng: np.random.Generator,
+    cats: pd.DataFrame,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+) -> pd.DataFrame:
     n, n_cat = cfg.n_users, len(cats)
     n_fam = cats["family"].max() + 1
     segment = rng.integers(0, N_SEGMENTS, size=n)
@@ -172,22 +220,29 @@ def _make_users(cfg: ShopConfig, rng: np.random.Generator, cats: pd.DataFrame, s
     span = (end - start - pd.Timedelta(days=cfg.cold_days)).value
     signup = np.where(
         cold,
-        (end - pd.Timedelta(days=cfg.cold_days)).value + rng.random(n) * pd.Timedelta(days=cfg.cold_days - 2).value,
-        start.value - rng.random(n) * pd.Timedelta(days=730).value + rng.random(n) * span * (rng.random(n) < 0.3),
+        (end - pd.Timedelta(days=cfg.cold_days)).value
+        + rng.random(n) * pd.Timedelta(days=cfg.cold_days - 2).value,
+        start.value
+        - rng.random(n) * pd.Timedelta(days=730).value
+        + rng.random(n) * span * (rng.random(n) < 0.3),
     ).astype("int64")
-    return pd.DataFrame({
-        C.user: [f"u{idx:06d}" for idx in range(n)],
-        C.region: np.asarray(REGIONS, dtype=object)[region],
-        C.age_band: np.asarray(AGE_BANDS, dtype=object)[age],
-        C.signup_date: pd.to_datetime(signup).normalize(),
-        # Taste: price tier and which of the tier's two brands the customer prefers.
-        "_taste": tier * 2 + rng.integers(0, 2, size=n),
-        "_activity": rng.lognormal(0, 0.8, n),
-        "_affinity": list(affinity),
-    })
+    return pd.DataFrame(
+        {
+            C.user: [f"u{idx:06d}" for idx in range(n)],
+            C.region: np.asarray(REGIONS, dtype=object)[region],
+            C.age_band: np.asarray(AGE_BANDS, dtype=object)[age],
+            C.signup_date: pd.to_datetime(signup).normalize(),
+            # Taste: price tier and which of the tier's two brands the customer prefers.
+            "_taste": tier * 2 + rng.integers(0, 2, size=n),
+            "_activity": rng.lognormal(0, 0.8, n),
+            "_affinity": list(affinity),
+        }
+    )
 
 
-def _complement_of(cats: pd.DataFrame, category: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _complement_of(
+    cats: pd.DataFrame, category: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     """A random other member of each category's family (itself in a family of one)."""
     fam = cats["family"].to_numpy()
     same = (fam[:, None] == fam[None, :]) & ~np.eye(len(fam), dtype=bool)
@@ -229,7 +284,9 @@ class _ItemSampler:
         early = self.launch[out] > when
         if early.any():
             rows = np.flatnonzero(early)
-            again = self.draw(category[rows], taste[rows], np.full(rows.size, np.iinfo(np.int64).max))
+            again = self.draw(
+                category[rows], taste[rows], np.full(rows.size, np.iinfo(np.int64).max)
+            )
             still = self.launch[again] > when[rows]
             fallback = self.items.loc[self.items["_launch"] <= self.items["_launch"].min()]
             top = fallback.sort_values("_popularity", ascending=False).groupby("_category").head(1)
@@ -257,24 +314,39 @@ def generate(cfg: ShopConfig) -> Shop:
     s_user = np.repeat(np.arange(len(users)), n_sess)
     s_time = first[s_user] + (rng.random(s_user.size) * (end.value - first[s_user])).astype("int64")
     s_taste = users["_taste"].to_numpy()[s_user]
-    affinity = np.vstack(users["_affinity"].to_numpy())
+    affinity = np.vstack(list(users["_affinity"]))
     s_cat = _sample_rows(rng, np.cumsum(affinity, axis=1), s_user)
     n_s = s_user.size
 
     events: list[tuple[np.ndarray, np.ndarray, str, np.ndarray, np.ndarray]] = []
 
-    def add(sess: np.ndarray, item: np.ndarray, kind: str, offset_s: np.ndarray, qty: np.ndarray | None = None):
-        events.append((sess, item, kind, offset_s, np.ones(sess.size, np.int64) if qty is None else qty))
+    def add(
+        sess: np.ndarray,
+        item: np.ndarray,
+        kind: str,
+        offset_s: np.ndarray,
+        qty: np.ndarray | None = None,
+    ):
+        events.append(
+            (sess, item, kind, offset_s, np.ones(sess.size, np.int64) if qty is None else qty)
+        )
 
     # Replenishment sessions: a customer re-buys a favourite consumable.
     consumable = cats["consumable"].to_numpy()
     cons_aff = affinity * consumable
     has_cons = cons_aff.sum(axis=1) > 0.05
-    fav_cat = _sample_rows(rng, np.cumsum(cons_aff / np.maximum(cons_aff.sum(1, keepdims=True), 1e-12), axis=1),
-                           np.arange(len(users)))
+    fav_cat = _sample_rows(
+        rng,
+        np.cumsum(cons_aff / np.maximum(cons_aff.sum(1, keepdims=True), 1e-12), axis=1),
+        np.arange(len(users)),
+    )
     fav_cat = np.minimum(fav_cat, len(cats) - 1)
     fav_item = sampler.draw(fav_cat, users["_taste"].to_numpy(), np.full(len(users), end.value))
-    replenish = (rng.random(n_s) < P_REPLENISH) & has_cons[s_user] & (sampler.launch[fav_item[s_user]] <= s_time)
+    replenish = (
+        (rng.random(n_s) < P_REPLENISH)
+        & has_cons[s_user]
+        & (sampler.launch[fav_item[s_user]] <= s_time)
+    )
     rs = np.flatnonzero(replenish)
     r_item = fav_item[s_user[rs]]
     add(rs, r_item, "view", np.zeros(rs.size, np.int64))
@@ -321,16 +393,18 @@ def generate(cfg: ShopConfig) -> Shop:
     kind = np.concatenate([np.full(e[0].size, e[2], dtype=object) for e in events])
     when = s_time[sess] + np.concatenate([e[3] for e in events]).astype("int64") * 1_000_000_000
     qty_all = np.concatenate([e[4] for e in events])
-    order = np.where(kind == "purchase", np.char.add("o", sess.astype(str)).astype(object), None)
-    frame = pd.DataFrame({
-        C.user: users[C.user].to_numpy()[s_user[sess]],
-        C.item: items[C.item].to_numpy()[item],
-        C.event: kind,
-        C.timestamp: pd.to_datetime(np.minimum(when, end.value)).floor("s"),
-        C.quantity: qty_all,
-        C.price: items[C.price].to_numpy()[item],
-        C.order: order,
-    })
+    order = pd.Series("o" + pd.Series(sess).astype(str)).where(kind == "purchase").to_numpy()
+    frame = pd.DataFrame(
+        {
+            C.user: users[C.user].to_numpy()[s_user[sess]],
+            C.item: items[C.item].to_numpy()[item],
+            C.event: kind,
+            C.timestamp: pd.to_datetime(np.minimum(when, end.value)).floor("s"),
+            C.quantity: qty_all,
+            C.price: items[C.price].to_numpy()[item],
+            C.order: order,
+        }
+    )
     frame = frame.sort_values([C.timestamp, C.user, C.event], kind="stable").reset_index(drop=True)
     public_items = items[[C.item, C.title, C.category, C.brand, C.price, C.in_stock, C.margin]]
     public_users = users[[C.user, C.region, C.age_band, C.signup_date]].copy()

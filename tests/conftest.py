@@ -7,13 +7,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from prefect.testing.utilities import prefect_test_harness
 
 from models.adapters import RawTables
 from models.settings import ShopConfig
 from models.shop import Shop, generate
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-TINY_SHOP = ShopConfig(n_users=400, n_items=240, n_categories=9, days=120, cold_days=14, sessions_per_user=14)
+TINY_SHOP = ShopConfig(
+    n_users=400, n_items=240, n_categories=9, days=120, cold_days=14, sessions_per_user=14
+)
 
 
 def as_raw(frame: pd.DataFrame) -> pd.DataFrame:
@@ -30,6 +33,26 @@ def tiny_shop() -> Shop:
 
 @pytest.fixture(scope="session")
 def tiny_raw(tiny_shop: Shop) -> RawTables:
-    return RawTables(events=as_raw(tiny_shop.events), items=as_raw(tiny_shop.items),
-                     users=as_raw(tiny_shop.users), sources={"events": "events.csv", "items": "items.csv",
-                                                             "users": "users.csv"})
+    return RawTables(
+        events=as_raw(tiny_shop.events),
+        items=as_raw(tiny_shop.items),
+        users=as_raw(tiny_shop.users),
+        sources={"events": "events.csv", "items": "items.csv", "users": "users.csv"},
+    )
+
+
+@pytest.fixture(scope="session")
+def prefect_engine():
+    """The real Prefect engine with a temporary server, once per test session."""
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory, prefect_engine):
+    """CARTLIFT_HOME for one test module: its own lake, MLflow store and reports."""
+    path = tmp_path_factory.mktemp("cartlift-home")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CARTLIFT_HOME", str(path))
+    yield path
+    mp.undo()

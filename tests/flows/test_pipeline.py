@@ -16,8 +16,13 @@ from models.contract import ContractError
 from models.settings import FeatureConfig, RunConfig, Settings, TrainConfig
 from models.shop import write
 
-FAST = RunConfig(features=FeatureConfig(holdout_days=14), train=TrainConfig(no_components=16, epochs=10))
-WORSE = FAST.model_copy(update={"train": TrainConfig(no_components=2, epochs=1, learning_rate=0.001)})
+FAST = RunConfig(
+    features=FeatureConfig(holdout_days=14), train=TrainConfig(no_components=16, epochs=10)
+)
+pytestmark = pytest.mark.usefixtures("prefect_engine")
+WORSE = FAST.model_copy(
+    update={"train": TrainConfig(no_components=2, epochs=1, learning_rate=0.001)}
+)
 
 
 @pytest.fixture(scope="module")
@@ -44,13 +49,22 @@ def test_first_run_registers_the_champion_with_everything_logged(first, home):
     champion = client.get_model_version_by_alias("cartlift-recommender", "champion")
     assert str(champion.version) == first.version == "1" and first.decision.promote
     run = client.get_run(first.run_id)
-    assert run.data.params["train.loss"] == "warp" and run.data.params["features.holdout_days"] == "14"
+    assert (
+        run.data.params["train.loss"] == "warp" and run.data.params["features.holdout_days"] == "14"
+    )
     assert run.data.metrics["rows.events.read"] == run.data.metrics["rows.events.accepted"] > 0
     assert run.data.metrics["ndcg_at_10"] > run.data.metrics["popularity.ndcg_at_10"]
-    assert {"cold_users.ndcg_at_10", "cold_items.hit_rate_at_10", "coverage_at_10"} <= set(run.data.metrics)
+    assert {"cold_users.ndcg_at_10", "cold_items.hit_rate_at_10", "coverage_at_10"} <= set(
+        run.data.metrics
+    )
     assert run.data.tags["dataset"] == "default-shop" and "window.cutoff" in run.data.tags
     names = {a.path for a in client.list_artifacts(first.run_id)}
-    assert {"metric_comparison.png", "ndcg_by_slice.png", "config.json", "row_accounting.csv"} <= names
+    assert {
+        "metric_comparison.png",
+        "ndcg_by_slice.png",
+        "config.json",
+        "row_accounting.csv",
+    } <= names
     model = mlflow.pyfunc.load_model("models:/cartlift-recommender@champion")
     assert model.metadata.signature is not None
     import pandas as pd
@@ -96,11 +110,16 @@ def test_corrupt_events_are_quarantined_with_reasons(home, shop_dir, tmp_path):
         "u000001,NO-SUCH-ITEM,view,2026-03-01T10:00:00,1,10.0,",  # unknown item
     ]
     (tmp_path / "events.csv").write_text("\n".join([header, *rows, *bad]) + "\n")
-    snapshot = ingest(str(tmp_path), "contract", None, FAST.model_copy(update={"dataset": "corrupt"}))
+    snapshot = ingest(
+        str(tmp_path), "contract", None, FAST.model_copy(update={"dataset": "corrupt"})
+    )
     report = snapshot.report()["events"]
     assert report["read"] == 202 and report["accepted"] == 199 and report["quarantined"] == 3
-    assert report["reasons"] == {"timestamp not a date": 1, "price not a positive number": 1,
-                                 "unknown item_id": 1}
+    assert report["reasons"] == {
+        "timestamp not a date": 1,
+        "price not a positive number": 1,
+        "unknown item_id": 1,
+    }
     import pandas as pd
 
     quarantine = pd.read_csv(home / "quarantine" / "corrupt" / "events.csv", dtype=str)
@@ -114,7 +133,9 @@ def test_missing_column_stops_the_flow_naming_file_and_column(shop_dir, tmp_path
 
     events = pd.read_csv(shop_dir / "events.csv", dtype=str, nrows=50).drop(columns=["timestamp"])
     events.to_csv(tmp_path / "events.csv", index=False)
-    with pytest.raises(ContractError, match=r"events\.csv: column 'timestamp': required column missing"):
+    with pytest.raises(
+        ContractError, match=r"events\.csv: column 'timestamp': required column missing"
+    ):
         pipeline(str(tmp_path), "contract", None, FAST.model_copy(update={"dataset": "broken"}))
 
 
@@ -127,4 +148,9 @@ def test_cli_pipeline_prints_metrics_and_store(home, shop_dir, tmp_path):
     assert "MLflow store: sqlite:///" in result.output
     bad = tmp_path / "bad.yaml"
     bad.write_text("train:\n  epoch: 3\n")
-    assert CliRunner().invoke(app, ["pipeline", "--data", str(shop_dir), "--config", str(bad)]).exit_code != 0
+    assert (
+        CliRunner()
+        .invoke(app, ["pipeline", "--data", str(shop_dir), "--config", str(bad)])
+        .exit_code
+        != 0
+    )

@@ -6,18 +6,28 @@ import pandas as pd
 import pytest
 
 from models.adapters import RawTables
-from models.contract import ContractError, pseudonymise, validate_events, validate_items, validate_users
+from models.contract import (
+    ContractError,
+    pseudonymise,
+    validate_events,
+    validate_items,
+    validate_users,
+)
 from models.ingest import validate_tables
 from tests.conftest import as_raw
 
-ITEMS = as_raw(pd.DataFrame({
-    "item_id": ["a", "b", "b", "c", None],
-    "title": ["A", "B", "B again", "C", "nameless"],
-    "category": ["x", "x", "y", None, "y"],
-    "brand": ["p", None, "q", "q", "q"],
-    "price": ["10", "20.5", "3", "-1", "4"],
-    "in_stock": ["true", "no", "yes", "maybe", "1"],
-}))
+ITEMS = as_raw(
+    pd.DataFrame(
+        {
+            "item_id": ["a", "b", "b", "c", None],
+            "title": ["A", "B", "B again", "C", "nameless"],
+            "category": ["x", "x", "y", None, "y"],
+            "brand": ["p", None, "q", "q", "q"],
+            "price": ["10", "20.5", "3", "-1", "4"],
+            "in_stock": ["true", "no", "yes", "maybe", "1"],
+        }
+    )
+)
 NOW = dt.datetime(2026, 7, 1)
 
 
@@ -25,9 +35,28 @@ def events(**override):
     base = {
         "user_id": ["u1", "u1", "u2", "u3", "u4", "u5", "u6", "", "u8"],
         "item_id": ["a", "b", "zzz", "a", "a", "b", "a", "a", "b"],
-        "event_type": ["view", "purchase", "view", "purchase", "click", "add_to_cart", "view", "view", "purchase"],
-        "timestamp": ["2026-05-01T10:00:00", "2026-05-01 10:05:00", "2026-05-02", "not a date",
-                      "2026-05-03", "1900-01-01", "2031-01-01", "2026-05-04", "2026-05-05"],
+        "event_type": [
+            "view",
+            "purchase",
+            "view",
+            "purchase",
+            "click",
+            "add_to_cart",
+            "view",
+            "view",
+            "purchase",
+        ],
+        "timestamp": [
+            "2026-05-01T10:00:00",
+            "2026-05-01 10:05:00",
+            "2026-05-02",
+            "not a date",
+            "2026-05-03",
+            "1900-01-01",
+            "2031-01-01",
+            "2026-05-04",
+            "2026-05-05",
+        ],
         "quantity": ["1", "2", "1", "1", "1", "0", "", "1", "1.5"],
         "price": ["", "-3", "1", "10", "10", "20.5", "nan", "10", "20.5"],
         "order_id": ["", "o1", "", "o2", "", "", "", "", ""],
@@ -41,8 +70,11 @@ def test_items_quarantine_with_reasons():
     assert v.read == 5 and len(v.accepted) == 2 and len(v.quarantined) == 3
     reasons = dict(zip(v.quarantined["_row"], v.quarantined["_reason"], strict=True))
     assert reasons["3"] == "duplicate item_id"
-    assert set(reasons["4"].split("; ")) == {"missing category", "price not a positive number",
-                                             "in_stock not true/false"}
+    assert set(reasons["4"].split("; ")) == {
+        "missing category",
+        "price not a positive number",
+        "in_stock not true/false",
+    }
     assert reasons["5"] == "missing item_id"
     assert v.accepted["brand"].tolist() == ["p", "unknown"]
     assert v.accepted["in_stock"].tolist() == [True, False]
@@ -58,10 +90,19 @@ def test_events_each_rule_names_the_problem():
     assert reasons["3"] == "unknown item_id"
     assert reasons["4"] == "timestamp not a date"
     assert reasons["5"] == "event_type not one of view/add_to_cart/purchase"
-    assert set(reasons["6"].split("; ")) == {"timestamp out of range", "quantity not a positive integer"}
-    assert set(reasons["7"].split("; ")) == {"timestamp out of range", "price not a positive number"}
+    assert set(reasons["6"].split("; ")) == {
+        "timestamp out of range",
+        "quantity not a positive integer",
+    }
+    assert set(reasons["7"].split("; ")) == {
+        "timestamp out of range",
+        "price not a positive number",
+    }
     assert reasons["8"] == "missing user_id"
-    assert set(reasons["9"].split("; ")) == {"quantity not a positive integer", "purchase without order_id"}
+    assert set(reasons["9"].split("; ")) == {
+        "quantity not a positive integer",
+        "purchase without order_id",
+    }
     assert v.accepted["price"].tolist() == [10.0]
     assert v.accepted["timestamp"].dtype == "datetime64[ns]"
 
@@ -74,10 +115,20 @@ def test_missing_column_stops_with_file_and_column():
 
 
 def test_users_keep_attributes_and_reject_bad_signup():
-    raw = as_raw(pd.DataFrame({"user_id": ["u1", "u2", "u2"], "region": ["north", None, "x"],
-                               "signup_date": ["2026-01-02", "yesterday", "2026-01-01"]}))
+    raw = as_raw(
+        pd.DataFrame(
+            {
+                "user_id": ["u1", "u2", "u2"],
+                "region": ["north", None, "x"],
+                "signup_date": ["2026-01-02", "yesterday", "2026-01-01"],
+            }
+        )
+    )
     v = validate_users(raw, "users.csv")
-    assert len(v.accepted) == 1 and v.reasons() == {"signup_date not a date": 1, "duplicate user_id": 1}
+    assert len(v.accepted) == 1 and v.reasons() == {
+        "signup_date not a date": 1,
+        "duplicate user_id": 1,
+    }
     assert v.accepted.loc[0, "region"] == "north"
 
 

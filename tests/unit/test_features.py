@@ -26,28 +26,46 @@ def test_temporal_split_holds_out_whole_last_days(tables):
 
 def test_weights_prefer_purchases_and_recent_events():
     cutoff = pd.Timestamp("2026-01-31")
-    train = pd.DataFrame({
-        "user_id": ["u", "u", "v", "w"], "item_id": ["a", "a", "a", "a"],
-        "event_type": ["view", "purchase", "purchase", "purchase"],
-        "timestamp": pd.to_datetime(["2026-01-30", "2026-01-30", "2026-01-30", "2025-12-01"]),
-    })
-    cfg = FeatureConfig(event_weights={"view": 1, "add_to_cart": 3, "purchase": 6}, half_life_days=61)
+    train = pd.DataFrame(
+        {
+            "user_id": ["u", "u", "v", "w"],
+            "item_id": ["a", "a", "a", "a"],
+            "event_type": ["view", "purchase", "purchase", "purchase"],
+            "timestamp": pd.to_datetime(["2026-01-30", "2026-01-30", "2026-01-30", "2025-12-01"]),
+        }
+    )
+    cfg = FeatureConfig(
+        event_weights={"view": 1, "add_to_cart": 3, "purchase": 6}, half_life_days=61
+    )
     w = interaction_weights(train, cutoff, cfg).set_index("user_id")["weight"]
     assert w["u"] == pytest.approx(7 * 2 ** (-1 / 61))
     assert w["w"] == pytest.approx(6 * 0.5)  # 61 days old: half the weight
 
 
 def test_encode_normalises_rows_and_ignores_unknown_tokens():
-    tokens = pd.DataFrame({"id": ["a", "a", "b", "b"], "token": ["x", "y", "x", "unseen"],
-                           "weight": [1.0, 3.0, 2.0, 5.0]})
-    mat = encode(tokens, np.array(["a", "b"], dtype=object), {"x": 2, "y": 3}, np.array([0, -1]), 4).toarray()
+    tokens = pd.DataFrame(
+        {
+            "id": ["a", "a", "b", "b"],
+            "token": ["x", "y", "x", "unseen"],
+            "weight": [1.0, 3.0, 2.0, 5.0],
+        }
+    )
+    mat = encode(
+        tokens, np.array(["a", "b"], dtype=object), {"x": 2, "y": 3}, np.array([0, -1]), 4
+    ).toarray()
     assert mat[0].tolist() == pytest.approx([0.2, 0, 0.2, 0.6])
     assert mat[1].tolist() == pytest.approx([0, 0, 1.0, 0])
 
 
 def test_item_tokens_price_bands_and_new_items():
-    items = pd.DataFrame({"item_id": ["a", "b", "c", "d"], "category": ["x", "x", "x", "y"],
-                          "brand": ["p", "p", "q", "q"], "price": [1.0, 5.0, 9.0, 3.0]})
+    items = pd.DataFrame(
+        {
+            "item_id": ["a", "b", "c", "d"],
+            "category": ["x", "x", "x", "y"],
+            "brand": ["p", "p", "q", "q"],
+            "price": [1.0, 5.0, 9.0, 3.0],
+        }
+    )
     tok = item_tokens(items, pd.Series({"a": 3.0, "b": 1.0}), FeatureConfig())
     by_item = tok.groupby("id")["token"].apply(set)
     assert "price=budget" in by_item["a"] and "price=premium" in by_item["c"]

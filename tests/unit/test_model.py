@@ -16,7 +16,9 @@ FAST = TrainConfig(no_components=16, epochs=5, num_threads=1)
 @pytest.fixture(scope="module")
 def fs(tiny_raw):
     r = validate_tables(tiny_raw)
-    return build(r.events.accepted, r.items.accepted, r.users.accepted, FeatureConfig(holdout_days=14))
+    return build(
+        r.events.accepted, r.items.accepted, r.users.accepted, FeatureConfig(holdout_days=14)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +28,7 @@ def model(fs):
 
 def test_top_k_excludes_and_orders():
     scores = np.array([[0.1, 0.9, 0.5, 0.9], [1.0, 0.0, 0.2, 0.3]], dtype=np.float32)
-    idx, val = top_k_scores(scores, 3)
+    idx, _ = top_k_scores(scores, 3)
     assert idx.tolist() == [[1, 3, 2], [0, 3, 2]]  # ties by item index
     import scipy.sparse as sp
 
@@ -66,7 +68,9 @@ def test_unknown_user_with_attributes_is_scored_from_features(model, fs):
     import pandas as pd
 
     tokens = pd.DataFrame({"id": ["new"], "token": ["age_band=25-34"], "weight": [1.0]})
-    vec = model.vectors(np.array(["new", "nobody"], dtype=object), tokens, fs.item_ids, fs.item_tokens)
+    vec = model.vectors(
+        np.array(["new", "nobody"], dtype=object), tokens, fs.item_ids, fs.item_tokens
+    )
     assert np.abs(vec.users[0]).sum() > 0  # represented through its attribute
     assert np.abs(vec.users[1]).sum() == 0  # nothing known: item biases alone rank
 

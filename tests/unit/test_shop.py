@@ -59,7 +59,9 @@ def test_zipf_popularity_and_repeat_purchases(default_shop):
     buys = ev[ev["event_type"] == "purchase"].merge(default_shop.items[["item_id", "category"]])
     repeats = buys.groupby(["user_id", "item_id"]).size()
     assert (repeats > 1).sum() > 500
-    repeated_items = repeats[repeats > 1].reset_index().merge(default_shop.items[["item_id", "category"]])
+    repeated_items = (
+        repeats[repeats > 1].reset_index().merge(default_shop.items[["item_id", "category"]])
+    )
     assert repeated_items["category"].isin(CONSUMABLES).mean() > 0.5
 
 
