@@ -1,1 +1,1 @@
-"""cartlift package."""
+"""Prefect flows, the MLflow registry glue and the `cartlift` command line."""

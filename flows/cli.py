@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
 
-from models.settings import RunConfig, Settings
+from models.settings import RunConfig, Settings, ShopConfig
 
 app = typer.Typer(
     add_completion=False,
@@ -35,9 +38,21 @@ def _settings() -> Settings:
     return settings
 
 
-def _run_config(settings: Settings, config: Path | None, dataset: str | None) -> RunConfig:
-    run = RunConfig.from_yaml(config) if config else settings.run
-    return run.model_copy(update={"dataset": dataset}) if dataset else run
+def _run_config(
+    settings: Settings, config: Path | None, dataset: str | None, fmt: str, data: Path
+) -> RunConfig:
+    """The run config from a file or the settings, named for its dataset.
+
+    The name is ``--dataset``, else the config file's ``dataset``, else the data
+    directory's or file's name (the default shop is ``default-shop``, ``orders.csv.gz`` is
+    ``orders``), or ``online-retail`` for that format.
+    """
+    values = yaml.safe_load(config.read_text()) or {} if config else settings.run.model_dump()
+    if dataset is None and not (config and "dataset" in values):
+        stem = data.name.split(".")[0] if data.is_file() else data.name
+        derived = re.sub(r"[^A-Za-z0-9_.-]", "-", stem)
+        dataset = "online-retail" if fmt == "online-retail" else derived
+    return RunConfig.model_validate({**values, **({"dataset": dataset} if dataset else {})})
 
 
 @app.command()
@@ -63,8 +78,7 @@ def generate(
         }.items()
         if v is not None
     }
-    cfg = settings.shop.model_copy(update=updates)
-    shop = make(type(cfg).model_validate(cfg.model_dump()))
+    shop = make(ShopConfig.model_validate({**settings.shop.model_dump(), **updates}))
     paths = write(shop, out or settings.default_shop_dir())
     figures = describe(shop)
     typer.echo(
@@ -92,15 +106,11 @@ def ingest(
     from flows.ingest import ingest as ingest_flow
     from models.ingest import summary_lines
 
-    run = _run_config(settings, None, dataset or _default_dataset(fmt, data))
+    run = _run_config(settings, None, dataset, fmt, data)
     snapshot = ingest_flow(str(data), fmt, str(mapping) if mapping else None, run)
     for line in summary_lines(snapshot.report()):
         typer.echo(line)
     typer.echo(f"Lake: {snapshot.path}")
-
-
-def _default_dataset(fmt: str, data: Path) -> str | None:
-    return "online-retail" if fmt == "online-retail" else None
 
 
 @app.command()
@@ -131,11 +141,9 @@ def pipeline(
             err=True,
         )
         raise typer.Exit(2)
-    run = _run_config(settings, config, dataset or _default_dataset(fmt, source))
+    run = _run_config(settings, config, dataset, fmt, source)
     result = pipeline_flow(str(source), fmt, str(mapping) if mapping else None, run)
     report = settings.dataset_lake(run.dataset) / "ingest.json"
-    import json
-
     typer.echo("\nRow accounting:")
     for line in summary_lines(json.loads(report.read_text())):
         typer.echo("  " + line)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import tempfile
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import mlflow
@@ -15,9 +18,10 @@ from flows import registry
 from flows.charts import metric_comparison
 from flows.lake import LakeSnapshot
 from flows.tasks import IO_RETRIES, settings_for
+from models import features as features_module
 from models.evaluation import Holdout, evaluate, holdout
 from models.features import FeatureSet, build
-from models.gate import Decision, decide
+from models.gate import Decision, gate
 from models.hybrid import HybridModel, Popularity
 from models.ingest import as_frame
 from models.settings import FeatureConfig, RunConfig, TrainConfig
@@ -36,9 +40,20 @@ class Registration:
     champion_metrics: dict[str, float] | None
 
 
-@task(name="build features", cache_policy=INPUTS + TASK_SOURCE, persist_result=True)
-def featurise(snapshot: LakeSnapshot, cfg: FeatureConfig) -> FeatureSet:
-    """Cached by the lake's fingerprint and the feature config: an unchanged lake is not rebuilt."""
+def _features_code() -> str:
+    """Fingerprint of the feature code, so a changed implementation never reuses a cached result."""
+    return hashlib.sha256(inspect.getsource(features_module).encode()).hexdigest()[:12]
+
+
+@task(
+    name="build features",
+    cache_policy=INPUTS + TASK_SOURCE,
+    cache_expiration=timedelta(days=7),
+    persist_result=True,
+)
+def featurise(snapshot: LakeSnapshot, cfg: FeatureConfig, code: str) -> FeatureSet:
+    """Cached by the lake's fingerprint, the feature config and the feature code: an
+    unchanged lake is not rebuilt."""
     fs = build(snapshot.read("events"), snapshot.read("items"), snapshot.read("users"), cfg)
     s = fs.summary()
     get_run_logger().info(
@@ -56,7 +71,7 @@ def featurise(snapshot: LakeSnapshot, cfg: FeatureConfig) -> FeatureSet:
 @flow(name="build_features")
 def build_features(snapshot: LakeSnapshot, config: RunConfig | None = None) -> FeatureSet:
     """Temporal split, weighted interactions, user and item features."""
-    return featurise(snapshot, settings_for(config).run.features)
+    return featurise(snapshot, settings_for(config).run.features, _features_code())
 
 
 @task(name="fit LightFM")
@@ -110,38 +125,37 @@ def champion(config: RunConfig) -> registry.Champion | None:
     return registry.load_champion(registry.connect(settings), settings)
 
 
+@task(name="apply the quality gate")
+def apply_gate(
+    scores: dict[str, dict[str, float]], current: registry.Champion | None, config: RunConfig
+) -> Decision:
+    decision = gate(
+        scores,
+        config.dataset,
+        current.dataset if current else None,
+        current.version if current else None,
+        config.gate.min_relative_gain,
+        config.gate.metric,
+    )
+    get_run_logger().info("Gate: %s", decision.reason)
+    return decision
+
+
 @task(name="log run and register model", **IO_RETRIES)
 def register(
     model: HybridModel,
     fs: FeatureSet,
     snapshot: LakeSnapshot,
     scores: dict[str, dict[str, float]],
-    current: registry.Champion | None,
+    decision: Decision,
     config: RunConfig,
-) -> Registration:
-    """Log everything about the run, register the version, and apply the quality gate."""
+) -> tuple[str, str]:
+    """Log config, data window, row counts, metrics and charts; register the model.
+
+    Returns (version, run id).
+    """
     settings = settings_for(config)
-    logger = get_run_logger()
-    client = registry.connect(settings)
     k = config.evaluate.k
-    metric = config.gate.metric
-    cand, pop = scores["candidate"], scores["popularity"]
-    champ = scores.get("champion")
-    if current is not None and current.dataset != config.dataset:
-        decision = Decision(
-            False,
-            f"the champion (version {current.version}) was trained on dataset "
-            f"'{current.dataset}', not '{config.dataset}': not comparable; "
-            "use `cartlift promote --version N` to switch",
-        )
-    else:
-        decision = decide(
-            cand[metric],
-            pop[metric],
-            champ[metric] if champ else None,
-            config.gate.min_relative_gain,
-            metric,
-        )
     report = snapshot.report()
     window = {
         "train_start": str(fs.split.train["timestamp"].min()),
@@ -149,39 +163,43 @@ def register(
         "test_end": str(fs.split.test["timestamp"].max()),
     }
     metrics = {
-        **cand,
-        **{f"popularity.{m}": v for m, v in pop.items()},
-        **({f"champion.{m}": v for m, v in champ.items()} if champ else {}),
+        **scores["candidate"],
+        **{
+            f"{name}.{m}": v
+            for name in ("popularity", "champion")
+            for m, v in scores.get(name, {}).items()
+        },
         "train_seconds": model.fit_seconds,
     }
     for table in ("items", "users", "events"):
         for part in ("read", "accepted", "quarantined"):
             metrics[f"rows.{table}.{part}"] = report[table][part]
-    features = {f"features.{k_}": v for k_, v in fs.summary().items() if isinstance(v, int)}
-    metrics.update({k_: float(v) for k_, v in features.items()})
+    for key, value in fs.summary().items():
+        if isinstance(value, int):
+            metrics[f"features.{key}"] = float(value)
+    client = registry.connect(settings)
     with (
         tempfile.TemporaryDirectory() as tmp,
         mlflow.start_run(run_name=f"{config.dataset}-pipeline") as run,
     ):
         chart = metric_comparison(
-            {n: s for n, s in scores.items()},
+            scores,
             [f"{m}_at_{k}" for m in CHART_METRICS],
             Path(tmp) / "metric_comparison.png",
             f"{config.dataset}: holdout metrics at k={k}",
         )
         slices = metric_comparison(
-            {n: s for n, s in scores.items()},
+            scores,
             [f"{p}ndcg_at_{k}" for p in ("", "cold_users.", "cold_items.")],
             Path(tmp) / "ndcg_by_slice.png",
             f"{config.dataset}: NDCG@{k} by slice",
         )
-        table = pd.DataFrame(scores).rename_axis("metric").reset_index()
         registry.log_run_data(
             params={**config.flat(), "lake.fingerprint": snapshot.fingerprint},
             metrics=metrics,
             tags={
                 "dataset": config.dataset,
-                **{f"window.{k_}": v for k_, v in window.items()},
+                **{f"window.{key}": value for key, value in window.items()},
                 "gate.decision": "promote" if decision.promote else "keep",
                 "gate.reason": decision.reason,
             },
@@ -189,43 +207,32 @@ def register(
                 "config.json": config.model_dump(mode="json"),
                 "ingest_report.json": report,
                 "row_accounting.csv": as_frame(report),
-                "metrics.csv": table,
+                "metrics.csv": pd.DataFrame(scores).rename_axis("metric").reset_index(),
                 "chart": chart,
                 "slices": slices,
             },
         )
         version = registry.log_model(model, settings, list(fs.split.test["user_id"].head(3)))
-        run_id = run.info.run_id
+    metric = config.gate.metric
     registry.tag_version(
         client,
         settings,
         version,
         {
             "dataset": config.dataset,
-            metric: f"{cand[metric]:.6f}",
+            metric: f"{scores['candidate'][metric]:.6f}",
             "cutoff": window["cutoff"],
             "gate": decision.reason,
         },
     )
-    if decision.promote:
-        registry.set_champion(client, settings, version)
-        logger.info("Version %s is the new champion: %s", version, decision.reason)
-    else:
-        logger.info(
-            "Version %s registered; champion stays %s: %s",
-            version,
-            current.version if current else "unset",
-            decision.reason,
-        )
-    return Registration(
-        version=version,
-        run_id=run_id,
-        decision=decision,
-        champion_version=version if decision.promote else (current.version if current else None),
-        metrics=cand,
-        popularity=pop,
-        champion_metrics=champ,
-    )
+    return version, run.info.run_id
+
+
+@task(name="move the champion alias", **IO_RETRIES)
+def crown(version: str, config: RunConfig) -> None:
+    settings = settings_for(config)
+    registry.set_champion(registry.connect(settings), settings, version)
+    get_run_logger().info("Version %s is the new champion", version)
 
 
 @flow(name="evaluate_and_register")
@@ -235,11 +242,24 @@ def evaluate_and_register(
     snapshot: LakeSnapshot,
     config: RunConfig | None = None,
 ) -> Registration:
-    """Score the candidate, popularity and the current champion on one holdout; log; gate."""
+    """Score the candidate, popularity and the current champion on one holdout; log and
+    register; move the champion alias only through the quality gate."""
     config = settings_for(config).run
     current = champion(config)
     models: dict[str, object] = {"candidate": model, "popularity": Popularity.fit(features)}
     if current is not None and current.dataset == config.dataset:
         models["champion"] = current.model
     scores = score(models, features, config)
-    return register(model, features, snapshot, scores, current, config)
+    decision = apply_gate(scores, current, config)
+    version, run_id = register(model, features, snapshot, scores, decision, config)
+    if decision.promote:
+        crown(version, config)
+    return Registration(
+        version=version,
+        run_id=run_id,
+        decision=decision,
+        champion_version=version if decision.promote else (current.version if current else None),
+        metrics=scores["candidate"],
+        popularity=scores["popularity"],
+        champion_metrics=scores.get("champion"),
+    )

@@ -1,1 +1,1 @@
-"""cartlift package."""
+"""The ML core: data contract, shop generator, features, models, ranking, metrics."""

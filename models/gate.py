@@ -45,3 +45,33 @@ def decide(
         f"{metric} {candidate:.4f} beats the champion's {champion:.4f} "
         f"and popularity {popularity:.4f} by more than {min_relative_gain:.0%}",
     )
+
+
+def gate(
+    scores: dict[str, dict[str, float]],
+    dataset: str,
+    champion_dataset: str | None,
+    champion_version: str | None,
+    min_relative_gain: float,
+    metric: str = "ndcg_at_10",
+) -> Decision:
+    """The gate over a run's scores (``candidate``, ``popularity``, optional ``champion``).
+
+    A champion trained on another dataset is not comparable: the candidate is kept out,
+    and switching datasets is an explicit ``cartlift promote``.
+    """
+    if champion_dataset is not None and champion_dataset != dataset:
+        return Decision(
+            False,
+            f"the champion (version {champion_version}) was trained on dataset "
+            f"'{champion_dataset}', not '{dataset}': not comparable; "
+            "use `cartlift promote --version N` to switch",
+        )
+    champ = scores.get("champion")
+    return decide(
+        scores["candidate"][metric],
+        scores["popularity"][metric],
+        champ[metric] if champ else None,
+        min_relative_gain,
+        metric,
+    )

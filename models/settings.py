@@ -11,7 +11,6 @@ import datetime as dt
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -106,12 +105,6 @@ class RunConfig(_Strict):
     train: TrainConfig = TrainConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     gate: GateConfig = GateConfig()
-
-    @classmethod
-    def from_yaml(cls, path: Path) -> RunConfig:
-        """Read a config file; missing keys keep their defaults."""
-        data = yaml.safe_load(Path(path).read_text()) or {}
-        return cls.model_validate(data)
 
     def flat(self) -> dict[str, str]:
         """Dotted key -> value, as MLflow params."""

@@ -1,1 +1,1 @@
-"""cartlift package."""
+"""Evidently drift and quality monitoring (the monitoring milestone builds it here)."""

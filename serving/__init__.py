@@ -1,1 +1,1 @@
-"""cartlift package."""
+"""BentoML service for the champion model (the serving milestone builds it here)."""

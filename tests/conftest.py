@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 from prefect.testing.utilities import prefect_test_harness
 
 from models.adapters import RawTables
@@ -42,9 +43,14 @@ def tiny_raw(tiny_shop: Shop) -> RawTables:
 
 
 @pytest.fixture(scope="session")
-def prefect_engine():
-    """The real Prefect engine with a temporary server, once per test session."""
-    with prefect_test_harness(server_startup_timeout=180):
+def prefect_engine(tmp_path_factory):
+    """The real Prefect engine with a temporary server, once per test session; cached task
+    results go to a temporary directory, not the user's ~/.prefect."""
+    storage = tmp_path_factory.mktemp("prefect-storage")
+    with (
+        prefect_test_harness(server_startup_timeout=180),
+        temporary_settings({PREFECT_LOCAL_STORAGE_PATH: str(storage)}),
+    ):
         yield
 
 

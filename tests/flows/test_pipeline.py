@@ -154,3 +154,22 @@ def test_cli_pipeline_prints_metrics_and_store(home, shop_dir, tmp_path):
         .exit_code
         != 0
     )
+
+
+def test_pseudonymised_ids_never_reach_lake_quarantine_or_mlflow(shop_dir, tmp_path, monkeypatch):
+    import pandas as pd
+
+    monkeypatch.setenv("CARTLIFT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CARTLIFT_PSEUDONYMISE_KEY", "test-key")
+    result = pipeline(str(shop_dir), "contract", None, FAST)
+    raw_ids = set(pd.read_csv(shop_dir / "users.csv", dtype=str)["user_id"])
+    lake = tmp_path / "home" / "lake" / "default-shop"
+    for table in ("events", "users"):
+        ids = set(pd.read_parquet(lake / f"{table}.parquet")["user_id"])
+        assert ids and not ids & raw_ids and all(i.startswith("c_") for i in ids)
+    client, _ = registry()
+    example = mlflow.artifacts.download_artifacts(
+        run_id=result.run_id, artifact_path="model/input_example.json", dst_path=str(tmp_path)
+    )
+    text = open(example).read()
+    assert "c_" in text and not any(f'"{u}"' in text for u in list(raw_ids)[:500])
