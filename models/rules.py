@@ -1,0 +1,65 @@
+"""Association rules from baskets: the classic cross-sell signal.
+
+For items ``i`` and ``j`` over ``N`` baskets with counts ``n_i``, ``n_j`` and ``n_ij``
+(baskets holding both):
+
+- support(i, j) = n_ij / N
+- confidence(i -> j) = n_ij / n_i
+- lift(i, j) = confidence(i -> j) / (n_j / N)  (> 1: bought together more than by chance)
+
+Computed at once as a sparse product ``B.T @ B`` of the basket-item incidence matrix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from models.columns import Columns
+
+C = Columns
+
+
+@dataclass
+class Rules:
+    """Pairwise rules over a catalogue, in the catalogue's item order."""
+
+    n_baskets: int
+    item_counts: np.ndarray  # (n_items,) baskets holding each item
+    pair_counts: sp.csr_matrix  # (n_items, n_items) baskets holding both; zero diagonal
+
+    def support(self) -> sp.csr_matrix:
+        return (self.pair_counts / max(self.n_baskets, 1)).tocsr()
+
+    def confidence(self) -> sp.csr_matrix:
+        """Row i, column j: confidence(i -> j)."""
+        inv = 1.0 / np.maximum(self.item_counts, 1)
+        return sp.csr_matrix(sp.diags(inv) @ self.pair_counts)
+
+    def lift(self) -> sp.csr_matrix:
+        inv_share = self.n_baskets / np.maximum(self.item_counts, 1)
+        return sp.csr_matrix(self.confidence() @ sp.diags(inv_share))
+
+
+def mine(baskets: pd.DataFrame, item_ids: np.ndarray, min_count: int = 2) -> Rules:
+    """Rules from (order_id, item_id) rows; pairs seen in fewer than ``min_count`` baskets
+    are dropped as noise."""
+    pos = pd.Series(np.arange(len(item_ids)), index=pd.Index(item_ids))
+    rows = baskets[[C.order, C.item]].dropna().drop_duplicates()
+    col = rows[C.item].map(pos)
+    rows = rows[col.notna()]
+    col = col[col.notna()].to_numpy(dtype=np.int64)
+    order_codes, _ = pd.factorize(rows[C.order])
+    n_baskets = int(order_codes.max()) + 1 if len(order_codes) else 0
+    incidence = sp.csr_matrix(
+        (np.ones(len(col), np.float32), (order_codes, col)), shape=(n_baskets, len(item_ids))
+    )
+    pairs = (incidence.T @ incidence).tocsr()
+    counts = pairs.diagonal().astype(np.float64)
+    pairs.setdiag(0)
+    pairs.data[pairs.data < min_count] = 0
+    pairs.eliminate_zeros()
+    return Rules(n_baskets=n_baskets, item_counts=counts, pair_counts=pairs.astype(np.float64))

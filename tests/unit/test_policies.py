@@ -1,0 +1,103 @@
+"""Association rules and ranking policies on a catalogue with known answers.
+
+Fifteen items in three categories, each a price ladder (budget, mid, premium, ...);
+baskets pair every coffee machine with beans, so beans are the planted complement.
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from models.policies import Catalogue, Filters, allowed, best, cosine, cross_sell, popular, upsell
+from models.rules import mine
+
+ITEMS = pd.DataFrame(
+    {
+        "item_id": [f"m{i}" for i in range(5)]
+        + [f"b{i}" for i in range(5)]
+        + [f"t{i}" for i in range(5)],
+        "title": [""] * 15,
+        "category": ["machines"] * 5 + ["beans"] * 5 + ["tents"] * 5,
+        "brand": ["x"] * 15,
+        "price": [100, 150, 200, 300, 400, 5, 7, 9, 12, 15, 80, 120, 160, 240, 320],
+        "in_stock": [True] * 14 + [False],
+        "margin": [0.1, 0.2, 0.3, 0.3, 0.4] + [np.nan] * 10,
+    }
+)
+IDS = ITEMS["item_id"].to_numpy(dtype=object)
+CAT = Catalogue.from_items(ITEMS, IDS)
+# 20 orders: machine i with beans i; 5 orders of tents alone; one order m0 + t0.
+ORDERS = pd.DataFrame(
+    [(f"o{n}", f"m{n % 5}") for n in range(20)]
+    + [(f"o{n}", f"b{n % 5}") for n in range(20)]
+    + [(f"p{n}", f"t{n}") for n in range(5)]
+    + [("q", "m0"), ("q", "t0")],
+    columns=["order_id", "item_id"],
+)
+
+
+def test_rules_by_hand():
+    rules = mine(ORDERS, IDS, min_count=1)
+    m0, b0, t0 = 0, 5, 10
+    assert rules.n_baskets == 26
+    assert rules.item_counts[m0] == 5 and rules.item_counts[b0] == 4
+    assert rules.pair_counts[m0, b0] == 4 and rules.pair_counts[m0, m0] == 0
+    assert rules.support()[m0, b0] == pytest.approx(4 / 26)
+    assert rules.confidence()[m0, b0] == pytest.approx(4 / 5)
+    assert rules.confidence()[b0, m0] == pytest.approx(1.0)
+    assert rules.lift()[m0, b0] == pytest.approx((4 / 5) / (4 / 26))
+    assert mine(ORDERS, IDS, min_count=2).pair_counts[m0, t0] == 0  # a single co-purchase is noise
+
+
+def test_filters():
+    mask = allowed(CAT, Filters(include_categories=("tents",), max_price=300))
+    assert IDS[mask].tolist() == ["t0", "t1", "t2", "t3"]
+    mask = allowed(CAT, Filters(exclude_categories=("machines", "beans"), in_stock_only=False))
+    assert IDS[mask].tolist() == ["t0", "t1", "t2", "t3", "t4"]
+
+
+def test_cross_sell_completes_the_cart_with_complements():
+    lift = mine(ORDERS, IDS, min_count=1).lift()
+    cart = CAT.positions(["m2", "unknown"])
+    cart = cart[cart >= 0]
+    scores, anchor = cross_sell(lift, cart, CAT, affinity=None)
+    idx, _ = best(scores, 3)
+    assert IDS[idx[0]] == "b2" and IDS[anchor[idx[0]]] == "m2"
+    assert "m2" not in IDS[idx]
+    assert not any(IDS[i].startswith("m") for i in idx[:1])  # substitutes come last
+
+
+def test_upsell_only_pricier_same_category_and_capped():
+    emb = np.random.default_rng(0).normal(size=(15, 4))
+    anchor = CAT.positions(["m1"])[0]
+    scores = upsell(anchor, emb, CAT, affinity=None)
+    idx, _ = best(scores, 10)
+    assert set(IDS[idx]) == {"m2", "m3", "m4"}
+    capped, _ = best(upsell(anchor, emb, CAT, affinity=None, max_price_ratio=2.0), 10)
+    assert set(IDS[capped]) == {"m2", "m3"}
+    top, _ = best(upsell(CAT.positions(["m4"])[0], emb, CAT, None), 10)
+    assert top.size == 0  # nothing pricier than the most expensive item
+
+
+def test_margin_breaks_ties_in_upsell():
+    emb = np.ones((15, 4))  # every item equally similar
+    idx, _ = best(upsell(0, emb, CAT, None), 10)
+    assert IDS[idx[0]] == "m4"  # highest margin first
+
+
+def test_similar_and_popular():
+    emb = np.eye(15)
+    emb[1] = emb[0] + 0.1
+    sims = cosine(emb, 0)
+    assert np.argmax(sims) == 1 and sims[0] == -np.inf
+    pop = popular(np.arange(15, dtype=float), CAT, "beans")
+    idx, _ = best(pop, 3)
+    assert IDS[idx].tolist() == ["b4", "b3", "b2"]
+
+
+def test_rules_ignore_unknown_items_and_empty_baskets():
+    rules = mine(pd.DataFrame({"order_id": ["o", "o"], "item_id": ["zz", "m0"]}), IDS)
+    assert rules.n_baskets == 1 and rules.pair_counts.nnz == 0
+    empty = mine(pd.DataFrame({"order_id": [], "item_id": []}), IDS)
+    assert empty.n_baskets == 0 and isinstance(empty.lift(), sp.csr_matrix)
