@@ -6,10 +6,11 @@ import mlflow
 import numpy as np
 import pandas as pd
 
+from models.bundle import Bundle
 from models.hybrid import HybridModel
 from models.ranking import top_k
 
-ARTIFACT = "model"
+ARTIFACT = "bundle"
 MAX_K = 100
 
 
@@ -22,7 +23,11 @@ class CartliftModel(mlflow.pyfunc.PythonModel):
     """
 
     def load_context(self, context) -> None:
-        self.model = HybridModel.load(context.artifacts[ARTIFACT])
+        self.bundle = Bundle.load(context.artifacts[ARTIFACT])
+
+    @property
+    def model(self) -> HybridModel:
+        return self.bundle.model
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         users = model_input["user_id"].astype(str).to_numpy(dtype=object)

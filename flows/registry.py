@@ -15,6 +15,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
 from flows.mlflow_model import ARTIFACT, CartliftModel
+from models.bundle import Bundle
 from models.hybrid import HybridModel
 from models.settings import Settings
 
@@ -54,7 +55,7 @@ def load_champion(client: MlflowClient, settings: Settings) -> Champion | None:
     pyfunc = mlflow.pyfunc.load_model(
         f"models:/{settings.registered_model}@{settings.champion_alias}"
     )
-    model = pyfunc.unwrap_python_model().model
+    model = pyfunc.unwrap_python_model().bundle.model
     return Champion(
         version=str(mv.version), run_id=mv.run_id, dataset=mv.tags.get("dataset", ""), model=model
     )
@@ -79,15 +80,15 @@ def log_run_data(
             mlflow.log_artifact(str(value))
 
 
-def log_model(model: HybridModel, settings: Settings, example_users: list[str]) -> str:
+def log_model(bundle: Bundle, settings: Settings, example_users: list[str]) -> str:
     """Log the pyfunc with a signature and register it; returns the new version number."""
     with tempfile.TemporaryDirectory() as tmp:
-        path = model.save(Path(tmp) / "model.pkl")
+        path = bundle.save(Path(tmp) / "bundle.pkl")
         example = pd.DataFrame(
             {"user_id": example_users[:3], "k": [10] * min(3, len(example_users))}
         )
         wrapper = CartliftModel()
-        wrapper.model = model
+        wrapper.bundle = bundle
         signature = infer_signature(example, wrapper.predict(None, example))
         info = mlflow.pyfunc.log_model(
             name="model",

@@ -6,7 +6,7 @@ import hashlib
 import inspect
 import tempfile
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import mlflow
@@ -19,6 +19,7 @@ from flows.charts import metric_comparison
 from flows.lake import LakeSnapshot
 from flows.tasks import IO_RETRIES, settings_for
 from models import features as features_module
+from models.bundle import build_bundle
 from models.evaluation import Holdout, evaluate, holdout
 from models.features import FeatureSet, build
 from models.gate import Decision, gate
@@ -212,7 +213,17 @@ def register(
                 "slices": slices,
             },
         )
-        version = registry.log_model(model, settings, list(fs.split.test["user_id"].head(3)))
+        bundle = build_bundle(
+            model,
+            fs,
+            {
+                "dataset": config.dataset,
+                "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "run_id": run.info.run_id,
+                **window,
+            },
+        )
+        version = registry.log_model(bundle, settings, list(fs.split.test["user_id"].head(3)))
     metric = config.gate.metric
     registry.tag_version(
         client,

@@ -1,0 +1,202 @@
+"""Answers to the questions a shop asks, from a bundle: no server, no I/O.
+
+The Bento service is a thin HTTP layer over :class:`Engine`. Every answer lists items with
+a score and a short reason, plus warnings (e.g. unknown cart items that were skipped), and
+says whether it was a cold-start answer. Unknown users and items never raise: a user with
+attributes is scored through the hybrid model's features, a user without any gets
+popularity in context.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from models.bundle import Bundle
+from models.policies import (
+    NEVER,
+    Filters,
+    allowed,
+    best,
+    cosine,
+    cross_sell,
+    popular,
+    upsell,
+)
+
+
+@dataclass
+class Scored:
+    item_id: str
+    score: float
+    reason: str
+
+
+@dataclass
+class Answer:
+    items: list[Scored]
+    warnings: list[str] = field(default_factory=list)
+    user_kind: str = "none"  # known | features | anonymous | none
+
+    @property
+    def cold_start(self) -> bool:
+        return self.user_kind in ("features", "anonymous")
+
+
+class Engine:
+    """Ranking over one bundle; build once per loaded model, then answer many requests."""
+
+    def __init__(self, bundle: Bundle):
+        self.bundle = bundle
+        model = bundle.model
+        self.cat = bundle.catalogue
+        self.user_pos = {u: i for i, u in enumerate(model.user_ids)}
+        self.item_pos = {it: i for i, it in enumerate(model.item_ids)}
+        self.item_emb = model.item_emb
+        self.item_bias = model.item_bias
+
+    # --- users ---------------------------------------------------------------------------
+
+    def user_vector(
+        self, user_id: str | None, attributes: dict[str, str] | None
+    ) -> tuple[np.ndarray | None, str]:
+        """The user's representation and how it was obtained."""
+        if user_id is not None and user_id in self.user_pos:
+            return self.bundle.model.user_emb[self.user_pos[user_id]], "known"
+        tokens = self._tokens(attributes or {})
+        if tokens is not None:
+            ids = np.array(["request"], dtype=object)
+            vec = self.bundle.model.vectors(ids, tokens, np.empty(0, dtype=object), None).users[0]
+            if np.abs(vec).sum() > 0:
+                return vec, "features"
+        return None, "anonymous"
+
+    def _tokens(self, attributes: dict[str, str]) -> pd.DataFrame | None:
+        usable = {k: v for k, v in attributes.items() if k in self.bundle.user_attributes and v}
+        if not usable:
+            return None
+        return pd.DataFrame(
+            {"id": "request", "token": [f"{k}={v}" for k, v in usable.items()], "weight": 1.0}
+        )
+
+    def affinity(self, user_vec: np.ndarray | None) -> np.ndarray | None:
+        return None if user_vec is None else self.item_emb @ user_vec + self.item_bias
+
+    def _purchased(self, user_id: str | None) -> np.ndarray:
+        if user_id is None or user_id not in self.user_pos:
+            return np.empty(0, dtype=np.int64)
+        row = self.bundle.purchased[self.user_pos[user_id]]
+        return row.indices.astype(np.int64)
+
+    def _answer(self, scores: np.ndarray, k: int, reason, kind: str, warnings: list[str]) -> Answer:
+        idx, val = best(scores, k)
+        items = [
+            Scored(str(self.cat.item_ids[i]), float(s), reason(i))
+            for i, s in zip(idx, val, strict=True)
+        ]
+        return Answer(items=items, warnings=warnings, user_kind=kind)
+
+    # --- endpoints -------------------------------------------------------------------------
+
+    def recommend(
+        self,
+        user_id: str | None,
+        k: int,
+        filters: Filters,
+        attributes: dict[str, str] | None = None,
+        exclude_purchased: bool = True,
+    ) -> Answer:
+        """Personalised top-k; cold users through features, else popularity in context."""
+        vec, kind = self.user_vector(user_id, attributes)
+        aff = self.affinity(vec)
+        scores = aff.copy() if aff is not None else popular(self.bundle.popularity, self.cat)
+        scores = np.where(allowed(self.cat, filters), scores, NEVER)
+        if exclude_purchased:
+            scores[self._purchased(user_id)] = NEVER
+        why = {
+            "known": "matches your interest in {}",
+            "features": "popular with customers like you in {}",
+            "anonymous": "popular in {}",
+        }[kind]
+        warnings = (
+            [] if kind == "known" else [f"user {user_id!r} unknown to the model: {kind} answer"]
+        )
+        return self._answer(scores, k, lambda i: why.format(self.cat.category[i]), kind, warnings)
+
+    def cross_sell(
+        self,
+        cart: list[str],
+        user_id: str | None,
+        k: int,
+        filters: Filters,
+        attributes: dict[str, str] | None = None,
+    ) -> Answer:
+        """Items that complete the cart: co-purchase lift plus the user's affinity."""
+        pos = self.cat.positions(cart)
+        warnings = [
+            f"cart item {c!r} unknown: skipped" for c, p in zip(cart, pos, strict=True) if p < 0
+        ]
+        known = pos[pos >= 0]
+        vec, kind = self.user_vector(user_id, attributes)
+        aff = self.affinity(vec)
+        if known.size == 0:
+            base = aff if aff is not None else self.bundle.popularity.astype(float)
+            scores, anchor = base.copy(), np.full(len(base), -1)
+        else:
+            scores, anchor = cross_sell(self.bundle.lift, known, self.cat, aff)
+        scores = np.where(allowed(self.cat, filters), scores, NEVER)
+        scores[known] = NEVER
+
+        def reason(i: int) -> str:
+            a = anchor[i]
+            if a >= 0 and self.bundle.lift[a, i] > 0:
+                return f"bought together with {self.cat.item_ids[a]}"
+            return f"goes with your cart ({self.cat.category[i]})"
+
+        return self._answer(scores, k, reason, kind, warnings)
+
+    def upsell(
+        self,
+        item_id: str,
+        user_id: str | None,
+        k: int,
+        max_price_ratio: float | None,
+        filters: Filters,
+        attributes: dict[str, str] | None = None,
+    ) -> Answer:
+        """Pricier alternatives to an item in its category."""
+        anchor = self.item_pos.get(item_id)
+        if anchor is None:
+            return Answer([], [f"item {item_id!r} unknown: no upsell"], "none")
+        vec, kind = self.user_vector(user_id, attributes)
+        scores = upsell(anchor, self.item_emb, self.cat, self.affinity(vec), max_price_ratio)
+        scores = np.where(allowed(self.cat, filters), scores, NEVER)
+        base = self.cat.price[anchor]
+
+        def reason(i: int) -> str:
+            uplift = self.cat.price[i] / base - 1
+            return f"premium alternative in {self.cat.category[i]} (+{uplift:.0%})"
+
+        return self._answer(scores, k, reason, kind, [])
+
+    def similar(self, item_id: str, k: int, filters: Filters) -> Answer:
+        anchor = self.item_pos.get(item_id)
+        if anchor is None:
+            return Answer([], [f"item {item_id!r} unknown: no similar items"], "none")
+        scores = np.where(allowed(self.cat, filters), cosine(self.item_emb, anchor), NEVER)
+        return self._answer(scores, k, lambda i: f"similar to {item_id}", "none", [])
+
+    def popular(self, k: int, category: str | None, filters: Filters) -> Answer:
+        scores = np.where(
+            allowed(self.cat, filters), popular(self.bundle.popularity, self.cat, category), NEVER
+        )
+        warnings = (
+            []
+            if category is None or category in set(self.cat.category)
+            else [f"category {category!r} unknown"]
+        )
+        return self._answer(
+            scores, k, lambda i: f"popular in {self.cat.category[i]}", "none", warnings
+        )

@@ -1,0 +1,86 @@
+"""The serving logic on a model trained on the tiny shop: every answer kind, cold start."""
+
+import numpy as np
+import pytest
+
+from models.bundle import Bundle, build_bundle
+from models.engine import Engine
+from models.features import build
+from models.hybrid import HybridModel
+from models.ingest import validate_tables
+from models.policies import Filters
+from models.settings import FeatureConfig, TrainConfig
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_raw, tmp_path_factory):
+    r = validate_tables(tiny_raw)
+    fs = build(r.events.accepted, r.items.accepted, r.users.accepted, FeatureConfig(holdout_days=14))
+    model = HybridModel.fit(fs, TrainConfig(no_components=16, epochs=5))
+    bundle = build_bundle(model, fs, {"dataset": "tiny"})
+    path = bundle.save(tmp_path_factory.mktemp("bundle") / "b.pkl")
+    return Engine(Bundle.load(path))
+
+
+def buyer(engine):
+    rows = np.flatnonzero(np.diff(engine.bundle.purchased.indptr) > 0)
+    return str(engine.bundle.model.user_ids[rows[0]])
+
+
+def test_known_user_gets_personal_list_without_purchases(engine):
+    user = buyer(engine)
+    answer = engine.recommend(user, 10, Filters())
+    ids = [s.item_id for s in answer.items]
+    assert len(ids) == 10 and answer.user_kind == "known" and not answer.warnings
+    bought = set(engine.cat.item_ids[engine.bundle.purchased[engine.user_pos[user]].indices])
+    assert not bought & set(ids)
+    assert all(engine.cat.in_stock[engine.item_pos[i]] for i in ids)
+    scores = [s.score for s in answer.items]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_filters_are_honoured(engine):
+    cats = sorted(set(engine.cat.category))
+    answer = engine.recommend(buyer(engine), 10, Filters(include_categories=(cats[0],), max_price=50.0))
+    for s in answer.items:
+        pos = engine.item_pos[s.item_id]
+        assert engine.cat.category[pos] == cats[0] and engine.cat.price[pos] <= 50.0
+
+
+def test_cold_users_with_and_without_attributes(engine):
+    with_attrs = engine.recommend("new-customer", 5, Filters(), attributes={"age_band": "25-34"})
+    assert with_attrs.user_kind == "features" and len(with_attrs.items) == 5
+    anonymous = engine.recommend("nobody", 5, Filters())
+    assert anonymous.user_kind == "anonymous" and len(anonymous.items) == 5
+    assert anonymous.items[0].reason.startswith("popular in")
+
+
+def test_cross_sell_never_returns_cart_items_and_skips_unknown(engine):
+    cart = [str(engine.cat.item_ids[0]), str(engine.cat.item_ids[1]), "no-such-item"]
+    answer = engine.cross_sell(cart, buyer(engine), 10, Filters(in_stock_only=False))
+    ids = {s.item_id for s in answer.items}
+    assert not ids & set(cart) and len(ids) == 10
+    assert answer.warnings == ["cart item 'no-such-item' unknown: skipped"]
+    assert engine.cross_sell(["x"], None, 5, Filters()).items  # nothing known: still an answer
+
+
+def test_upsell_is_pricier_and_same_category(engine):
+    cheapest = int(np.argmin(engine.cat.price))
+    anchor = str(engine.cat.item_ids[cheapest])
+    answer = engine.upsell(anchor, None, 10, None, Filters(in_stock_only=False))
+    assert answer.items
+    for s in answer.items:
+        pos = engine.item_pos[s.item_id]
+        assert engine.cat.price[pos] > engine.cat.price[cheapest]
+        assert engine.cat.category[pos] == engine.cat.category[cheapest]
+        assert s.reason.startswith("premium alternative in")
+    assert engine.upsell("no-such-item", None, 5, None, Filters()).warnings
+
+
+def test_similar_and_popular(engine):
+    anchor = str(engine.cat.item_ids[3])
+    assert anchor not in {s.item_id for s in engine.similar(anchor, 5, Filters()).items}
+    cat = str(engine.cat.category[3])
+    answer = engine.popular(5, cat, Filters())
+    assert all(engine.cat.category[engine.item_pos[s.item_id]] == cat for s in answer.items)
+    assert engine.popular(5, "no-such-category", Filters()).warnings
