@@ -182,6 +182,30 @@ def pipeline(
 
 
 @app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="HTTP port")] = 3000,
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+) -> None:
+    """Serve the champion over HTTP with BentoML (reloads when the champion moves)."""
+    import subprocess
+    import sys
+
+    _settings()
+    cmd = [
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        "serving.service:Cartlift",
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
+    raise typer.Exit(subprocess.call(cmd))
+
+
+@app.command()
 def promote(
     version: Annotated[str, typer.Option("--version", help="registered version to make champion")],
 ) -> None:

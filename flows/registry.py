@@ -134,3 +134,9 @@ def describe_champion(settings: Settings) -> dict[str, str] | None:
     except MlflowException:
         return None
     return {"version": str(mv.version), "run_id": mv.run_id, **mv.tags}
+
+
+def describe_version(settings: Settings, version: str) -> dict[str, str]:
+    client = connect(settings)
+    mv = client.get_model_version(settings.registered_model, version)
+    return {"version": str(mv.version), "run_id": mv.run_id, **mv.tags}

@@ -97,6 +97,13 @@ class GateConfig(_Strict):
     )
 
 
+class ServingConfig(_Strict):
+    """Limits and behaviour of the HTTP service."""
+
+    reload_seconds: float = Field(30.0, gt=0, description="how often the champion alias is checked")
+    log_flush_seconds: float = Field(1.0, gt=0, description="prediction log flush interval")
+
+
 class RunConfig(_Strict):
     """Everything that decides a model: logged to MLflow with each run."""
 
@@ -142,7 +149,11 @@ class Settings(BaseSettings):
         None,
         description="HMAC key: when set, customer ids are replaced by keyed hashes at ingestion",
     )
+    api_key: SecretStr | None = Field(
+        None, description="when set, /feedback and /admin/* require it in the x-api-key header"
+    )
     shop: ShopConfig = ShopConfig()
+    serving: ServingConfig = ServingConfig()
     run: RunConfig = RunConfig()
 
     @field_validator("home")
@@ -166,6 +177,10 @@ class Settings(BaseSettings):
     @property
     def reports_dir(self) -> Path:
         return self.home / "reports"
+
+    @property
+    def predictions_dir(self) -> Path:
+        return self.home / "predictions"
 
     @property
     def prefect_home(self) -> Path:

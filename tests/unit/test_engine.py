@@ -15,7 +15,9 @@ from models.settings import FeatureConfig, TrainConfig
 @pytest.fixture(scope="module")
 def engine(tiny_raw, tmp_path_factory):
     r = validate_tables(tiny_raw)
-    fs = build(r.events.accepted, r.items.accepted, r.users.accepted, FeatureConfig(holdout_days=14))
+    fs = build(
+        r.events.accepted, r.items.accepted, r.users.accepted, FeatureConfig(holdout_days=14)
+    )
     model = HybridModel.fit(fs, TrainConfig(no_components=16, epochs=5))
     bundle = build_bundle(model, fs, {"dataset": "tiny"})
     path = bundle.save(tmp_path_factory.mktemp("bundle") / "b.pkl")
@@ -41,7 +43,9 @@ def test_known_user_gets_personal_list_without_purchases(engine):
 
 def test_filters_are_honoured(engine):
     cats = sorted(set(engine.cat.category))
-    answer = engine.recommend(buyer(engine), 10, Filters(include_categories=(cats[0],), max_price=50.0))
+    answer = engine.recommend(
+        buyer(engine), 10, Filters(include_categories=(cats[0],), max_price=50.0)
+    )
     for s in answer.items:
         pos = engine.item_pos[s.item_id]
         assert engine.cat.category[pos] == cats[0] and engine.cat.price[pos] <= 50.0

@@ -1,0 +1,76 @@
+"""Request and response bodies of the HTTP API (visible in the OpenAPI spec)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.policies import Filters
+
+MAX_K = 100
+MAX_LIST = 50
+Id = Annotated[str, Field(min_length=1, max_length=128)]
+K = Annotated[int, Field(ge=1, le=MAX_K, description=f"list length, 1..{MAX_K}")]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FiltersIn(_Body):
+    include_categories: list[Id] = Field(default_factory=list, max_length=MAX_LIST)
+    exclude_categories: list[Id] = Field(default_factory=list, max_length=MAX_LIST)
+    min_price: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    max_price: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    in_stock_only: bool = True
+
+    def policy(self) -> Filters:
+        return Filters(
+            include_categories=tuple(self.include_categories),
+            exclude_categories=tuple(self.exclude_categories),
+            min_price=self.min_price,
+            max_price=self.max_price,
+            in_stock_only=self.in_stock_only,
+        )
+
+
+Attributes = Annotated[
+    dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=128)]],
+    Field(max_length=20, description="customer attributes for cold start, e.g. region, age_band"),
+]
+
+
+class Item(BaseModel):
+    item_id: str
+    score: float
+    reason: str
+
+
+class Recommendations(BaseModel):
+    request_id: str
+    model_version: str
+    items: list[Item]
+    warnings: list[str] = Field(default_factory=list)
+    cold_start: bool = False
+
+
+class FeedbackAck(BaseModel):
+    request_id: str
+    accepted: bool = True
+
+
+class Metadata(BaseModel):
+    model_name: str
+    model_version: str
+    run_id: str
+    bento_model: str
+    trained_at: str
+    dataset: str
+    data_window: dict[str, str]
+    catalogue_size: int
+    known_users: int
+    prediction_log: dict[str, int]
+
+
+FeedbackEvent = Literal["click", "add_to_cart", "purchase"]

@@ -1,0 +1,257 @@
+"""The BentoML service: the champion over HTTP, reloaded when the champion moves.
+
+Endpoints are thin: they validate input (pydantic, 4xx naming the field), ask the
+:class:`models.engine.Engine` of the currently loaded model, and queue a prediction log
+record. The model is loaded once per worker; a poller swaps in a new champion atomically
+(requests in flight keep the engine they started with); a model that fails to load is
+logged and the old one keeps serving.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import threading
+import time
+import uuid
+from http import HTTPStatus
+from typing import Annotated
+
+import bentoml
+from bentoml.exceptions import BentoMLException
+from pydantic import Field
+
+from models.engine import Answer
+from models.settings import Settings
+from serving import store
+from serving.predlog import PredictionLog
+from serving.schemas import (
+    MAX_LIST,
+    Attributes,
+    FeedbackAck,
+    FeedbackEvent,
+    FiltersIn,
+    Id,
+    Item,
+    K,
+    Metadata,
+    Recommendations,
+)
+
+log = logging.getLogger("cartlift.serving")
+NO_FILTERS = FiltersIn()
+os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+
+
+@bentoml.service(name="cartlift", traffic={"timeout": 10})
+class Cartlift:
+    def __init__(self) -> None:
+        self.settings = Settings()
+        self.current: store.Loaded | None = None
+        self._swap = threading.Lock()
+        self.predictions = PredictionLog(
+            self.settings.predictions_dir, self.settings.serving.log_flush_seconds
+        )
+        self._stop = threading.Event()
+        self.reload()
+        self._poller = threading.Thread(target=self._poll, name="champion-poller", daemon=True)
+        self._poller.start()
+
+    # --- model lifecycle ------------------------------------------------------------
+
+    def reload(self) -> str | None:
+        """Load the champion if it differs from the loaded version; returns the version served."""
+        with self._swap:
+            try:
+                version = store.champion_version(self.settings)
+                if version is None:
+                    log.warning("No champion in the registry yet: not ready")
+                elif self.current is None or self.current.version != version:
+                    loaded = store.load(self.settings, version)
+                    previous = self.current.version if self.current else None
+                    self.current = loaded  # one reference swap: atomic for readers
+                    log.info("Serving version %s (was %s)", version, previous)
+            except Exception:  # a bad new model must never take the service down
+                log.exception(
+                    "Loading the champion failed; still serving version %s",
+                    self.current.version if self.current else "none",
+                )
+        return self.current.version if self.current else None
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.settings.serving.reload_seconds):
+            self.reload()
+
+    def __is_ready__(self) -> bool:
+        return self.current is not None
+
+    @bentoml.on_shutdown
+    def shutdown(self) -> None:
+        self._stop.set()
+        self.predictions.close()
+
+    # --- helpers ----------------------------------------------------------------------
+
+    def _model(self) -> store.Loaded:
+        current = self.current
+        if current is None:
+            raise BentoMLException("no model loaded yet", error_code=HTTPStatus.SERVICE_UNAVAILABLE)
+        return current
+
+    def _check_key(self, ctx: bentoml.Context) -> None:
+        expected = self.settings.api_key
+        if expected is None:
+            return
+        given = ctx.request.headers.get("x-api-key", "")
+        if not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
+            raise BentoMLException("missing or wrong x-api-key", error_code=HTTPStatus.UNAUTHORIZED)
+
+    def _respond(
+        self,
+        endpoint: str,
+        loaded: store.Loaded,
+        answer: Answer,
+        started: float,
+        user_id: str | None,
+        context: dict,
+    ) -> Recommendations:
+        request_id = uuid.uuid4().hex
+        items = [
+            Item(item_id=s.item_id, score=round(s.score, 6), reason=s.reason) for s in answer.items
+        ]
+        self.predictions.append(
+            {
+                "request_id": request_id,
+                "endpoint": endpoint,
+                "user_id": user_id,
+                "items": [i.item_id for i in items],
+                "scores": [i.score for i in items],
+                "model_version": loaded.version,
+                "cold_start": answer.cold_start,
+                "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+                **context,
+            }
+        )
+        return Recommendations(
+            request_id=request_id,
+            model_version=loaded.version,
+            items=items,
+            warnings=answer.warnings,
+            cold_start=answer.cold_start,
+        )
+
+    # --- endpoints --------------------------------------------------------------------
+
+    @bentoml.api(route="/recommend")
+    def recommend(
+        self,
+        user_id: Id | None = None,
+        k: K = 10,
+        filters: FiltersIn = NO_FILTERS,
+        attributes: Attributes | None = None,
+        exclude_purchased: bool = True,
+    ) -> Recommendations:
+        """Personalised top-k for a customer (cold start through attributes or popularity)."""
+        started, loaded = time.perf_counter(), self._model()
+        answer = loaded.engine.recommend(
+            user_id, k, filters.policy(), attributes, exclude_purchased
+        )
+        return self._respond("recommend", loaded, answer, started, user_id, {})
+
+    @bentoml.api(route="/cross_sell")
+    def cross_sell(
+        self,
+        cart: Annotated[list[Id], Field(min_length=1, max_length=MAX_LIST)],
+        user_id: Id | None = None,
+        k: K = 10,
+        filters: FiltersIn = NO_FILTERS,
+        attributes: Attributes | None = None,
+    ) -> Recommendations:
+        """Items that complete a cart: co-purchase rules plus the customer's affinity."""
+        started, loaded = time.perf_counter(), self._model()
+        answer = loaded.engine.cross_sell(cart, user_id, k, filters.policy(), attributes)
+        return self._respond("cross_sell", loaded, answer, started, user_id, {"cart": cart})
+
+    @bentoml.api(route="/upsell")
+    def upsell(
+        self,
+        item_id: Id,
+        user_id: Id | None = None,
+        k: K = 10,
+        max_price_ratio: Annotated[float, Field(gt=1, le=100, allow_inf_nan=False)] | None = None,
+        filters: FiltersIn = NO_FILTERS,
+        attributes: Attributes | None = None,
+    ) -> Recommendations:
+        """Pricier alternatives to an item in its category, best first."""
+        started, loaded = time.perf_counter(), self._model()
+        answer = loaded.engine.upsell(
+            item_id, user_id, k, max_price_ratio, filters.policy(), attributes
+        )
+        return self._respond("upsell", loaded, answer, started, user_id, {"anchor": item_id})
+
+    @bentoml.api(route="/similar_items")
+    def similar_items(
+        self,
+        item_id: Id,
+        k: K = 10,
+        filters: FiltersIn = NO_FILTERS,
+    ) -> Recommendations:
+        """Items closest to an item in the model's embedding space."""
+        started, loaded = time.perf_counter(), self._model()
+        answer = loaded.engine.similar(item_id, k, filters.policy())
+        return self._respond("similar_items", loaded, answer, started, None, {"anchor": item_id})
+
+    @bentoml.api(route="/popular")
+    def popular(
+        self,
+        k: K = 10,
+        category: Id | None = None,
+        filters: FiltersIn = NO_FILTERS,
+    ) -> Recommendations:
+        """The shop's best sellers, overall or in one category."""
+        started, loaded = time.perf_counter(), self._model()
+        answer = loaded.engine.popular(k, category, filters.policy())
+        return self._respond("popular", loaded, answer, started, None, {"category": category})
+
+    @bentoml.api(route="/feedback")
+    def feedback(
+        self, request_id: Id, user_id: Id, item_id: Id, event: FeedbackEvent, ctx: bentoml.Context
+    ) -> FeedbackAck:
+        """What the customer did with a recommendation (appended to the prediction log)."""
+        self._check_key(ctx)
+        self.predictions.append(
+            {
+                "endpoint": "feedback",
+                "request_id": request_id,
+                "user_id": user_id,
+                "item_id": item_id,
+                "event": event,
+            }
+        )
+        return FeedbackAck(request_id=request_id)
+
+    @bentoml.api(route="/metadata")
+    def metadata(self) -> Metadata:
+        """Which model answers: name, version, run, training window, catalogue size."""
+        loaded = self._model()
+        meta = loaded.metadata
+        bundle = loaded.engine.bundle
+        return Metadata(
+            model_name=self.settings.registered_model,
+            model_version=loaded.version,
+            run_id=loaded.run_id,
+            bento_model=loaded.bento_tag,
+            trained_at=meta.get("trained_at", ""),
+            dataset=meta.get("dataset", ""),
+            data_window={k: meta[k] for k in ("train_start", "cutoff", "test_end") if k in meta},
+            catalogue_size=len(bundle.catalogue.item_ids),
+            known_users=len(bundle.model.user_ids),
+            prediction_log={"written": self.predictions.written, "lost": self.predictions.lost},
+        )
+
+    @bentoml.api(route="/admin/reload")
+    def admin_reload(self, ctx: bentoml.Context) -> dict:
+        """Check the registry for a new champion now (instead of waiting for the poller)."""
+        self._check_key(ctx)
+        return {"model_version": self.reload()}

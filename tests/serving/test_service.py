@@ -1,0 +1,247 @@
+"""The real BentoML HTTP server against a model trained on a small generated shop."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from flows.pipeline import pipeline
+from flows.registry import promote
+from models.settings import FeatureConfig, RunConfig, Settings, TrainConfig
+from models.shop import write
+
+FAST = RunConfig(
+    features=FeatureConfig(holdout_days=14), train=TrainConfig(no_components=16, epochs=10)
+)
+API_KEY = "test-admin-key"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def trained(home, tiny_shop, tmp_path_factory):
+    shop = tmp_path_factory.mktemp("shop")
+    write(tiny_shop, shop)
+    first = pipeline(str(shop), "contract", None, FAST)
+    second = pipeline(
+        str(shop),
+        "contract",
+        None,
+        FAST.model_copy(update={"train": TrainConfig(no_components=8, epochs=3)}),
+    )
+    assert first.decision.promote and not second.decision.promote
+    return home, tiny_shop
+
+
+@pytest.fixture(scope="module")
+def server(trained):
+    home, _ = trained
+    port = free_port()
+    env = {
+        **os.environ,
+        "CARTLIFT_HOME": str(home),
+        "BENTOML_HOME": str(home / "bentoml"),
+        "BENTOML_DO_NOT_TRACK": "true",
+        "CARTLIFT_SERVING__RELOAD_SECONDS": "1",
+        "CARTLIFT_SERVING__LOG_FLUSH_SECONDS": "0.2",
+        "CARTLIFT_API_KEY": API_KEY,
+    }
+    log = (home / "server.log").open("w")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bentoml",
+            "serve",
+            "serving.service:Cartlift",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            if client.get("/readyz").status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert proc.poll() is None, (home / "server.log").read_text()[-3000:]
+        time.sleep(0.5)
+    else:
+        pytest.fail("service not ready in 120 s:\n" + (home / "server.log").read_text()[-3000:])
+    yield client
+    proc.terminate()
+    proc.wait(timeout=30)
+    client.close()
+
+
+def post(client: httpx.Client, route: str, body: dict, **kw) -> httpx.Response:
+    return client.post(route, json=body, **kw)
+
+
+def test_health_and_metadata(server):
+    assert server.get("/healthz").status_code == 200
+    meta = post(server, "/metadata", {}).json()
+    assert meta["model_version"] == "1" and meta["model_name"] == "cartlift-recommender"
+    assert meta["catalogue_size"] == 240 and meta["data_window"]["cutoff"]
+    assert meta["bento_model"].startswith("cartlift-recommender:")
+
+
+def test_recommend_shapes_filters_and_cold_start(server, trained):
+    _, shop = trained
+    r = post(server, "/recommend", {"user_id": "u000003", "k": 5})
+    body = r.json()
+    assert r.status_code == 200 and len(body["items"]) == 5 and body["model_version"] == "1"
+    assert {"item_id", "score", "reason"} == set(body["items"][0]) and body["request_id"]
+    items = shop.items.set_index("item_id")
+    cat = items["category"].iloc[0]
+    r = post(
+        server,
+        "/recommend",
+        {
+            "user_id": "u000003",
+            "k": 5,
+            "filters": {"include_categories": [cat], "max_price": 10_000},
+        },
+    )
+    assert all(items.loc[i["item_id"], "category"] == cat for i in r.json()["items"])
+    cold = post(server, "/recommend", {"user_id": "brand-new", "attributes": {"age_band": "25-34"}})
+    assert cold.status_code == 200 and cold.json()["cold_start"] and cold.json()["items"]
+    anon = post(server, "/recommend", {})
+    assert anon.status_code == 200 and anon.json()["items"]
+
+
+def test_cross_sell_never_returns_cart_and_warns_on_unknown(server, trained):
+    _, shop = trained
+    cart = [*shop.items["item_id"].iloc[:2], "no-such-item"]
+    body = post(server, "/cross_sell", {"cart": cart, "user_id": "u000003", "k": 10}).json()
+    assert body["items"] and not {i["item_id"] for i in body["items"]} & set(cart)
+    assert body["warnings"] == ["cart item 'no-such-item' unknown: skipped"]
+
+
+def test_upsell_is_pricier_and_same_category(server, trained):
+    _, shop = trained
+    items = shop.items.set_index("item_id")
+    anchor = items["price"].idxmin()
+    body = post(server, "/upsell", {"item_id": anchor, "k": 10, "max_price_ratio": 50}).json()
+    assert body["items"]
+    for i in body["items"]:
+        assert items.loc[i["item_id"], "price"] > items.loc[anchor, "price"]
+        assert items.loc[i["item_id"], "category"] == items.loc[anchor, "category"]
+    unknown = post(server, "/upsell", {"item_id": "no-such-item"})
+    assert unknown.status_code == 200 and unknown.json()["warnings"]
+
+
+def test_similar_and_popular(server, trained):
+    _, shop = trained
+    anchor = shop.items["item_id"].iloc[5]
+    body = post(server, "/similar_items", {"item_id": anchor, "k": 4}).json()
+    assert len(body["items"]) == 4 and anchor not in {i["item_id"] for i in body["items"]}
+    cat = shop.items["category"].iloc[0]
+    body = post(server, "/popular", {"k": 3, "category": cat}).json()
+    items = shop.items.set_index("item_id")
+    assert all(items.loc[i["item_id"], "category"] == cat for i in body["items"])
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "field"),
+    [
+        ("/recommend", {"k": 0}, "k"),
+        ("/recommend", {"k": 101}, "k"),
+        ("/recommend", {"filters": {"max_price": "cheap"}}, "max_price"),
+        ("/recommend", {"filters": {"colour": "red"}}, "colour"),
+        ("/cross_sell", {"cart": []}, "cart"),
+        ("/cross_sell", {"cart": ["x"] * 51}, "cart"),
+        ("/upsell", {"k": 3}, "item_id"),
+        ("/upsell", {"item_id": "x", "max_price_ratio": 0.5}, "max_price_ratio"),
+        (
+            "/feedback",
+            {"request_id": "r", "user_id": "u", "item_id": "i", "event": "like"},
+            "event",
+        ),
+    ],
+)
+def test_malformed_requests_get_4xx_naming_the_field(server, route, body, field):
+    r = post(server, route, body, headers={"x-api-key": API_KEY})
+    assert 400 <= r.status_code < 500
+    assert field in r.text
+
+
+def test_feedback_needs_the_api_key(server):
+    body = {"request_id": "r1", "user_id": "u000003", "item_id": "i000001", "event": "click"}
+    assert post(server, "/feedback", body).status_code == 401
+    assert post(server, "/feedback", body, headers={"x-api-key": "wrong"}).status_code == 401
+    assert post(server, "/feedback", body, headers={"x-api-key": API_KEY}).status_code == 200
+
+
+def test_prediction_log_has_one_record_per_response(server, trained):
+    home, _ = trained
+    ids = [
+        post(server, "/recommend", {"user_id": "u000007", "k": 3}).json()["request_id"]
+        for _ in range(5)
+    ]
+    time.sleep(1.0)
+    records = [
+        json.loads(line)
+        for path in Path(home, "predictions").rglob("*.jsonl")
+        for line in path.read_text().splitlines()
+    ]
+    logged = [r for r in records if r["request_id"] in ids]
+    assert len(logged) == 5
+    assert {
+        "timestamp",
+        "endpoint",
+        "user_id",
+        "items",
+        "scores",
+        "model_version",
+        "latency_ms",
+    } <= set(logged[0])
+    assert API_KEY not in Path(home, "server.log").read_text()
+
+
+def test_hot_reload_under_load_without_failures(server, trained):
+    failures, versions, stop = [], set(), threading.Event()
+
+    def load() -> None:
+        with httpx.Client(base_url=str(server.base_url), timeout=10) as c:
+            while not stop.is_set():
+                r = c.post("/recommend", json={"user_id": "u000003", "k": 5})
+                if r.status_code != 200:
+                    failures.append(r.status_code)
+                else:
+                    versions.add(r.json()["model_version"])
+
+    workers = [threading.Thread(target=load) for _ in range(2)]
+    for w in workers:
+        w.start()
+    time.sleep(1)
+    promote(Settings(), "2")
+    deadline = time.time() + 30
+    while time.time() < deadline and post(server, "/metadata", {}).json()["model_version"] != "2":
+        time.sleep(0.2)
+    time.sleep(1)
+    stop.set()
+    for w in workers:
+        w.join()
+    assert post(server, "/metadata", {}).json()["model_version"] == "2"
+    assert versions == {"1", "2"} and failures == []
