@@ -19,6 +19,7 @@ from models.policies import (
     NEVER,
     Filters,
     allowed,
+    anchors,
     best,
     cosine,
     cross_sell,
@@ -56,6 +57,7 @@ class Engine:
         self.item_pos = {it: i for i, it in enumerate(model.item_ids)}
         self.item_emb = model.item_emb
         self.item_bias = model.item_bias
+        self.item_norms = np.linalg.norm(model.item_emb, axis=1)
 
     # --- users ---------------------------------------------------------------------------
 
@@ -134,7 +136,7 @@ class Engine:
         attributes: dict[str, str] | None = None,
     ) -> Answer:
         """Items that complete the cart: co-purchase lift plus the user's affinity."""
-        pos = self.cat.positions(cart)
+        pos = np.array([self.item_pos.get(c, -1) for c in cart], dtype=np.int64)
         warnings = [
             f"cart item {c!r} unknown: skipped" for c, p in zip(cart, pos, strict=True) if p < 0
         ]
@@ -143,19 +145,24 @@ class Engine:
         aff = self.affinity(vec)
         if known.size == 0:
             base = aff if aff is not None else self.bundle.popularity.astype(float)
-            scores, anchor = base.copy(), np.full(len(base), -1)
+            scores = base.copy()
         else:
-            scores, anchor = cross_sell(self.bundle.lift, known, self.cat, aff)
+            scores = cross_sell(self.bundle.lift, known, self.cat, aff)
         scores = np.where(allowed(self.cat, filters), scores, NEVER)
         scores[known] = NEVER
-
-        def reason(i: int) -> str:
-            a = anchor[i]
-            if a >= 0 and self.bundle.lift[a, i] > 0:
-                return f"bought together with {self.cat.item_ids[a]}"
-            return f"goes with your cart ({self.cat.category[i]})"
-
-        return self._answer(scores, k, reason, kind, warnings)
+        idx, val = best(scores, k)
+        with_item = anchors(self.bundle.lift, known, idx)
+        items = [
+            Scored(
+                str(self.cat.item_ids[i]),
+                float(s),
+                f"bought together with {self.cat.item_ids[a]}"
+                if a >= 0
+                else f"goes with your cart ({self.cat.category[i]})",
+            )
+            for i, s, a in zip(idx, val, with_item, strict=True)
+        ]
+        return Answer(items=items, warnings=warnings, user_kind=kind)
 
     def upsell(
         self,
@@ -171,7 +178,12 @@ class Engine:
         if anchor is None:
             return Answer([], [f"item {item_id!r} unknown: no upsell"], "none")
         vec, kind = self.user_vector(user_id, attributes)
-        scores = upsell(anchor, self.item_emb, self.cat, self.affinity(vec), max_price_ratio)
+        aff = self.affinity(vec)
+        cand, cand_scores = upsell(
+            anchor, self.item_emb, self.cat, aff, max_price_ratio, norms=self.item_norms
+        )
+        scores = np.full(len(self.cat.item_ids), NEVER)
+        scores[cand] = cand_scores
         scores = np.where(allowed(self.cat, filters), scores, NEVER)
         base = self.cat.price[anchor]
 
@@ -185,7 +197,8 @@ class Engine:
         anchor = self.item_pos.get(item_id)
         if anchor is None:
             return Answer([], [f"item {item_id!r} unknown: no similar items"], "none")
-        scores = np.where(allowed(self.cat, filters), cosine(self.item_emb, anchor), NEVER)
+        sims = cosine(self.item_emb, anchor, self.item_norms)
+        scores = np.where(allowed(self.cat, filters), sims, NEVER)
         return self._answer(scores, k, lambda i: f"similar to {item_id}", "none", [])
 
     def popular(self, k: int, category: str | None, filters: Filters) -> Answer:

@@ -30,19 +30,41 @@ class Catalogue:
     in_stock: np.ndarray  # (n_items,) bool
     margin: np.ndarray  # (n_items,) float, NaN where unknown
     title: np.ndarray  # (n_items,) object
+    categories: np.ndarray  # (n_categories,) sorted names
+    category_code: np.ndarray  # (n_items,) int, index into categories
+    members: list[np.ndarray]  # positions of each category's items
 
     @classmethod
     def from_items(cls, items: pd.DataFrame, item_ids: np.ndarray) -> Catalogue:
         frame = items.set_index(C.item).reindex(item_ids)
         margin = frame[C.margin] if C.margin in frame else pd.Series(np.nan, index=frame.index)
+        category = frame[C.category].fillna("unknown").to_numpy(dtype=object)
+        categories, code = np.unique(category.astype(str), return_inverse=True)
+        order = np.argsort(code, kind="stable")
+        members = np.split(order, np.cumsum(np.bincount(code, minlength=len(categories)))[:-1])
         return cls(
             item_ids=np.asarray(item_ids, dtype=object),
-            category=frame[C.category].fillna("unknown").to_numpy(dtype=object),
+            category=category,
             price=frame[C.price].to_numpy(dtype=float),
             in_stock=frame[C.in_stock].fillna(False).to_numpy(dtype=bool),
             margin=pd.to_numeric(margin, errors="coerce").to_numpy(dtype=float),
             title=frame[C.title].fillna("").to_numpy(dtype=object),
+            categories=categories.astype(object),
+            category_code=code.astype(np.int32),
+            members=members,
         )
+
+    def in_categories(self, codes: np.ndarray) -> np.ndarray:
+        """Mask of the items whose category is one of ``codes`` (a table lookup, O(n))."""
+        table = np.zeros(len(self.categories), dtype=bool)
+        table[codes] = True
+        return table[self.category_code]
+
+    def codes(self, names: tuple[str, ...] | list[str]) -> np.ndarray:
+        """Codes of the named categories that exist (unknown names match nothing)."""
+        pos = np.searchsorted(self.categories, np.asarray(names, dtype=object))
+        pos = np.minimum(pos, len(self.categories) - 1)
+        return pos[self.categories[pos] == np.asarray(names, dtype=object)]
 
     def positions(self, ids: list[str]) -> np.ndarray:
         """Catalogue position of each id, -1 where unknown."""
@@ -65,9 +87,9 @@ def allowed(cat: Catalogue, f: Filters) -> np.ndarray:
     """Boolean mask of the items that pass the filters."""
     mask = np.ones(len(cat.item_ids), dtype=bool)
     if f.include_categories:
-        mask &= np.isin(cat.category, list(f.include_categories))
+        mask &= cat.in_categories(cat.codes(f.include_categories))
     if f.exclude_categories:
-        mask &= ~np.isin(cat.category, list(f.exclude_categories))
+        mask &= ~cat.in_categories(cat.codes(f.exclude_categories))
     if f.min_price is not None:
         mask &= cat.price >= f.min_price
     if f.max_price is not None:
@@ -100,25 +122,30 @@ def cross_sell(
     affinity: np.ndarray | None,
     affinity_weight: float = 0.3,
     substitute_penalty: float = 1.0,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Scores of items that complete a cart, and for each the cart item it goes best with.
+) -> np.ndarray:
+    """Scores of the items that complete a cart.
 
     Complement signal: the log of the summed lift from the cart's items (bought together
     more than by chance). Personal signal: the user's standardised affinity, by weight.
     Items of a cart item's category are substitutes, not complements: penalised. Cart
     items are never returned. ``cart`` holds catalogue positions (known items only).
     """
-    block = lift[cart].toarray() if len(cart) else np.zeros((0, len(cat.item_ids)))
-    complement = np.log1p(block.sum(axis=0))
-    anchor = cart[block.argmax(axis=0)] if len(cart) else np.full(len(cat.item_ids), -1)
+    complement = np.log1p(np.asarray(lift[cart].sum(axis=0)).ravel())
     scores = complement.copy()
     if affinity is not None:
         scores += affinity_weight * standardise(affinity) * max(complement.std(), 1e-3)
-    scores -= (
-        substitute_penalty * np.isin(cat.category, cat.category[cart]) * max(complement.max(), 1.0)
-    )
+    substitutes = cat.in_categories(cat.category_code[cart])
+    scores -= substitute_penalty * substitutes * max(complement.max(), 1.0)
     scores[cart] = NEVER
-    return scores, anchor
+    return scores
+
+
+def anchors(lift: sp.csr_matrix, cart: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """For each chosen item, the cart item it is most bought with (-1 when none)."""
+    if cart.size == 0 or chosen.size == 0:
+        return np.full(chosen.size, -1)
+    block = lift[cart][:, chosen].toarray()
+    return np.where(block.max(axis=0) > 0, cart[block.argmax(axis=0)], -1)
 
 
 def upsell(
@@ -129,27 +156,38 @@ def upsell(
     max_price_ratio: float | None = None,
     affinity_weight: float = 0.3,
     margin_weight: float = 0.2,
-) -> np.ndarray:
-    """Scores of pricier alternatives to ``anchor`` in its category.
+    norms: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pricier alternatives to ``anchor`` in its category: (positions, scores).
 
     Only items of the same category with a price strictly above the anchor's (and at most
-    ``max_price_ratio`` times it) are candidates. Ranked by embedding similarity to the
-    anchor, the user's affinity and, where items carry one, their margin.
+    ``max_price_ratio`` times it) are candidates, so only they are scored: by embedding
+    similarity to the anchor, the user's affinity (an array over the whole catalogue, or
+    None) and, where items carry one, their margin.
     """
-    candidates = (cat.category == cat.category[anchor]) & (cat.price > cat.price[anchor])
+    members = cat.members[cat.category_code[anchor]]
+    price = cat.price[members]
+    keep = price > cat.price[anchor]
     if max_price_ratio is not None:
-        candidates &= cat.price <= cat.price[anchor] * max_price_ratio
-    scores = cosine(item_emb, anchor)
-    if affinity is not None:
-        scores = scores + affinity_weight * standardise(np.where(candidates, affinity, np.nan))
-    if np.isfinite(cat.margin).any():
-        scores = scores + margin_weight * np.nan_to_num(cat.margin, nan=0.0)
-    return np.where(candidates, scores, NEVER)
+        keep &= price <= cat.price[anchor] * max_price_ratio
+    cand = members[keep]
+    if norms is None:
+        norms = np.linalg.norm(item_emb[cand], axis=1)
+        anchor_norm = np.linalg.norm(item_emb[anchor])
+    else:
+        norms, anchor_norm = norms[cand], norms[anchor]
+    scores = item_emb[cand] @ item_emb[anchor] / np.maximum(norms * anchor_norm, 1e-12)
+    if affinity is not None and cand.size:
+        scores = scores + affinity_weight * standardise(affinity[cand])
+    margin = cat.margin[cand]
+    if np.isfinite(margin).any():
+        scores = scores + margin_weight * np.nan_to_num(margin, nan=0.0)
+    return cand, scores
 
 
-def cosine(item_emb: np.ndarray, anchor: int) -> np.ndarray:
+def cosine(item_emb: np.ndarray, anchor: int, norms: np.ndarray | None = None) -> np.ndarray:
     """Cosine similarity of every item to ``anchor`` (the anchor itself gets -inf)."""
-    norms = np.linalg.norm(item_emb, axis=1)
+    norms = np.linalg.norm(item_emb, axis=1) if norms is None else norms
     sims = item_emb @ item_emb[anchor] / np.maximum(norms * norms[anchor], 1e-12)
     sims[anchor] = NEVER
     return sims
@@ -159,5 +197,5 @@ def popular(popularity: np.ndarray, cat: Catalogue, category: str | None = None)
     """Popularity scores, optionally within one category."""
     scores = popularity.astype(float).copy()
     if category is not None:
-        scores[cat.category != category] = NEVER
+        scores[~cat.in_categories(cat.codes([category]))] = NEVER
     return scores

@@ -100,6 +100,7 @@ class GateConfig(_Strict):
 class ServingConfig(_Strict):
     """Limits and behaviour of the HTTP service."""
 
+    workers: int = Field(1, ge=1, description="service worker processes (each loads the model)")
     reload_seconds: float = Field(30.0, gt=0, description="how often the champion alias is checked")
     log_flush_seconds: float = Field(1.0, gt=0, description="prediction log flush interval")
 

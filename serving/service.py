@@ -44,7 +44,8 @@ NO_FILTERS = FiltersIn()
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 
 
-@bentoml.service(name="cartlift", traffic={"timeout": 10})
+# Worker count must be known when the class is declared: read once, at import.
+@bentoml.service(name="cartlift", traffic={"timeout": 10}, workers=Settings().serving.workers)
 class Cartlift:
     def __init__(self) -> None:
         self.settings = Settings()

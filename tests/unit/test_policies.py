@@ -9,7 +9,17 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from models.policies import Catalogue, Filters, allowed, best, cosine, cross_sell, popular, upsell
+from models.policies import (
+    Catalogue,
+    Filters,
+    allowed,
+    anchors,
+    best,
+    cosine,
+    cross_sell,
+    popular,
+    upsell,
+)
 from models.rules import mine
 
 ITEMS = pd.DataFrame(
@@ -55,15 +65,17 @@ def test_filters():
     assert IDS[mask].tolist() == ["t0", "t1", "t2", "t3"]
     mask = allowed(CAT, Filters(exclude_categories=("machines", "beans"), in_stock_only=False))
     assert IDS[mask].tolist() == ["t0", "t1", "t2", "t3", "t4"]
+    assert allowed(CAT, Filters(include_categories=("no-such",))).sum() == 0
+    assert CAT.codes(["tents", "zzz", "beans"]).tolist() == [2, 0]
 
 
 def test_cross_sell_completes_the_cart_with_complements():
     lift = mine(ORDERS, IDS, min_count=1).lift()
     cart = CAT.positions(["m2", "unknown"])
     cart = cart[cart >= 0]
-    scores, anchor = cross_sell(lift, cart, CAT, affinity=None)
+    scores = cross_sell(lift, cart, CAT, affinity=None)
     idx, _ = best(scores, 3)
-    assert IDS[idx[0]] == "b2" and IDS[anchor[idx[0]]] == "m2"
+    assert IDS[idx[0]] == "b2" and IDS[anchors(lift, cart, idx)[0]] == "m2"
     assert "m2" not in IDS[idx]
     assert not any(IDS[i].startswith("m") for i in idx[:1])  # substitutes come last
 
@@ -71,19 +83,18 @@ def test_cross_sell_completes_the_cart_with_complements():
 def test_upsell_only_pricier_same_category_and_capped():
     emb = np.random.default_rng(0).normal(size=(15, 4))
     anchor = CAT.positions(["m1"])[0]
-    scores = upsell(anchor, emb, CAT, affinity=None)
-    idx, _ = best(scores, 10)
-    assert set(IDS[idx]) == {"m2", "m3", "m4"}
-    capped, _ = best(upsell(anchor, emb, CAT, affinity=None, max_price_ratio=2.0), 10)
+    cand, _ = upsell(anchor, emb, CAT, affinity=None)
+    assert set(IDS[cand]) == {"m2", "m3", "m4"}
+    capped, _ = upsell(anchor, emb, CAT, affinity=None, max_price_ratio=2.0)
     assert set(IDS[capped]) == {"m2", "m3"}
-    top, _ = best(upsell(CAT.positions(["m4"])[0], emb, CAT, None), 10)
+    top, _ = upsell(CAT.positions(["m4"])[0], emb, CAT, None)
     assert top.size == 0  # nothing pricier than the most expensive item
 
 
 def test_margin_breaks_ties_in_upsell():
     emb = np.ones((15, 4))  # every item equally similar
-    idx, _ = best(upsell(0, emb, CAT, None), 10)
-    assert IDS[idx[0]] == "m4"  # highest margin first
+    cand, scores = upsell(0, emb, CAT, None)
+    assert IDS[cand[np.argmax(scores)]] == "m4"  # highest margin first
 
 
 def test_similar_and_popular():
