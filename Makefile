@@ -4,7 +4,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export CARTLIFT_HOME ?= $(CURDIR)/.cartlift
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: help setup demo test test-fast lint bench clean
+.PHONY: help setup demo test test-fast lint bench requirements serve clean
 
 help:
 	@echo "make demo   - install, generate the default shop, run the pipeline, show the champion"
@@ -33,6 +33,13 @@ lint: setup
 
 bench: setup
 	$(UV) run python benchmarks/pipeline.py
+
+serve: setup
+	$(UV) run cartlift serve
+
+# The Bento's pinned requirements, exported from uv.lock (a test checks they agree).
+requirements:
+	$(UV) export --frozen --no-dev --no-hashes --no-emit-project --format requirements-txt -q > serving/requirements.txt
 
 clean:
 	rm -rf .cartlift .pytest_cache

@@ -191,6 +191,8 @@ def serve(
     import sys
 
     _settings()
+    # One BLAS thread per worker: several workers on few cores must not oversubscribe.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     cmd = [
         sys.executable,
         "-m",
