@@ -51,29 +51,54 @@ def make_bundle(n_items: int, n_users: int, seed: int = 0):
     item_ids = np.array([f"i{i:07d}" for i in range(n_items)], dtype=object)
     user_ids = np.array([f"u{i:07d}" for i in range(n_users)], dtype=object)
     dataset = Dataset()
-    dataset.fit(users=user_ids, items=item_ids, user_features=["region=a"], item_features=["category=c0"])
+    dataset.fit(
+        users=user_ids, items=item_ids, user_features=["region=a"], item_features=["category=c0"]
+    )
     lfm = LightFM(no_components=DIM)
     lfm._initialize(DIM, n_items + 1, n_users + 1)  # representations only; no training needed
-    items = pd.DataFrame({
-        "item_id": item_ids, "title": "", "category": [f"c{c}" for c in rng.integers(0, 200, n_items)],
-        "brand": "b", "price": rng.lognormal(3, 1, n_items).round(2), "in_stock": rng.random(n_items) > 0.05,
-        "margin": rng.uniform(0.1, 0.4, n_items),
-    })
+    items = pd.DataFrame(
+        {
+            "item_id": item_ids,
+            "title": "",
+            "category": [f"c{c}" for c in rng.integers(0, 200, n_items)],
+            "brand": "b",
+            "price": rng.lognormal(3, 1, n_items).round(2),
+            "in_stock": rng.random(n_items) > 0.05,
+            "margin": rng.uniform(0.1, 0.4, n_items),
+        }
+    )
     model = HybridModel(
-        config=TrainConfig(no_components=DIM), dataset=dataset, model=lfm, user_ids=user_ids, item_ids=item_ids,
-        user_bias=np.zeros(n_users, np.float32), user_emb=rng.normal(size=(n_users, DIM)).astype(np.float32),
+        config=TrainConfig(no_components=DIM),
+        dataset=dataset,
+        model=lfm,
+        user_ids=user_ids,
+        item_ids=item_ids,
+        user_bias=np.zeros(n_users, np.float32),
+        user_emb=rng.normal(size=(n_users, DIM)).astype(np.float32),
         item_bias=rng.normal(size=n_items).astype(np.float32),
         item_emb=rng.normal(size=(n_items, DIM)).astype(np.float32),
     )
     nnz = n_items * 20
-    lift = sp.csr_matrix((rng.uniform(1, 10, nnz), (rng.integers(0, n_items, nnz), rng.integers(0, n_items, nnz))),
-                         shape=(n_items, n_items))
-    purchased = sp.csr_matrix((np.ones(n_users * 5, np.float32),
-                               (np.repeat(np.arange(n_users), 5), rng.integers(0, n_items, n_users * 5))),
-                              shape=(n_users, n_items))
-    return Bundle(model=model, catalogue=Catalogue.from_items(items, item_ids), lift=lift, purchased=purchased,
-                  popularity=rng.pareto(1.5, n_items), user_attributes=("region",),
-                  metadata={"dataset": "benchmark"})
+    lift = sp.csr_matrix(
+        (rng.uniform(1, 10, nnz), (rng.integers(0, n_items, nnz), rng.integers(0, n_items, nnz))),
+        shape=(n_items, n_items),
+    )
+    purchased = sp.csr_matrix(
+        (
+            np.ones(n_users * 5, np.float32),
+            (np.repeat(np.arange(n_users), 5), rng.integers(0, n_items, n_users * 5)),
+        ),
+        shape=(n_users, n_items),
+    )
+    return Bundle(
+        model=model,
+        catalogue=Catalogue.from_items(items, item_ids),
+        lift=lift,
+        purchased=purchased,
+        popularity=rng.pareto(1.5, n_items),
+        user_attributes=("region",),
+        metadata={"dataset": "benchmark"},
+    )
 
 
 def floor_app(emb_path: str, port: int) -> None:
@@ -95,8 +120,12 @@ def floor_app(emb_path: str, port: int) -> None:
         idx = idx[np.argsort(-scores[idx])]
         return JSONResponse({"items": idx.tolist()})
 
-    uvicorn.run(Starlette(routes=[Route("/top", top, methods=["POST"])]), host="127.0.0.1", port=port,
-                log_level="error")
+    uvicorn.run(
+        Starlette(routes=[Route("/top", top, methods=["POST"])]),
+        host="127.0.0.1",
+        port=port,
+        log_level="error",
+    )
 
 
 def drive(url: str, bodies: list[dict], rate: float, seconds: float, out: mp.Queue) -> None:
@@ -118,10 +147,12 @@ def drive(url: str, bodies: list[dict], rate: float, seconds: float, out: mp.Que
                 due = start + i / rate
                 await asyncio.sleep(max(0.0, due - time.perf_counter()))
                 try:
-                    async with session.post(url, data=payloads[i % len(payloads)], headers=headers) as r:
+                    async with session.post(
+                        url, data=payloads[i % len(payloads)], headers=headers
+                    ) as r:
                         await r.read()
                         code = r.status
-                except (aiohttp.ClientError, asyncio.TimeoutError):
+                except (TimeoutError, aiohttp.ClientError):
                     code = 599
                 results.append((time.perf_counter() - due, code))
 
@@ -139,8 +170,18 @@ def measure(url: str, bodies: list[dict], rate: float, seconds: float) -> dict[s
     proc.join()
     lat = np.array([r[0] for r in results]) * 1000
     errors = sum(1 for r in results if r[1] >= 400)
-    return {"p50": np.percentile(lat, 50), "p95": np.percentile(lat, 95), "p99": np.percentile(lat, 99),
-            "throughput": len(results) / seconds, "errors": errors}
+    return {
+        "p50": np.percentile(lat, 50),
+        "p95": np.percentile(lat, 95),
+        "p99": np.percentile(lat, 99),
+        "throughput": len(results) / seconds,
+        "errors": errors,
+    }
+
+
+def row(rate: float, name: str, m: dict[str, float]) -> str:
+    latency = "  ".join(f"{p} {m[p]:7.1f} ms" for p in ("p50", "p95", "p99"))
+    return f"{rate:5.0f} req/s  {name:28s} {latency}  {m['throughput']:6.0f} req/s  errors {m['errors']}"
 
 
 def wait_ready(url: str, proc: subprocess.Popen | mp.Process, timeout: float = 180) -> None:
@@ -163,20 +204,30 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=20_000)
     parser.add_argument("--rates", type=float, nargs="+", default=[200, 400])
     parser.add_argument("--seconds", type=float, default=15)
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("CARTLIFT_SERVING__WORKERS", "2")))
+    parser.add_argument(
+        "--workers", type=int, default=int(os.environ.get("CARTLIFT_SERVING__WORKERS", "2"))
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
-        env = {**os.environ, "CARTLIFT_HOME": str(home), "BENTOML_HOME": str(home / "bentoml"),
-               "BENTOML_DO_NOT_TRACK": "true", "CARTLIFT_SERVING__WORKERS": str(args.workers),
-               # One BLAS thread per worker: two workers on two cores must not oversubscribe.
-               "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+        env = {
+            **os.environ,
+            "CARTLIFT_HOME": str(home),
+            "BENTOML_HOME": str(home / "bentoml"),
+            "BENTOML_DO_NOT_TRACK": "true",
+            "CARTLIFT_SERVING__WORKERS": str(args.workers),
+            # One BLAS thread per worker: two workers on two cores must not oversubscribe.
+            "OPENBLAS_NUM_THREADS": "1",
+            "OMP_NUM_THREADS": "1",
+        }
         os.environ.update(env)
         from flows import registry
         from models.settings import Settings
 
-        print(f"Building a {args.items:,}-item x {DIM} catalogue and registering it ...", flush=True)
+        print(
+            f"Building a {args.items:,}-item x {DIM} catalogue and registering it ...", flush=True
+        )
         bundle = make_bundle(args.items, args.users)
         settings = Settings()
         client = registry.connect(settings)
@@ -186,12 +237,30 @@ def main() -> None:
             version = registry.log_model(bundle, settings, ["u0000001"])
         registry.set_champion(client, settings, version)
         emb = Path(tmp) / "emb.npz"
-        np.savez(emb, item_emb=bundle.model.item_emb, bias=bundle.model.item_bias, users=bundle.model.user_emb[:1000])
+        np.savez(
+            emb,
+            item_emb=bundle.model.item_emb,
+            bias=bundle.model.item_bias,
+            users=bundle.model.user_emb[:1000],
+        )
 
         port, floor_port = free_port(), free_port()
         server = subprocess.Popen(
-            [sys.executable, "-m", "bentoml", "serve", "serving.service:Cartlift", "--host", "127.0.0.1",
-             "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=(Path(tmp) / "server.log").open("w"))
+            [
+                sys.executable,
+                "-m",
+                "bentoml",
+                "serve",
+                "serving.service:Cartlift",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=(Path(tmp) / "server.log").open("w"),
+        )
         floor = mp.Process(target=floor_app, args=(str(emb), floor_port), daemon=True)
         floor.start()
         try:
@@ -201,13 +270,25 @@ def main() -> None:
             users = [f"u{i:07d}" for i in rng.integers(0, args.users, 2000)]
             items = [f"i{i:07d}" for i in rng.integers(0, args.items, 2000)]
             suites = {
-                "floor (bare uvicorn top-k)": (f"http://127.0.0.1:{floor_port}/top",
-                                               [{"user": i} for i in range(2000)]),
-                "/recommend": (f"http://127.0.0.1:{port}/recommend", [{"user_id": u, "k": 10} for u in users]),
-                "/cross_sell": (f"http://127.0.0.1:{port}/cross_sell",
-                                [{"cart": [items[i], items[-i]], "user_id": users[i], "k": 10} for i in range(2000)]),
-                "/upsell": (f"http://127.0.0.1:{port}/upsell",
-                            [{"item_id": items[i], "user_id": users[i], "k": 10} for i in range(2000)]),
+                "floor (bare uvicorn top-k)": (
+                    f"http://127.0.0.1:{floor_port}/top",
+                    [{"user": i} for i in range(2000)],
+                ),
+                "/recommend": (
+                    f"http://127.0.0.1:{port}/recommend",
+                    [{"user_id": u, "k": 10} for u in users],
+                ),
+                "/cross_sell": (
+                    f"http://127.0.0.1:{port}/cross_sell",
+                    [
+                        {"cart": [items[i], items[-i]], "user_id": users[i], "k": 10}
+                        for i in range(2000)
+                    ],
+                ),
+                "/upsell": (
+                    f"http://127.0.0.1:{port}/upsell",
+                    [{"item_id": items[i], "user_id": users[i], "k": 10} for i in range(2000)],
+                ),
             }
             # Warm up every endpoint before measuring.
             for url, bodies in suites.values():
@@ -217,8 +298,7 @@ def main() -> None:
                 for name, (url, bodies) in suites.items():
                     m = measure(url, bodies, rate, args.seconds)
                     rows.append((rate, name, m))
-                    print(f"{rate:5.0f} req/s  {name:28s} p50 {m['p50']:7.1f} ms  p95 {m['p95']:7.1f} ms  "
-                          f"p99 {m['p99']:7.1f} ms  {m['throughput']:6.0f} req/s  errors {m['errors']}", flush=True)
+                    print(row(rate, name, m), flush=True)
             print("\nRatio of p99 to the floor's p99 at the same rate:")
             for rate in args.rates:
                 base = next(m["p99"] for r, n, m in rows if r == rate and n.startswith("floor"))
