@@ -181,7 +181,8 @@ def measure(url: str, bodies: list[dict], rate: float, seconds: float) -> dict[s
 
 def row(rate: float, name: str, m: dict[str, float]) -> str:
     latency = "  ".join(f"{p} {m[p]:7.1f} ms" for p in ("p50", "p95", "p99"))
-    return f"{rate:5.0f} req/s  {name:28s} {latency}  {m['throughput']:6.0f} req/s  errors {m['errors']}"
+    done = f"{m['throughput']:6.0f} req/s  errors {m['errors']}"
+    return f"{rate:5.0f} req/s  {name:28s} {latency}  {done}"
 
 
 def wait_ready(url: str, proc: subprocess.Popen | mp.Process, timeout: float = 180) -> None:
