@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 import yaml
 
@@ -205,6 +206,35 @@ def serve(
         str(port),
     ]
     raise typer.Exit(subprocess.call(cmd))
+
+
+@app.command("recommend-batch")
+def recommend_batch(
+    out: Annotated[Path, typer.Option(help="Parquet file for (user_id, rank, item_id, score)")],
+    k: Annotated[int, typer.Option(min=1, max=1000)] = 10,
+    users: Annotated[Path | None, typer.Option(help="text file of user ids; default all")] = None,
+) -> None:
+    """Top-k for many customers at once with the champion (campaigns, caches)."""
+    import time
+
+    settings = _settings()
+    from flows.registry import load_champion_bundle
+    from models.batch import recommend_all
+
+    version, bundle = load_champion_bundle(settings)
+    ids = None
+    if users is not None:
+        ids = [line.strip() for line in users.read_text().splitlines() if line.strip()]
+    started = time.perf_counter()
+    table = recommend_all(bundle, None if ids is None else np.asarray(ids, dtype=object), k)
+    seconds = time.perf_counter() - started
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_parquet(out, index=False)
+    n_users = table["user_id"].nunique()
+    typer.echo(
+        f"{n_users:,} users x top-{k} from version {version} in {seconds:.2f} s "
+        f"({n_users / max(seconds, 1e-9):,.0f} users/s) -> {out}"
+    )
 
 
 @app.command()

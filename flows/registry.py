@@ -46,6 +46,17 @@ def connect(settings: Settings) -> MlflowClient:
     return MlflowClient()
 
 
+def load_champion_bundle(settings: Settings) -> tuple[str, Bundle]:
+    """The champion's version and serving bundle; raises ValueError when there is none."""
+    client = connect(settings)
+    try:
+        mv = client.get_model_version_by_alias(settings.registered_model, settings.champion_alias)
+    except MlflowException as exc:
+        raise ValueError("no champion yet: run `cartlift pipeline`") from exc
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{settings.registered_model}/{mv.version}")
+    return str(mv.version), pyfunc.unwrap_python_model().bundle
+
+
 def load_champion(client: MlflowClient, settings: Settings) -> Champion | None:
     """The current champion, or None when there is none yet."""
     try:

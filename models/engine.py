@@ -27,6 +27,8 @@ from models.policies import (
     upsell,
 )
 
+BLOCKED_CACHE = 256
+
 
 @dataclass
 class Scored:
@@ -58,6 +60,17 @@ class Engine:
         self.item_emb = model.item_emb
         self.item_bias = model.item_bias
         self.item_norms = np.linalg.norm(model.item_emb, axis=1)
+        self._blocked: dict[Filters, np.ndarray] = {}
+
+    def blocked(self, filters: Filters) -> np.ndarray:
+        """Positions the filters rule out; cached, since shops send the same few filters."""
+        found = self._blocked.get(filters)
+        if found is None:
+            found = np.flatnonzero(~allowed(self.cat, filters))
+            if len(self._blocked) >= BLOCKED_CACHE:
+                self._blocked.pop(next(iter(self._blocked)))
+            self._blocked[filters] = found
+        return found
 
     # --- users ---------------------------------------------------------------------------
 
@@ -113,8 +126,8 @@ class Engine:
         """Personalised top-k; cold users through features, else popularity in context."""
         vec, kind = self.user_vector(user_id, attributes)
         aff = self.affinity(vec)
-        scores = aff.copy() if aff is not None else popular(self.bundle.popularity, self.cat)
-        scores = np.where(allowed(self.cat, filters), scores, NEVER)
+        scores = aff if aff is not None else popular(self.bundle.popularity, self.cat)
+        scores[self.blocked(filters)] = NEVER
         if exclude_purchased:
             scores[self._purchased(user_id)] = NEVER
         why = {
@@ -148,7 +161,7 @@ class Engine:
             scores = base.copy()
         else:
             scores = cross_sell(self.bundle.lift, known, self.cat, aff)
-        scores = np.where(allowed(self.cat, filters), scores, NEVER)
+        scores[self.blocked(filters)] = NEVER
         scores[known] = NEVER
         idx, val = best(scores, k)
         with_item = anchors(self.bundle.lift, known, idx)
@@ -184,7 +197,7 @@ class Engine:
         )
         scores = np.full(len(self.cat.item_ids), NEVER)
         scores[cand] = cand_scores
-        scores = np.where(allowed(self.cat, filters), scores, NEVER)
+        scores[self.blocked(filters)] = NEVER
         base = self.cat.price[anchor]
 
         def reason(i: int) -> str:
@@ -197,14 +210,13 @@ class Engine:
         anchor = self.item_pos.get(item_id)
         if anchor is None:
             return Answer([], [f"item {item_id!r} unknown: no similar items"], "none")
-        sims = cosine(self.item_emb, anchor, self.item_norms)
-        scores = np.where(allowed(self.cat, filters), sims, NEVER)
+        scores = cosine(self.item_emb, anchor, self.item_norms)
+        scores[self.blocked(filters)] = NEVER
         return self._answer(scores, k, lambda i: f"similar to {item_id}", "none", [])
 
     def popular(self, k: int, category: str | None, filters: Filters) -> Answer:
-        scores = np.where(
-            allowed(self.cat, filters), popular(self.bundle.popularity, self.cat, category), NEVER
-        )
+        scores = popular(self.bundle.popularity, self.cat, category)
+        scores[self.blocked(filters)] = NEVER
         warnings = (
             []
             if category is None or category in set(self.cat.category)

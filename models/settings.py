@@ -101,6 +101,10 @@ class ServingConfig(_Strict):
     """Limits and behaviour of the HTTP service."""
 
     workers: int = Field(1, ge=1, description="service worker processes (each loads the model)")
+    access_log: bool = Field(
+        False,
+        description="BentoML's per-request access log (the prediction log records every answer)",
+    )
     reload_seconds: float = Field(30.0, gt=0, description="how often the champion alias is checked")
     log_flush_seconds: float = Field(1.0, gt=0, description="prediction log flush interval")
 

@@ -44,8 +44,16 @@ NO_FILTERS = FiltersIn()
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 
 
-# Worker count must be known when the class is declared: read once, at import.
-@bentoml.service(name="cartlift", traffic={"timeout": 10}, workers=Settings().serving.workers)
+# Worker count and logging must be known when the class is declared: read once, at import.
+_SERVING = Settings().serving
+
+
+@bentoml.service(
+    name="cartlift",
+    traffic={"timeout": 10},
+    workers=_SERVING.workers,
+    logging={"access": {"enabled": _SERVING.access_log}},
+)
 class Cartlift:
     def __init__(self) -> None:
         self.settings = Settings()
@@ -145,7 +153,7 @@ class Cartlift:
     # --- endpoints --------------------------------------------------------------------
 
     @bentoml.api(route="/recommend")
-    def recommend(
+    async def recommend(
         self,
         user_id: Id | None = None,
         k: K = 10,
@@ -161,7 +169,7 @@ class Cartlift:
         return self._respond("recommend", loaded, answer, started, user_id, {})
 
     @bentoml.api(route="/cross_sell")
-    def cross_sell(
+    async def cross_sell(
         self,
         cart: Annotated[list[Id], Field(min_length=1, max_length=MAX_LIST)],
         user_id: Id | None = None,
@@ -175,7 +183,7 @@ class Cartlift:
         return self._respond("cross_sell", loaded, answer, started, user_id, {"cart": cart})
 
     @bentoml.api(route="/upsell")
-    def upsell(
+    async def upsell(
         self,
         item_id: Id,
         user_id: Id | None = None,
@@ -192,7 +200,7 @@ class Cartlift:
         return self._respond("upsell", loaded, answer, started, user_id, {"anchor": item_id})
 
     @bentoml.api(route="/similar_items")
-    def similar_items(
+    async def similar_items(
         self,
         item_id: Id,
         k: K = 10,
@@ -204,7 +212,7 @@ class Cartlift:
         return self._respond("similar_items", loaded, answer, started, None, {"anchor": item_id})
 
     @bentoml.api(route="/popular")
-    def popular(
+    async def popular(
         self,
         k: K = 10,
         category: Id | None = None,
@@ -216,7 +224,7 @@ class Cartlift:
         return self._respond("popular", loaded, answer, started, None, {"category": category})
 
     @bentoml.api(route="/feedback")
-    def feedback(
+    async def feedback(
         self, request_id: Id, user_id: Id, item_id: Id, event: FeedbackEvent, ctx: bentoml.Context
     ) -> FeedbackAck:
         """What the customer did with a recommendation (appended to the prediction log)."""
@@ -233,7 +241,7 @@ class Cartlift:
         return FeedbackAck(request_id=request_id)
 
     @bentoml.api(route="/metadata")
-    def metadata(self) -> Metadata:
+    async def metadata(self) -> Metadata:
         """Which model answers: name, version, run, training window, catalogue size."""
         loaded = self._model()
         meta = loaded.metadata

@@ -88,3 +88,15 @@ def test_similar_and_popular(engine):
     answer = engine.popular(5, cat, Filters())
     assert all(engine.cat.category[engine.item_pos[s.item_id]] == cat for s in answer.items)
     assert engine.popular(5, "no-such-category", Filters()).warnings
+
+
+def test_batch_matches_the_engine_for_known_users(engine):
+    from models.batch import recommend_all
+
+    users = engine.bundle.model.user_ids[:50]
+    table = recommend_all(engine.bundle, users, 5)
+    assert len(table) == 250 and table.groupby("user_id").size().eq(5).all()
+    for user in users[:10]:
+        online = [s.item_id for s in engine.recommend(str(user), 5, Filters()).items]
+        assert table.loc[table["user_id"] == user, "item_id"].tolist() == online
+    assert recommend_all(engine.bundle, np.array(["unknown"], dtype=object), 5).empty
