@@ -18,10 +18,11 @@ from benchmarks.serving import make_bundle
 from models.batch import recommend_all
 
 
-def bare(user_emb: np.ndarray, item_emb: np.ndarray, k: int, block: int = 2048) -> None:
+def bare(user_emb: np.ndarray, item_emb: np.ndarray, k: int, block: int = 256) -> None:
+    n = len(item_emb)
     for start in range(0, len(user_emb), block):
         scores = user_emb[start : start + block] @ item_emb.T
-        np.argpartition(-scores, k, axis=1)[:, :k]
+        np.argpartition(scores, n - k, axis=1)[:, n - k :]
 
 
 def main() -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-BATCH_USERS = 2048
+# Score blocks of about 8M floats (32 MB): big enough for fast BLAS, small enough to stay
+# out of fresh-page faults (a 2,048 x 30,000 block took 6x longer than 270-row blocks).
+BLOCK_ELEMENTS = 1 << 23
 
 
 def top_k(
@@ -33,20 +35,63 @@ def top_k(
     k = min(k, n_items)
     out_idx = np.empty((n_users, k), dtype=np.int64)
     out_score = np.empty((n_users, k), dtype=np.float32)
-    for start in range(0, n_users, BATCH_USERS):
-        stop = min(start + BATCH_USERS, n_users)
-        scores = (user_vecs[start:stop] @ item_vecs.T + item_bias).astype(np.float32)
+    rows = int(min(4096, max(1, BLOCK_ELEMENTS // max(n_items, 1))))
+    for start in range(0, n_users, rows):
+        stop = min(start + rows, n_users)
+        scores = np.asarray(user_vecs[start:stop] @ item_vecs.T, dtype=np.float32)
+        scores += item_bias  # in place: one pass less over the block
         if exclude is not None:
-            block = exclude[start:stop].tocoo()
-            scores[block.row, block.col] = -np.inf
+            banned = exclude[start:stop].tocoo()
+            scores[banned.row, banned.col] = -np.inf
         out_idx[start:stop], out_score[start:stop] = top_k_scores(scores, k)
     return out_idx, out_score
 
 
+CHUNK = 128
+
+
 def top_k_scores(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Best ``k`` columns of each row of a dense score matrix, best first."""
-    k = min(k, scores.shape[1])
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    """Best ``k`` columns of each row of a dense score matrix, best first.
+
+    Wide rows go through :func:`_chunked_candidates` first: the k best items always lie
+    in the k chunks with the largest maxima, so a full selection over n columns becomes a
+    max-reduction plus two small selections (exact, about 3x faster at n = 30,000).
+    """
+    n = scores.shape[1]
+    k = min(k, n)
+    if n >= 4 * CHUNK * k:
+        cols = _chunked_candidates(scores, k)
+        past_end = cols >= n
+        cols[past_end] = n - 1
+        sub = np.take_along_axis(scores, cols, axis=1)
+        sub[past_end] = -np.inf
+        idx, val = _select(sub, k)
+        return np.take_along_axis(cols, idx, axis=1), val
+    return _select(scores, k)
+
+
+def _chunked_candidates(scores: np.ndarray, k: int) -> np.ndarray:
+    """Columns of the k chunks (of CHUNK columns) with the largest maxima, per row."""
+    m, n = scores.shape
+    full = n // CHUNK
+    maxima = scores[:, : full * CHUNK].reshape(m, full, CHUNK).max(axis=2)
+    if full * CHUNK < n:
+        maxima = np.concatenate(
+            [maxima, scores[:, full * CHUNK :].max(axis=1, keepdims=True)], axis=1
+        )
+    n_chunks = maxima.shape[1]
+    best_chunks = np.argpartition(maxima, n_chunks - k, axis=1)[:, n_chunks - k :]
+    cols = (best_chunks[:, :, None] * CHUNK + np.arange(CHUNK)).reshape(m, k * CHUNK)
+    return cols  # may run past n in the last, partial chunk: the caller masks those
+
+
+def _select(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    n = scores.shape[1]
+    k = min(k, n)
+    # Select the k largest at the top end: no negated copy, and numpy's introselect is
+    # many times faster this way round on wide float32 rows (profiled: 0.18 s vs 2.9 s
+    # for 2,048 x 30,000).
+    part = np.argpartition(scores, n - k, axis=1)[:, n - k :]
     part_scores = np.take_along_axis(scores, part, axis=1)
     # Stable order: by score, then by item index, so ties are deterministic.
     order = np.lexsort((part, -part_scores), axis=1)

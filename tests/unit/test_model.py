@@ -95,3 +95,18 @@ def test_hybrid_beats_popularity_on_tiny_shop(model, fs):
     assert hybrid["users"] == pop["users"] > 0
     assert {"cold_users.ndcg_at_10", "cold_items.ndcg_at_10", "coverage_at_10"} <= set(hybrid)
     assert hybrid["coverage_at_10"] > pop["coverage_at_10"]
+
+
+@pytest.mark.parametrize("n", [1_000, 5_000, 5_121, 30_000])
+def test_chunked_top_k_is_exact(n):
+    from models.ranking import _select
+
+    rng = np.random.default_rng(n)
+    scores = rng.normal(size=(64, n)).astype(np.float32)
+    scores[:, rng.integers(0, n, 50)] = -np.inf  # excluded items
+    scores[0, :] = -np.inf
+    scores[0, 7] = 1.0  # a row with a single allowed item
+    idx, val = top_k_scores(scores, 10)
+    ref_idx, ref_val = _select(scores, 10)
+    assert np.array_equal(val, ref_val)
+    assert np.array_equal(idx[1:], ref_idx[1:]) and idx[0, 0] == 7
