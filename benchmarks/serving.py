@@ -19,12 +19,13 @@ import multiprocessing as mp
 import os
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from serving.launch import command
 
 DIM = 64
 
@@ -247,17 +248,7 @@ def main() -> None:
 
         port, floor_port = free_port(), free_port()
         server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bentoml",
-                "serve",
-                "serving.service:Cartlift",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
+            command("127.0.0.1", port),
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=(Path(tmp) / "server.log").open("w"),

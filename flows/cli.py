@@ -189,22 +189,13 @@ def serve(
 ) -> None:
     """Serve the champion over HTTP with BentoML (reloads when the champion moves)."""
     import subprocess
-    import sys
+
+    from serving.launch import command
 
     _settings()
     # One BLAS thread per worker: several workers on few cores must not oversubscribe.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    cmd = [
-        sys.executable,
-        "-m",
-        "bentoml",
-        "serve",
-        "serving.service:Cartlift",
-        "--host",
-        host,
-        "--port",
-        str(port),
-    ]
+    cmd = command(host, port)
     raise typer.Exit(subprocess.call(cmd))
 
 

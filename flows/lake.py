@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,21 +77,22 @@ def find_table(directory: Path, name: str) -> Path | None:
     return None
 
 
-def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
-    """Write atomically: a reader never sees half a table, a crash leaves the old one."""
+def _atomic(path: Path, write: Callable[[Path], object]) -> Path:
+    """Write to a temporary name, then rename: a reader never sees half a file, and a
+    crash leaves the previous version in place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    frame.to_parquet(tmp, index=False)
+    write(tmp)
     tmp.replace(path)
     return path
+
+
+def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
+    return _atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    frame.to_csv(tmp, index=False)
-    tmp.replace(path)
-    return path
+    return _atomic(path, lambda tmp: frame.to_csv(tmp, index=False))
 
 
 def fingerprint(paths: list[Path]) -> str:
@@ -103,8 +105,4 @@ def fingerprint(paths: list[Path]) -> str:
 
 
 def write_json(data: dict[str, Any], path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    tmp.replace(path)
-    return path
+    return _atomic(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2, default=str)))

@@ -7,7 +7,6 @@ popularity and metadata. Serving never touches the lake.
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from models.artifacts import load_pickle, save_pickle
 from models.columns import Columns
 from models.features import FeatureSet
 from models.hybrid import HybridModel
@@ -36,19 +36,11 @@ class Bundle:
     metadata: dict[str, str] = field(default_factory=dict)
 
     def save(self, path: Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as fh:
-            pickle.dump(self, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        return path
+        return save_pickle(self, path)
 
     @staticmethod
     def load(path: Path) -> Bundle:
-        with Path(path).open("rb") as fh:
-            bundle = pickle.load(fh)
-        if not isinstance(bundle, Bundle):
-            raise TypeError(f"{path} does not hold a cartlift Bundle")
-        return bundle
+        return load_pickle(path, Bundle)
 
 
 def _strongest(mat: sp.csr_matrix, per_row: int) -> sp.csr_matrix:

@@ -9,7 +9,6 @@ per-request ``predict`` over the catalogue.
 from __future__ import annotations
 
 import logging
-import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ import pandas as pd
 from lightfm import LightFM
 from lightfm.data import Dataset
 
+from models.artifacts import load_pickle, save_pickle
 from models.features import FeatureSet, encode
 from models.settings import TrainConfig
 
@@ -196,16 +196,8 @@ class HybridModel:
         return Vectors(u, i, ib)
 
     def save(self, path: Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as fh:
-            pickle.dump(self, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        return path
+        return save_pickle(self, path)
 
     @staticmethod
     def load(path: Path) -> HybridModel:
-        with Path(path).open("rb") as fh:
-            model = pickle.load(fh)
-        if not isinstance(model, HybridModel):
-            raise TypeError(f"{path} does not hold a cartlift HybridModel")
-        return model
+        return load_pickle(path, HybridModel)

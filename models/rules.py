@@ -49,13 +49,13 @@ def mine(baskets: pd.DataFrame, item_ids: np.ndarray, min_count: int = 2) -> Rul
     are dropped as noise."""
     pos = pd.Series(np.arange(len(item_ids)), index=pd.Index(item_ids))
     rows = baskets[[C.order, C.item]].dropna().drop_duplicates()
-    col = rows[C.item].map(pos)
-    rows = rows[col.notna()]
-    col = col[col.notna()].to_numpy(dtype=np.int64)
+    mapped = rows[C.item].map(pos)
+    rows = rows[mapped.notna()]
+    cols = mapped[mapped.notna()].to_numpy(dtype=np.int64)
     order_codes, _ = pd.factorize(rows[C.order])
     n_baskets = int(order_codes.max()) + 1 if len(order_codes) else 0
     incidence = sp.csr_matrix(
-        (np.ones(len(col), np.float32), (order_codes, col)), shape=(n_baskets, len(item_ids))
+        (np.ones(len(cols), np.float32), (order_codes, cols)), shape=(n_baskets, len(item_ids))
     )
     pairs = (incidence.T @ incidence).tocsr()
     counts = pairs.diagonal().astype(np.float64)

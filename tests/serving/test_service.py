@@ -6,7 +6,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from flows.pipeline import pipeline
 from flows.registry import promote
 from models.settings import FeatureConfig, RunConfig, Settings, TrainConfig
 from models.shop import write
+from serving.launch import command
 
 FAST = RunConfig(
     features=FeatureConfig(holdout_days=14), train=TrainConfig(no_components=16, epochs=10)
@@ -61,17 +61,7 @@ def server(trained):
     }
     log = (home / "server.log").open("w")
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bentoml",
-            "serve",
-            "serving.service:Cartlift",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
+        command("127.0.0.1", port),
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
