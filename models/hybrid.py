@@ -8,10 +8,9 @@ per-request ``predict`` over the catalogue.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -23,8 +22,6 @@ from lightfm.data import Dataset
 from models.artifacts import load_pickle, save_pickle
 from models.features import FeatureSet, encode
 from models.settings import TrainConfig
-
-log = logging.getLogger(__name__)
 
 
 class ModelDivergedError(RuntimeError):
@@ -97,7 +94,6 @@ class HybridModel:
     item_bias: np.ndarray  # (n_items,)
     item_emb: np.ndarray  # (n_items, d)
     fit_seconds: float = 0.0
-    metadata: dict[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
