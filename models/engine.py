@@ -60,17 +60,38 @@ class Engine:
         self.item_emb = model.item_emb
         self.item_bias = model.item_bias
         self.item_norms = np.linalg.norm(model.item_emb, axis=1)
-        self._blocked: dict[Filters, np.ndarray] = {}
+        # Moments of [item_emb, item_bias] over the catalogue: the mean and spread of a
+        # user's affinity follow from them in O(d^2), without a pass over the items.
+        aug = np.hstack([model.item_emb, model.item_bias[:, None]]).astype(np.float64)
+        self._aff_mean = aug.mean(axis=0)
+        self._aff_cov = np.cov(aug, rowvar=False, bias=True)
+        self._filters: dict[Filters, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _filtered(self, filters: Filters) -> tuple[np.ndarray, np.ndarray]:
+        """(allowed mask, blocked positions); cached, shops send the same few filters."""
+        found = self._filters.get(filters)
+        if found is None:
+            mask = allowed(self.cat, filters)
+            found = (mask, np.flatnonzero(~mask))
+            if len(self._filters) >= BLOCKED_CACHE:
+                self._filters.pop(next(iter(self._filters)))
+            self._filters[filters] = found
+        return found
 
     def blocked(self, filters: Filters) -> np.ndarray:
-        """Positions the filters rule out; cached, since shops send the same few filters."""
-        found = self._blocked.get(filters)
-        if found is None:
-            found = np.flatnonzero(~allowed(self.cat, filters))
-            if len(self._blocked) >= BLOCKED_CACHE:
-                self._blocked.pop(next(iter(self._blocked)))
-            self._blocked[filters] = found
-        return found
+        """Positions the filters rule out."""
+        return self._filtered(filters)[1]
+
+    def affinity_z(self, user_vec: np.ndarray) -> np.ndarray:
+        """The user's affinity over the catalogue, standardised (zero mean, unit spread)."""
+        w = np.append(user_vec, 1.0)
+        mean = float(self._aff_mean @ w)
+        spread = float(np.sqrt(max(w @ self._aff_cov @ w, 1e-12)))
+        aff = self.item_emb @ user_vec
+        aff += self.item_bias  # in place: this runs over the whole catalogue per request
+        aff -= mean
+        aff *= 1.0 / spread
+        return aff
 
     # --- users ---------------------------------------------------------------------------
 
@@ -97,7 +118,11 @@ class Engine:
         )
 
     def affinity(self, user_vec: np.ndarray | None) -> np.ndarray | None:
-        return None if user_vec is None else self.item_emb @ user_vec + self.item_bias
+        if user_vec is None:
+            return None
+        aff = self.item_emb @ user_vec
+        aff += self.item_bias
+        return aff
 
     def _purchased(self, user_id: str | None) -> np.ndarray:
         if user_id is None or user_id not in self.user_pos:
@@ -155,12 +180,12 @@ class Engine:
         ]
         known = pos[pos >= 0]
         vec, kind = self.user_vector(user_id, attributes)
-        aff = self.affinity(vec)
         if known.size == 0:
-            base = aff if aff is not None else self.bundle.popularity.astype(float)
-            scores = base.copy()
+            aff = self.affinity(vec)
+            scores = aff if aff is not None else self.bundle.popularity.astype(float)
         else:
-            scores = cross_sell(self.bundle.lift, known, self.cat, aff)
+            aff_z = None if vec is None else self.affinity_z(vec)
+            scores = cross_sell(self.bundle.lift, known, self.cat, aff_z)
         scores[self.blocked(filters)] = NEVER
         scores[known] = NEVER
         idx, val = best(scores, k)
@@ -191,20 +216,29 @@ class Engine:
         if anchor is None:
             return Answer([], [f"item {item_id!r} unknown: no upsell"], "none")
         vec, kind = self.user_vector(user_id, attributes)
-        aff = self.affinity(vec)
         cand, cand_scores = upsell(
-            anchor, self.item_emb, self.cat, aff, max_price_ratio, norms=self.item_norms
+            anchor,
+            self.item_emb,
+            self.cat,
+            vec,
+            self.item_bias,
+            max_price_ratio,
+            norms=self.item_norms,
         )
-        scores = np.full(len(self.cat.item_ids), NEVER)
-        scores[cand] = cand_scores
-        scores[self.blocked(filters)] = NEVER
+        keep = self._filtered(filters)[0][cand]
+        cand, cand_scores = cand[keep], cand_scores[keep]
+        top, val = best(cand_scores, k)
         base = self.cat.price[anchor]
-
-        def reason(i: int) -> str:
-            uplift = self.cat.price[i] / base - 1
-            return f"premium alternative in {self.cat.category[i]} (+{uplift:.0%})"
-
-        return self._answer(scores, k, reason, kind, [])
+        items = [
+            Scored(
+                str(self.cat.item_ids[cand[i]]),
+                float(v),
+                f"premium alternative in {self.cat.category[cand[i]]}"
+                f" (+{self.cat.price[cand[i]] / base - 1:.0%})",
+            )
+            for i, v in zip(top, val, strict=True)
+        ]
+        return Answer(items=items, warnings=[], user_kind=kind)
 
     def similar(self, item_id: str, k: int, filters: Filters) -> Answer:
         anchor = self.item_pos.get(item_id)

@@ -119,23 +119,30 @@ def cross_sell(
     lift: sp.csr_matrix,
     cart: np.ndarray,
     cat: Catalogue,
-    affinity: np.ndarray | None,
+    affinity_z: np.ndarray | None,
     affinity_weight: float = 0.3,
     substitute_penalty: float = 1.0,
 ) -> np.ndarray:
     """Scores of the items that complete a cart.
 
     Complement signal: the log of the summed lift from the cart's items (bought together
-    more than by chance). Personal signal: the user's standardised affinity, by weight.
-    Items of a cart item's category are substitutes, not complements: penalised. Cart
-    items are never returned. ``cart`` holds catalogue positions (known items only).
+    more than by chance). Personal signal: the user's standardised affinity
+    (``affinity_z``, zero mean and unit spread over the catalogue), by weight. Items of a
+    cart item's category are substitutes, not complements: penalised. Cart items are never
+    returned. ``cart`` holds catalogue positions (known items only).
     """
-    complement = np.log1p(np.asarray(lift[cart].sum(axis=0)).ravel())
-    scores = complement.copy()
-    if affinity is not None:
-        scores += affinity_weight * standardise(affinity) * max(complement.std(), 1e-3)
-    substitutes = cat.in_categories(cat.category_code[cart])
-    scores -= substitute_penalty * substitutes * max(complement.max(), 1.0)
+    n = len(cat.item_ids)
+    rows = lift[cart]
+    scores = np.bincount(rows.indices, weights=rows.data, minlength=n).astype(float, copy=False)
+    np.log1p(scores, out=scores)
+    # Spread and top of the complement signal from its few non-zero entries.
+    values = scores[np.unique(rows.indices)]
+    mean = values.sum() / n
+    spread = np.sqrt(max((values**2).sum() / n - mean**2, 0.0))
+    top = values.max() if values.size else 0.0
+    if affinity_z is not None:
+        scores += affinity_z * (affinity_weight * max(spread, 1e-3))
+    scores[cat.in_categories(cat.category_code[cart])] -= substitute_penalty * max(top, 1.0)
     scores[cart] = NEVER
     return scores
 
@@ -152,7 +159,8 @@ def upsell(
     anchor: int,
     item_emb: np.ndarray,
     cat: Catalogue,
-    affinity: np.ndarray | None,
+    user_vec: np.ndarray | None,
+    item_bias: np.ndarray | None = None,
     max_price_ratio: float | None = None,
     affinity_weight: float = 0.3,
     margin_weight: float = 0.2,
@@ -161,9 +169,9 @@ def upsell(
     """Pricier alternatives to ``anchor`` in its category: (positions, scores).
 
     Only items of the same category with a price strictly above the anchor's (and at most
-    ``max_price_ratio`` times it) are candidates, so only they are scored: by embedding
-    similarity to the anchor, the user's affinity (an array over the whole catalogue, or
-    None) and, where items carry one, their margin.
+    ``max_price_ratio`` times it) are candidates, and only they are scored: by embedding
+    similarity to the anchor, the user's affinity (``user_vec``, standardised over the
+    candidates) and, where items carry one, their margin.
     """
     members = cat.members[cat.category_code[anchor]]
     price = cat.price[members]
@@ -171,14 +179,15 @@ def upsell(
     if max_price_ratio is not None:
         keep &= price <= cat.price[anchor] * max_price_ratio
     cand = members[keep]
+    emb = item_emb[cand]
     if norms is None:
-        norms = np.linalg.norm(item_emb[cand], axis=1)
-        anchor_norm = np.linalg.norm(item_emb[anchor])
+        cand_norms, anchor_norm = np.linalg.norm(emb, axis=1), np.linalg.norm(item_emb[anchor])
     else:
-        norms, anchor_norm = norms[cand], norms[anchor]
-    scores = item_emb[cand] @ item_emb[anchor] / np.maximum(norms * anchor_norm, 1e-12)
-    if affinity is not None and cand.size:
-        scores = scores + affinity_weight * standardise(affinity[cand])
+        cand_norms, anchor_norm = norms[cand], norms[anchor]
+    scores = emb @ item_emb[anchor] / np.maximum(cand_norms * anchor_norm, 1e-12)
+    if user_vec is not None and cand.size:
+        affinity = emb @ user_vec + (0.0 if item_bias is None else item_bias[cand])
+        scores = scores + affinity_weight * standardise(affinity)
     margin = cat.margin[cand]
     if np.isfinite(margin).any():
         scores = scores + margin_weight * np.nan_to_num(margin, nan=0.0)

@@ -100,3 +100,11 @@ def test_batch_matches_the_engine_for_known_users(engine):
         online = [s.item_id for s in engine.recommend(str(user), 5, Filters()).items]
         assert table.loc[table["user_id"] == user, "item_id"].tolist() == online
     assert recommend_all(engine.bundle, np.array(["unknown"], dtype=object), 5).empty
+
+
+def test_affinity_z_matches_direct_standardisation(engine):
+    from models.policies import standardise
+
+    vec = engine.bundle.model.user_emb[3]
+    direct = standardise((engine.item_emb @ vec + engine.item_bias).astype(np.float64))
+    assert np.allclose(engine.affinity_z(vec), direct, atol=1e-4)

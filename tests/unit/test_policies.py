@@ -73,7 +73,7 @@ def test_cross_sell_completes_the_cart_with_complements():
     lift = mine(ORDERS, IDS, min_count=1).lift()
     cart = CAT.positions(["m2", "unknown"])
     cart = cart[cart >= 0]
-    scores = cross_sell(lift, cart, CAT, affinity=None)
+    scores = cross_sell(lift, cart, CAT, affinity_z=None)
     idx, _ = best(scores, 3)
     assert IDS[idx[0]] == "b2" and IDS[anchors(lift, cart, idx)[0]] == "m2"
     assert "m2" not in IDS[idx]
@@ -83,9 +83,9 @@ def test_cross_sell_completes_the_cart_with_complements():
 def test_upsell_only_pricier_same_category_and_capped():
     emb = np.random.default_rng(0).normal(size=(15, 4))
     anchor = CAT.positions(["m1"])[0]
-    cand, _ = upsell(anchor, emb, CAT, affinity=None)
+    cand, _ = upsell(anchor, emb, CAT, user_vec=None)
     assert set(IDS[cand]) == {"m2", "m3", "m4"}
-    capped, _ = upsell(anchor, emb, CAT, affinity=None, max_price_ratio=2.0)
+    capped, _ = upsell(anchor, emb, CAT, user_vec=None, max_price_ratio=2.0)
     assert set(IDS[capped]) == {"m2", "m3"}
     top, _ = upsell(CAT.positions(["m4"])[0], emb, CAT, None)
     assert top.size == 0  # nothing pricier than the most expensive item
