@@ -19,9 +19,17 @@ import multiprocessing as mp
 import os
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+# Run as a script, this folder comes first on sys.path and its serving.py would shadow the
+# serving package: put the repository root there instead.
+_ROOT = Path(__file__).resolve().parents[1]
+sys.path[:] = [str(_ROOT)] + [
+    p for p in sys.path if Path(p or ".").resolve() != _ROOT / "benchmarks"
+]
 
 import numpy as np
 

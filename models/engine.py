@@ -82,13 +82,17 @@ class Engine:
         """Positions the filters rule out."""
         return self._filtered(filters)[1]
 
-    def affinity_z(self, user_vec: np.ndarray) -> np.ndarray:
-        """The user's affinity over the catalogue, standardised (zero mean, unit spread)."""
+    def affinity_z(self, user_vec: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
+        """The user's affinity, standardised over the whole catalogue (zero mean, unit
+        spread), for ``items`` (positions) or every item."""
         w = np.append(user_vec, 1.0)
         mean = float(self._aff_mean @ w)
         spread = float(np.sqrt(max(w @ self._aff_cov @ w, 1e-12)))
-        aff = self.item_emb @ user_vec
-        aff += self.item_bias  # in place: this runs over the whole catalogue per request
+        if items is None:
+            aff = self.item_emb @ user_vec
+            aff += self.item_bias  # in place: this runs over the whole catalogue per request
+        else:
+            aff = self.item_emb[items] @ user_vec + self.item_bias[items]
         aff -= mean
         aff *= 1.0 / spread
         return aff
@@ -180,15 +184,27 @@ class Engine:
         ]
         known = pos[pos >= 0]
         vec, kind = self.user_vector(user_id, attributes)
-        if known.size == 0:
-            aff = self.affinity(vec)
-            scores = aff if aff is not None else self.bundle.popularity.astype(float)
+        mask = self._filtered(filters)[0]
+        # Fast path: rank only the cart's complements (items with lift) when there are
+        # enough of them; a non-complement could only outrank one by an affinity many
+        # spreads above the mean. Otherwise score the whole catalogue.
+        cand = np.unique(self.bundle.lift[known].indices) if known.size else np.empty(0, np.int64)
+        cand = cand[mask[cand] & ~np.isin(cand, known)]
+        if known.size and cand.size >= k:
+            aff_z = None if vec is None else self.affinity_z(vec, cand)
+            cand_scores = cross_sell(self.bundle.lift, known, self.cat, aff_z, cand)
+            top, val = best(cand_scores, k)
+            idx = cand[top]
         else:
-            aff_z = None if vec is None else self.affinity_z(vec)
-            scores = cross_sell(self.bundle.lift, known, self.cat, aff_z)
-        scores[self.blocked(filters)] = NEVER
-        scores[known] = NEVER
-        idx, val = best(scores, k)
+            if known.size == 0:
+                aff = self.affinity(vec)
+                scores = aff if aff is not None else self.bundle.popularity.astype(float)
+            else:
+                aff_z = None if vec is None else self.affinity_z(vec)
+                scores = cross_sell(self.bundle.lift, known, self.cat, aff_z)
+            scores[self.blocked(filters)] = NEVER
+            scores[known] = NEVER
+            idx, val = best(scores, k)
         with_item = anchors(self.bundle.lift, known, idx)
         items = [
             Scored(

@@ -120,30 +120,35 @@ def cross_sell(
     cart: np.ndarray,
     cat: Catalogue,
     affinity_z: np.ndarray | None,
+    candidates: np.ndarray | None = None,
     affinity_weight: float = 0.3,
     substitute_penalty: float = 1.0,
 ) -> np.ndarray:
-    """Scores of the items that complete a cart.
+    """Scores of the items that complete a cart (of ``candidates``, default all items).
 
     Complement signal: the log of the summed lift from the cart's items (bought together
     more than by chance). Personal signal: the user's standardised affinity
-    (``affinity_z``, zero mean and unit spread over the catalogue), by weight. Items of a
-    cart item's category are substitutes, not complements: penalised. Cart items are never
-    returned. ``cart`` holds catalogue positions (known items only).
+    (``affinity_z``, zero mean and unit spread over the catalogue, given for the same
+    positions as ``candidates``), by weight. Items of a cart item's category are
+    substitutes, not complements: penalised. Cart items get -inf. ``cart`` holds catalogue
+    positions (known items only).
     """
     n = len(cat.item_ids)
     rows = lift[cart]
-    scores = np.bincount(rows.indices, weights=rows.data, minlength=n).astype(float, copy=False)
-    np.log1p(scores, out=scores)
+    complement = np.bincount(rows.indices, weights=rows.data, minlength=n).astype(float, copy=False)
     # Spread and top of the complement signal from its few non-zero entries.
-    values = scores[np.unique(rows.indices)]
+    values = np.log1p(complement[np.unique(rows.indices)])
     mean = values.sum() / n
     spread = np.sqrt(max((values**2).sum() / n - mean**2, 0.0))
     top = values.max() if values.size else 0.0
+    if candidates is None:
+        candidates = np.arange(n)
+    scores = np.log1p(complement[candidates])
     if affinity_z is not None:
         scores += affinity_z * (affinity_weight * max(spread, 1e-3))
-    scores[cat.in_categories(cat.category_code[cart])] -= substitute_penalty * max(top, 1.0)
-    scores[cart] = NEVER
+    substitutes = cat.in_categories(cat.category_code[cart])[candidates]
+    scores[substitutes] -= substitute_penalty * max(top, 1.0)
+    scores[np.isin(candidates, cart)] = NEVER
     return scores
 
 

@@ -108,3 +108,18 @@ def test_affinity_z_matches_direct_standardisation(engine):
     vec = engine.bundle.model.user_emb[3]
     direct = standardise((engine.item_emb @ vec + engine.item_bias).astype(np.float64))
     assert np.allclose(engine.affinity_z(vec), direct, atol=1e-4)
+
+
+def test_cross_sell_fast_path_agrees_with_full_catalogue_scoring(engine):
+    from models.policies import NEVER, best, cross_sell
+
+    lift = engine.bundle.lift
+    item = int(np.argmax(np.diff(lift.indptr)))  # the item with the most complements
+    cart = np.array([item])
+    user = buyer(engine)
+    fast = [s.item_id for s in engine.cross_sell([engine.cat.item_ids[item]], user, 5, Filters()).items]
+    vec = engine.bundle.model.user_emb[engine.user_pos[user]]
+    scores = cross_sell(lift, cart, engine.cat, engine.affinity_z(vec))
+    scores[engine.blocked(Filters())] = NEVER
+    idx, _ = best(scores, 5)
+    assert fast == [str(engine.cat.item_ids[i]) for i in idx]
