@@ -58,6 +58,7 @@ class Cartlift:
     def __init__(self) -> None:
         self.settings = Settings()
         self.current: store.Loaded | None = None
+        self.watch = store.ChampionWatch(self.settings)
         self._swap = threading.Lock()
         self.predictions = PredictionLog(
             self.settings.predictions_dir, self.settings.serving.log_flush_seconds
@@ -73,7 +74,7 @@ class Cartlift:
         """Load the champion if it differs from the loaded version; returns the version served."""
         with self._swap:
             try:
-                version = store.champion_version(self.settings)
+                version = self.watch.version()
                 if version is None:
                     log.warning("No champion in the registry yet: not ready")
                 elif self.current is None or self.current.version != version:

@@ -117,7 +117,8 @@ def test_cross_sell_fast_path_agrees_with_full_catalogue_scoring(engine):
     item = int(np.argmax(np.diff(lift.indptr)))  # the item with the most complements
     cart = np.array([item])
     user = buyer(engine)
-    fast = [s.item_id for s in engine.cross_sell([engine.cat.item_ids[item]], user, 5, Filters()).items]
+    answer = engine.cross_sell([engine.cat.item_ids[item]], user, 5, Filters())
+    fast = [s.item_id for s in answer.items]
     vec = engine.bundle.model.user_emb[engine.user_pos[user]]
     scores = cross_sell(lift, cart, engine.cat, engine.affinity_z(vec))
     scores[engine.blocked(Filters())] = NEVER
