@@ -50,11 +50,10 @@ class Peak:
 
 
 def run(size: int, threads: int, workdir: Path) -> None:
-    import numpy as np
-    from lightfm import LightFM
 
     from flows.ingest import ingest
     from flows.train import build_features, evaluate_and_register, train
+    from models.hybrid import new_lightfm
     from models.settings import RunConfig, ShopConfig
     from models.shop import generate, write
 
@@ -87,15 +86,7 @@ def run(size: int, threads: int, workdir: Path) -> None:
 
     cfg = config.train
     with Peak() as p:
-        bare = LightFM(
-            no_components=cfg.no_components,
-            loss=cfg.loss,
-            learning_rate=cfg.learning_rate,
-            item_alpha=cfg.item_alpha,
-            user_alpha=cfg.user_alpha,
-            max_sampled=cfg.max_sampled,
-            random_state=np.random.RandomState(cfg.seed),
-        )
+        bare = new_lightfm(cfg)
         bare.fit(
             fs.interactions,
             user_features=fs.user_features,

@@ -14,6 +14,9 @@ import yaml
 
 from models.settings import RunConfig, Settings, ShopConfig
 
+Format = Annotated[str, typer.Option("--format", help="contract | online-retail | csv")]
+Mapping = Annotated[Path | None, typer.Option("--map", help="column mapping for --format csv")]
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -94,12 +97,8 @@ def ingest(
     data: Annotated[
         Path, typer.Argument(help="directory (contract, csv) or file (online-retail, csv)")
     ],
-    fmt: Annotated[
-        str, typer.Option("--format", help="contract | online-retail | csv")
-    ] = "contract",
-    mapping: Annotated[
-        Path | None, typer.Option("--map", help="column mapping for --format csv")
-    ] = None,
+    fmt: Format = "contract",
+    mapping: Mapping = None,
     dataset: Annotated[str | None, typer.Option(help="name of the dataset in the lake")] = None,
 ) -> None:
     """Validate a shop's files into the lake; bad rows are quarantined with reasons."""
@@ -119,12 +118,8 @@ def pipeline(
     data: Annotated[
         Path | None, typer.Option(help="shop data; default: the generated default shop")
     ] = None,
-    fmt: Annotated[
-        str, typer.Option("--format", help="contract | online-retail | csv")
-    ] = "contract",
-    mapping: Annotated[
-        Path | None, typer.Option("--map", help="column mapping for --format csv")
-    ] = None,
+    fmt: Format = "contract",
+    mapping: Mapping = None,
     config: Annotated[
         Path | None, typer.Option(help="YAML run config (features, train, evaluate, gate)")
     ] = None,

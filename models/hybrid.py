@@ -28,6 +28,19 @@ class ModelDivergedError(RuntimeError):
     """Training produced non-finite parameters."""
 
 
+def new_lightfm(cfg: TrainConfig) -> LightFM:
+    """An untrained LightFM with the configured hyperparameters and seed."""
+    return LightFM(
+        no_components=cfg.no_components,
+        loss=cfg.loss,
+        learning_rate=cfg.learning_rate,
+        item_alpha=cfg.item_alpha,
+        user_alpha=cfg.user_alpha,
+        max_sampled=cfg.max_sampled,
+        random_state=np.random.RandomState(cfg.seed),
+    )
+
+
 def check_finite(model: LightFM, cfg: TrainConfig) -> None:
     """Fail loudly on a diverged fit rather than serve NaN scores."""
     for part in ("user_embeddings", "item_embeddings", "item_biases", "user_biases"):
@@ -108,15 +121,7 @@ class HybridModel:
     ) -> HybridModel:
         """Train on the feature set's weighted interactions; ``on_epoch(epoch, epochs, seconds)``
         reports progress."""
-        model = LightFM(
-            no_components=cfg.no_components,
-            loss=cfg.loss,
-            learning_rate=cfg.learning_rate,
-            item_alpha=cfg.item_alpha,
-            user_alpha=cfg.user_alpha,
-            max_sampled=cfg.max_sampled,
-            random_state=np.random.RandomState(cfg.seed),
-        )
+        model = new_lightfm(cfg)
         uf = fs.user_features if cfg.use_features else None
         itf = fs.item_features if cfg.use_features else None
         # k-OS does not take sample weights; the others learn more from heavier events.
