@@ -58,7 +58,7 @@ class Cartlift:
     def __init__(self) -> None:
         self.settings = Settings()
         self.current: store.Loaded | None = None
-        self.watch = store.ChampionWatch(self.settings)
+        self.watch = store.ChampionWatch(self.settings, self.settings.serving.reload_seconds)
         self._swap = threading.Lock()
         self.predictions = PredictionLog(
             self.settings.predictions_dir, self.settings.serving.log_flush_seconds
@@ -99,6 +99,7 @@ class Cartlift:
     @bentoml.on_shutdown
     def shutdown(self) -> None:
         self._stop.set()
+        self.watch.close()
         self.predictions.close()
 
     # --- helpers ----------------------------------------------------------------------
