@@ -52,10 +52,11 @@ class Peak:
 def run(size: int, threads: int, workdir: Path) -> None:
 
     from flows.ingest import ingest
+    from flows.lake import write_shop
     from flows.train import build_features, evaluate_and_register, train
     from models.hybrid import new_lightfm
     from models.settings import RunConfig, ShopConfig
-    from models.shop import generate, write
+    from models.shop import generate
 
     users, items, sessions = PROFILES.get(size, (max(100, size // 65), 2_000, 14.0))
     config = RunConfig(dataset=f"bench-{size}")
@@ -66,7 +67,7 @@ def run(size: int, threads: int, workdir: Path) -> None:
     with Peak() as p:
         shop = generate(ShopConfig(n_users=users, n_items=items, sessions_per_user=sessions))
         data = workdir / f"shop-{size}"
-        write(shop, data)
+        write_shop(shop, data)
     rows.append(("generate", p))
     n_events = len(shop.events)
     del shop

@@ -68,7 +68,8 @@ def generate(
     seed: Annotated[int | None, typer.Option()] = None,
 ) -> None:
     """Write the embedded default shop (seeded, deterministic) as contract CSV files."""
-    from models.shop import describe, write
+    from flows.lake import write_shop
+    from models.shop import describe
     from models.shop import generate as make
 
     settings = _settings()
@@ -83,7 +84,7 @@ def generate(
         if v is not None
     }
     shop = make(ShopConfig.model_validate({**settings.shop.model_dump(), **updates}))
-    paths = write(shop, out or settings.default_shop_dir())
+    paths = write_shop(shop, out or settings.default_shop_dir())
     figures = describe(shop)
     typer.echo(
         f"Generated {int(figures['events']):,} events, {int(figures['users']):,} active customers, "

@@ -15,6 +15,7 @@ import pandas as pd
 
 from models.columns import Columns
 from models.contract import ContractError
+from models.shop import Shop
 
 log = logging.getLogger(__name__)
 TABLES = ("items", "users", "events")
@@ -93,6 +94,18 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
 
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:
     return _atomic(path, lambda tmp: frame.to_csv(tmp, index=False))
+
+
+def write_shop(shop: Shop, out_dir: Path) -> dict[str, str]:
+    """Write a generated shop as the CSV files a shop would export; returns the paths."""
+    paths = {}
+    for name, frame in (("items", shop.items), ("users", shop.users), ("events", shop.events)):
+        path = Path(out_dir) / f"{name}.csv"
+        _atomic(
+            path, lambda tmp, f=frame: f.to_csv(tmp, index=False, date_format="%Y-%m-%dT%H:%M:%S")
+        )
+        paths[name] = str(path)
+    return paths
 
 
 def fingerprint(paths: list[Path]) -> str:

@@ -89,8 +89,7 @@ class Engine:
         mean = float(self._aff_mean @ w)
         spread = float(np.sqrt(max(w @ self._aff_cov @ w, 1e-12)))
         if items is None:
-            aff = self.item_emb @ user_vec
-            aff += self.item_bias  # in place: this runs over the whole catalogue per request
+            aff = self._item_scores(user_vec)
         else:
             aff = self.item_emb[items] @ user_vec + self.item_bias[items]
         aff -= mean
@@ -121,12 +120,14 @@ class Engine:
             {"id": "request", "token": [f"{k}={v}" for k, v in usable.items()], "weight": 1.0}
         )
 
-    def affinity(self, user_vec: np.ndarray | None) -> np.ndarray | None:
-        if user_vec is None:
-            return None
+    def _item_scores(self, user_vec: np.ndarray) -> np.ndarray:
+        """Scores of every item for the user; in place, since this runs per request."""
         aff = self.item_emb @ user_vec
         aff += self.item_bias
         return aff
+
+    def affinity(self, user_vec: np.ndarray | None) -> np.ndarray | None:
+        return None if user_vec is None else self._item_scores(user_vec)
 
     def _purchased(self, user_id: str | None) -> np.ndarray:
         if user_id is None or user_id not in self.user_pos:

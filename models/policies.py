@@ -66,11 +66,6 @@ class Catalogue:
         pos = np.minimum(pos, len(self.categories) - 1)
         return pos[self.categories[pos] == np.asarray(names, dtype=object)]
 
-    def positions(self, ids: list[str]) -> np.ndarray:
-        """Catalogue position of each id, -1 where unknown."""
-        pos = pd.Series(np.arange(len(self.item_ids)), index=pd.Index(self.item_ids))
-        return pos.reindex(ids).fillna(-1).to_numpy(dtype=np.int64)
-
 
 @dataclass(frozen=True)
 class Filters:

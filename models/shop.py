@@ -412,22 +412,6 @@ def generate(cfg: ShopConfig) -> Shop:
     return Shop(events=frame, items=public_items, users=public_users)
 
 
-def write(shop: Shop, out_dir) -> dict[str, str]:
-    """Write the shop as the CSV files a shop would export; returns the paths."""
-    from pathlib import Path
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for name, frame in (("items", shop.items), ("users", shop.users), ("events", shop.events)):
-        path = out / f"{name}.csv"
-        tmp = path.with_suffix(".csv.tmp")
-        frame.to_csv(tmp, index=False, date_format="%Y-%m-%dT%H:%M:%S")
-        tmp.replace(path)
-        paths[name] = str(path)
-    return paths
-
-
 def describe(shop: Shop) -> dict[str, float]:
     """Headline figures of a generated shop, for logs and tests."""
     ev = shop.events

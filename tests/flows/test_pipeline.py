@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from flows.ingest import ingest
+from flows.lake import write_shop
 from flows.pipeline import pipeline
 from models.contract import ContractError
 from models.settings import FeatureConfig, RunConfig, Settings, TrainConfig
-from models.shop import write
 
 FAST = RunConfig(
     features=FeatureConfig(holdout_days=14), train=TrainConfig(no_components=16, epochs=10)
@@ -29,7 +29,7 @@ WORSE = FAST.model_copy(
 @pytest.fixture(scope="module")
 def shop_dir(tiny_shop, tmp_path_factory):
     out = tmp_path_factory.mktemp("shop")
-    write(tiny_shop, out)
+    write_shop(tiny_shop, out)
     return out
 
 

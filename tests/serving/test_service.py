@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from flows.lake import write_shop
 from flows.pipeline import pipeline
 from flows.registry import promote
 from models.settings import FeatureConfig, RunConfig, Settings, TrainConfig
-from models.shop import write
 from serving.launch import command
 
 FAST = RunConfig(
@@ -34,7 +34,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def trained(home, tiny_shop, tmp_path_factory):
     shop = tmp_path_factory.mktemp("shop")
-    write(tiny_shop, shop)
+    write_shop(tiny_shop, shop)
     first = pipeline(str(shop), "contract", None, FAST)
     second = pipeline(
         str(shop),
