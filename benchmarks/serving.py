@@ -54,7 +54,7 @@ def make_bundle(n_items: int, n_users: int, seed: int = 0):
     from models.bundle import Bundle
     from models.hybrid import HybridModel
     from models.policies import Catalogue
-    from models.settings import TrainConfig
+    from models.settings import FeatureConfig, TrainConfig
 
     rng = np.random.default_rng(seed)
     item_ids = np.array([f"i{i:07d}" for i in range(n_items)], dtype=object)
@@ -106,6 +106,7 @@ def make_bundle(n_items: int, n_users: int, seed: int = 0):
         purchased=purchased,
         popularity=rng.pareto(1.5, n_items),
         user_attributes=("region",),
+        features=FeatureConfig(),
         metadata={"dataset": "benchmark"},
     )
 

@@ -216,6 +216,7 @@ def register(
         bundle = build_bundle(
             model,
             fs,
+            config.features,
             {
                 "dataset": config.dataset,
                 "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -20,6 +20,7 @@ from models.features import FeatureSet
 from models.hybrid import HybridModel
 from models.policies import Catalogue
 from models.rules import mine
+from models.settings import FeatureConfig
 
 C = Columns
 RULES_PER_ITEM = 50
@@ -33,6 +34,7 @@ class Bundle:
     purchased: sp.csr_matrix  # (n_users, n_items), 1 where bought in the training window
     popularity: np.ndarray  # (n_items,)
     user_attributes: tuple[str, ...]  # users columns that become features (region, ...)
+    features: FeatureConfig  # how item tokens were made: new items are encoded the same way
     metadata: dict[str, str] = field(default_factory=dict)
 
     def save(self, path: Path) -> Path:
@@ -56,7 +58,9 @@ def _strongest(mat: sp.csr_matrix, per_row: int) -> sp.csr_matrix:
     return sp.csr_matrix((mat.data[keep], (rows[keep], mat.indices[keep])), shape=mat.shape)
 
 
-def build_bundle(model: HybridModel, fs: FeatureSet, metadata: dict[str, str]) -> Bundle:
+def build_bundle(
+    model: HybridModel, fs: FeatureSet, features: FeatureConfig, metadata: dict[str, str]
+) -> Bundle:
     """Assemble the serving artefacts of a trained model from its feature set."""
     train = fs.split.train
     buys = train[train[C.event] == "purchase"]
@@ -80,5 +84,6 @@ def build_bundle(model: HybridModel, fs: FeatureSet, metadata: dict[str, str]) -
         .reindex(model.item_ids)
         .to_numpy(),
         user_attributes=attributes,
+        features=features,
         metadata=metadata,
     )

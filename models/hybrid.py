@@ -156,7 +156,7 @@ class HybridModel:
             fit_seconds=seconds,
         )
 
-    def _encode(
+    def encode_new(
         self, ids: np.ndarray, tokens: pd.DataFrame | None, users: bool
     ) -> tuple[np.ndarray, np.ndarray]:
         """Representations of ids the model never saw, from their feature tokens alone."""
@@ -187,7 +187,7 @@ class HybridModel:
         if (~known).any():
             cold = ids[~known]
             cold_tokens = tokens[tokens["id"].isin(set(cold))] if tokens is not None else None
-            out_bias[~known], out_emb[~known] = self._encode(cold, cold_tokens, users)
+            out_bias[~known], out_emb[~known] = self.encode_new(cold, cold_tokens, users)
         return out_bias, out_emb
 
     def vectors(self, user_ids, user_tokens, item_ids, item_tokens) -> Vectors:

@@ -188,6 +188,10 @@ class Settings(BaseSettings):
         return self.home / "predictions"
 
     @property
+    def serving_dir(self) -> Path:
+        return self.home / "serving"
+
+    @property
     def prefect_home(self) -> Path:
         return self.home / "prefect"
 

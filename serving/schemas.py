@@ -10,6 +10,7 @@ from models.policies import Filters
 
 MAX_K = 100
 MAX_LIST = 50
+MAX_ITEMS = 1000
 Id = Annotated[str, Field(min_length=1, max_length=128)]
 K = Annotated[int, Field(ge=1, le=MAX_K, description=f"list length, 1..{MAX_K}")]
 
@@ -71,6 +72,27 @@ class Metadata(BaseModel):
     catalogue_size: int
     known_users: int
     prediction_log: dict[str, int]
+
+
+Price = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+class ItemChange(_Body):
+    """A new product (category and price required) or an update of a known one."""
+
+    item_id: Id
+    category: Id | None = None
+    brand: Id | None = None
+    title: Annotated[str, Field(max_length=256)] | None = None
+    price: Price | None = None
+    in_stock: bool | None = None
+    margin: Annotated[float, Field(ge=-1, le=1, allow_inf_nan=False)] | None = None
+
+
+class CatalogueAck(BaseModel):
+    model_version: str
+    added: list[str]
+    updated: list[str]
 
 
 FeedbackEvent = Literal["click", "add_to_cart", "purchase"]

@@ -15,25 +15,32 @@ import os
 import threading
 import time
 import uuid
+from dataclasses import replace
 from http import HTTPStatus
 from typing import Annotated
 
 import bentoml
+import pandas as pd
 from bentoml.exceptions import BentoMLException
 from pydantic import Field
 
-from models.engine import Answer
+from models.catalogue import apply_items
+from models.engine import Answer, Engine
 from models.settings import Settings
 from serving import store
+from serving.changes import ChangeLog
 from serving.predlog import PredictionLog
 from serving.schemas import (
+    MAX_ITEMS,
     MAX_LIST,
     Attributes,
+    CatalogueAck,
     FeedbackAck,
     FeedbackEvent,
     FiltersIn,
     Id,
     Item,
+    ItemChange,
     K,
     Metadata,
     Recommendations,
@@ -58,6 +65,8 @@ class Cartlift:
     def __init__(self) -> None:
         self.settings = Settings()
         self.current: store.Loaded | None = None
+        self.changes = ChangeLog(self.settings.serving_dir / "catalogue_changes.jsonl")
+        self._applied = -1  # size of the change log reflected in self.current
         self.watch = store.ChampionWatch(self.settings, self.settings.serving.reload_seconds)
         self._swap = threading.Lock()
         self.predictions = PredictionLog(
@@ -71,23 +80,41 @@ class Cartlift:
     # --- model lifecycle ------------------------------------------------------------
 
     def reload(self) -> str | None:
-        """Load the champion if it differs from the loaded version; returns the version served."""
+        """Load the champion if it differs from the loaded version, and apply catalogue
+        changes written since; returns the version served."""
         with self._swap:
             try:
                 version = self.watch.version()
                 if version is None:
                     log.warning("No champion in the registry yet: not ready")
                 elif self.current is None or self.current.version != version:
-                    loaded = store.load(self.settings, version)
+                    loaded = self._with_changes(store.load(self.settings, version))
                     previous = self.current.version if self.current else None
                     self.current = loaded  # one reference swap: atomic for readers
                     log.info("Serving version %s (was %s)", version, previous)
+                elif self.changes.size() != self._applied:
+                    self.current = self._with_changes(self.current)
             except Exception:  # a bad new model must never take the service down
                 log.exception(
                     "Loading the champion failed; still serving version %s",
                     self.current.version if self.current else "none",
                 )
         return self.current.version if self.current else None
+
+    def _with_changes(self, loaded: store.Loaded) -> store.Loaded:
+        """``loaded`` with the whole catalogue change log applied to its trained bundle."""
+        size, frame = self.changes.size(), self.changes.read()
+        if len(frame):
+            bundle, applied = apply_items(loaded.base, frame)
+            loaded = replace(loaded, engine=Engine(bundle))
+            log.info(
+                "Catalogue changes applied to version %s: %d new items, %d updated",
+                loaded.version,
+                len(applied.added),
+                len(applied.updated),
+            )
+        self._applied = size
+        return loaded
 
     def _poll(self) -> None:
         while not self._stop.wait(self.settings.serving.reload_seconds):
@@ -259,6 +286,34 @@ class Cartlift:
             catalogue_size=len(bundle.catalogue.item_ids),
             known_users=len(bundle.model.user_ids),
             prediction_log={"written": self.predictions.written, "lost": self.predictions.lost},
+        )
+
+    @bentoml.api(route="/admin/items")
+    def admin_items(
+        self,
+        items: Annotated[list[ItemChange], Field(min_length=1, max_length=MAX_ITEMS)],
+        ctx: bentoml.Context,
+    ) -> CatalogueAck:
+        """Add products or update price, stock, title or margin, without retraining.
+
+        New products need a category and a price; they are served through their features
+        until the next training sees them. Stored on disk: every worker picks the change up
+        on its next poll, and every later model gets it too.
+        """
+        self._check_key(ctx)
+        records = [i.model_dump(exclude_none=True) for i in items]
+        with self._swap:
+            loaded = self._model()
+            try:  # a dry run on the served catalogue: a refused change is never stored
+                _, applied = apply_items(loaded.engine.bundle, pd.DataFrame(records))
+            except ValueError as err:
+                raise BentoMLException(
+                    str(err), error_code=HTTPStatus.UNPROCESSABLE_ENTITY
+                ) from None
+            self.changes.append(records)
+            self.current = self._with_changes(loaded)
+        return CatalogueAck(
+            model_version=loaded.version, added=list(applied.added), updated=list(applied.updated)
         )
 
     @bentoml.api(route="/admin/reload")

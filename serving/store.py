@@ -13,6 +13,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from flows import registry
+from models.bundle import Bundle
 from models.engine import Engine
 from models.settings import Settings
 
@@ -24,6 +25,7 @@ class Loaded:
     """A model ready to answer, with where it came from."""
 
     engine: Engine
+    base: Bundle  # as trained; catalogue changes are applied to it, never to each other
     version: str
     run_id: str
     bento_tag: str
@@ -128,6 +130,7 @@ def load(settings: Settings, version: str) -> Loaded:
     info = registry.describe_version(settings, version)
     return Loaded(
         engine=Engine(bundle),
+        base=bundle,
         version=version,
         run_id=info.get("run_id", ""),
         bento_tag=str(model.tag),

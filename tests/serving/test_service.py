@@ -23,6 +23,7 @@ FAST = RunConfig(
     features=FeatureConfig(holdout_days=14), train=TrainConfig(no_components=16, epochs=10)
 )
 API_KEY = "test-admin-key"
+KEY = {"x-api-key": API_KEY}
 
 
 def free_port() -> int:
@@ -56,6 +57,7 @@ def server(trained):
         "BENTOML_HOME": str(home / "bentoml"),
         "BENTOML_DO_NOT_TRACK": "true",
         "CARTLIFT_SERVING__RELOAD_SECONDS": "1",
+        "CARTLIFT_SERVING__WORKERS": "2",
         "CARTLIFT_SERVING__LOG_FLUSH_SECONDS": "0.2",
         "CARTLIFT_API_KEY": API_KEY,
     }
@@ -235,3 +237,36 @@ def test_hot_reload_under_load_without_failures(server, trained):
         w.join()
     assert post(server, "/metadata", {}).json()["model_version"] == "2"
     assert versions == {"1", "2"} and failures == []
+
+
+def test_new_product_is_served_through_its_features(server, trained):
+    _, shop = trained
+    items = shop.items
+    category = str(items["category"].iloc[0])
+    top = float(items.loc[items["category"] == category, "price"].max())
+    cheapest = str(items.loc[items["category"] == category].sort_values("price")["item_id"].iloc[0])
+    gone = str(items["item_id"].iloc[1])
+    change = {
+        "items": [
+            {"item_id": "launch-77", "category": category, "brand": "acme", "price": top * 1.5},
+            {"item_id": gone, "in_stock": False},
+        ]
+    }
+    assert post(server, "/admin/items", change).status_code == 401  # admin needs the key
+    bad = post(server, "/admin/items", {"items": [{"item_id": "x", "price": 2.0}]}, headers=KEY)
+    assert bad.status_code == 422 and "category" in bad.text
+    ack = post(server, "/admin/items", change, headers=KEY)
+    assert ack.status_code == 200, ack.text
+    assert ack.json()["added"] == ["launch-77"] and ack.json()["updated"] == [gone]
+    # The worker that took the call serves it at once; the other one after its next poll.
+    time.sleep(1.5)
+    for _ in range(6):
+        similar = post(server, "/similar_items", {"item_id": "launch-77", "k": 5}).json()
+        assert len(similar["items"]) == 5 and not similar["warnings"]
+        upsold = post(server, "/upsell", {"item_id": cheapest, "k": 100}).json()["items"]
+        assert "launch-77" in {i["item_id"] for i in upsold}
+        only = {"include_categories": [category], "min_price": top * 1.4}
+        rec = post(server, "/recommend", {"user_id": "nobody", "k": 5, "filters": only}).json()
+        assert [i["item_id"] for i in rec["items"]] == ["launch-77"]
+        every = post(server, "/popular", {"k": 100, "category": str(items["category"].iloc[1])})
+        assert gone not in {i["item_id"] for i in every.json()["items"]}

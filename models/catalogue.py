@@ -1,0 +1,108 @@
+"""Catalogue changes between retrains: new products, price and stock updates.
+
+A shop adds products every day and the model is retrained nightly at best. A new item with
+known attributes (category, brand, price) gets a representation from the hybrid model's
+item features alone, the same way a cold item at training time does, so it can be
+recommended, upsold and found similar before anyone has bought it. Known items keep their
+learned representation; only their price, stock, title or margin change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from models.bundle import Bundle
+from models.columns import Columns
+from models.features import item_tokens
+from models.policies import Catalogue
+
+C = Columns
+UPDATABLE = (C.title, C.price, C.in_stock, C.margin)
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What a change did: ids added (with feature-based vectors) and ids updated."""
+
+    added: tuple[str, ...]
+    updated: tuple[str, ...]
+
+
+def catalogue_frame(cat: Catalogue) -> pd.DataFrame:
+    """The catalogue as an items table (the contract's columns, brand unknown)."""
+    return pd.DataFrame(
+        {
+            C.item: cat.item_ids,
+            C.title: cat.title,
+            C.category: cat.category,
+            C.brand: "unknown",
+            C.price: cat.price,
+            C.in_stock: cat.in_stock,
+            C.margin: cat.margin,
+        }
+    )
+
+
+def _grow(mat: sp.csr_matrix, rows: int, cols: int) -> sp.csr_matrix:
+    """The same CSR matrix with empty rows and columns appended."""
+    indptr = np.append(mat.indptr, np.full(rows - mat.shape[0], mat.nnz, mat.indptr.dtype))
+    return sp.csr_matrix((mat.data, mat.indices, indptr), shape=(rows, cols))
+
+
+def apply_items(bundle: Bundle, changes: pd.DataFrame) -> tuple[Bundle, Applied]:
+    """A new bundle with ``changes`` (an items table, one row per item id) applied.
+
+    Rows for ids the model knows update price, stock, title and margin (category and
+    brand are what the model learned the item as, so they stay). Rows for new ids are
+    appended, their vectors encoded from ``category``, ``brand``, the price band within
+    their category and ``popularity=new``; they need a category and a price. The input
+    bundle is not modified.
+    """
+    changes = changes.drop_duplicates(C.item, keep="last").reset_index(drop=True)
+    cat, model = bundle.catalogue, bundle.model
+    frame = catalogue_frame(cat).set_index(C.item)
+    known = changes[C.item].isin(frame.index).to_numpy()
+    old, new = changes[known], changes[~known].copy()
+    for col in UPDATABLE:
+        if col in old:
+            given = old[[C.item, col]].dropna()
+            frame.loc[given[C.item].to_numpy(), col] = given[col].to_numpy()
+    if len(new):
+        for col in (C.category, C.price):
+            missing = new[C.item][new[col].isna()] if col in new else new[C.item]
+            if len(missing):
+                raise ValueError(f"new item {missing.iloc[0]!r}: field {col!r} is required")
+        defaults: dict[str, str | bool | float] = {
+            C.brand: "unknown",
+            C.title: "",
+            C.in_stock: True,
+            C.margin: np.nan,
+        }
+        new = new.reindex(columns=list(frame.reset_index().columns)).fillna(defaults)
+        frame = pd.concat([frame, new.set_index(C.item)])
+        # Price bands are quantiles within the category, so they are computed over old
+        # and new items together; only the new items' tokens are encoded.
+        tokens = item_tokens(frame.reset_index(), pd.Series(dtype=float), bundle.features)
+        bias, emb = model.encode_new(new[C.item].to_numpy(dtype=object), tokens, users=False)
+        model = replace(
+            model,
+            item_ids=frame.index.to_numpy(dtype=object),
+            item_bias=np.concatenate([model.item_bias, bias]),
+            item_emb=np.vstack([model.item_emb, emb]),
+        )
+    n = len(frame)
+    updated = replace(
+        bundle,
+        model=model,
+        catalogue=Catalogue.from_items(frame.reset_index(), frame.index.to_numpy(dtype=object)),
+        lift=_grow(bundle.lift, n, n),
+        purchased=_grow(bundle.purchased, bundle.purchased.shape[0], n),
+        popularity=np.concatenate([bundle.popularity, np.zeros(len(new))]),
+    )
+    return updated, Applied(
+        added=tuple(new[C.item].astype(str)), updated=tuple(old[C.item].astype(str))
+    )
