@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -31,11 +32,20 @@ sys.path[:] = [str(_ROOT)] + [
     p for p in sys.path if Path(p or ".").resolve() != _ROOT / "benchmarks"
 ]
 
+# One BLAS thread per process, set before numpy loads: the floor is forked from this
+# process, and idle OpenBLAS threads spinning in it would steal CPU from the servers.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import numpy as np
 
 from serving.launch import command
 
 DIM = 64
+# Helper processes start fresh: a forked child would inherit this process's large heap,
+# and its first full garbage collection touching every inherited object stalls it ~1 s.
+SPAWN = mp.get_context("spawn")
+WARMUP_SECONDS = 2.0
 
 
 def free_port() -> int:
@@ -121,11 +131,12 @@ def floor_app(emb_path: str, port: int) -> None:
 
     data = np.load(emb_path)
     item_emb, bias, users = data["item_emb"], data["bias"], data["users"]
+    item_emb_t = np.ascontiguousarray(item_emb.T)  # the layout the engine scores with
 
     async def top(request: Request) -> JSONResponse:
         body = await request.json()
         u = users[int(body["user"]) % len(users)]
-        scores = item_emb @ u + bias
+        scores = u @ item_emb_t + bias
         idx = np.argpartition(-scores, 10)[:10]
         idx = idx[np.argsort(-scores[idx])]
         return JSONResponse({"items": idx.tolist()})
@@ -138,24 +149,29 @@ def floor_app(emb_path: str, port: int) -> None:
     )
 
 
-def drive(url: str, bodies: list[dict], rate: float, seconds: float, out: mp.Queue) -> None:
-    """Open loop: request i leaves at start + i / rate; latency from its scheduled time."""
+def drive(
+    url: str, bodies: list[dict], rate: float, seconds: float, warmup: float, out: mp.Queue
+) -> None:
+    """Open loop: request i leaves at start + i / rate, whatever the answers before it did;
+    latency counts from that scheduled time, so queueing is never hidden.
+
+    Requests are launched one by one as they fall due (not created up front), on uvloop,
+    so the generator's own cost stays small and flat. The first ``warmup`` seconds open
+    the connections and are not counted.
+    """
     import aiohttp
+    import uvloop
 
     payloads = [json.dumps(b).encode() for b in bodies]
+    headers = {"content-type": "application/json"}
 
-    async def main() -> list[tuple[float, int]]:
-        connector = aiohttp.TCPConnector(limit=256)
+    async def main() -> list[tuple[float, int, float]]:
+        connector = aiohttp.TCPConnector(limit=512)
         timeout = aiohttp.ClientTimeout(total=30)
-        headers = {"content-type": "application/json"}
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-            n = int(rate * seconds)
-            start = time.perf_counter() + 0.2
-            results: list[tuple[float, int]] = []
+            results: list[tuple[float, int, float]] = []
 
-            async def one(i: int) -> None:
-                due = start + i / rate
-                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            async def one(i: int, due: float) -> None:
                 try:
                     async with session.post(
                         url, data=payloads[i % len(payloads)], headers=headers
@@ -164,21 +180,53 @@ def drive(url: str, bodies: list[dict], rate: float, seconds: float, out: mp.Que
                         code = r.status
                 except (TimeoutError, aiohttp.ClientError):
                     code = 599
-                results.append((time.perf_counter() - due, code))
+                if due >= measured_from:
+                    results.append((time.perf_counter() - due, code, due - measured_from))
 
-            await asyncio.gather(*(one(i) for i in range(n)))
+            start = time.perf_counter() + 0.1
+            measured_from = start + warmup
+            tasks = []
+            for i in range(int(rate * (warmup + seconds))):
+                due = start + i / rate
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(one(i, due)))
+            await asyncio.gather(*tasks)
             return results
 
-    out.put(asyncio.run(main()))
+    out.put(uvloop.run(main()))
 
 
-def measure(url: str, bodies: list[dict], rate: float, seconds: float) -> dict[str, float]:
-    q: mp.Queue = mp.Queue()
-    proc = mp.Process(target=drive, args=(url, bodies, rate, seconds, q))
+def cpu_seconds(pid: int) -> float:
+    """CPU time used so far by a process and all its children (the service's workers)."""
+    import psutil
+
+    root = psutil.Process(pid)
+    total = 0.0
+    for p in [root, *root.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def measure(
+    url: str, bodies: list[dict], rate: float, seconds: float, pid: int
+) -> dict[str, float]:
+    q: mp.Queue = SPAWN.Queue()
+    proc = SPAWN.Process(target=drive, args=(url, bodies, rate, seconds, WARMUP_SECONDS, q))
     proc.start()
+    time.sleep(WARMUP_SECONDS)  # roughly: CPU per request is an average, not a bound
+    cpu = cpu_seconds(pid)
     results = q.get()
     proc.join()
+    cpu = cpu_seconds(pid) - cpu
     lat = np.array([r[0] for r in results]) * 1000
+    if os.environ.get("BENCH_DUMP"):
+        np.save(os.environ["BENCH_DUMP"], np.array([(r[2], r[0]) for r in results]))
     errors = sum(1 for r in results if r[1] >= 400)
     return {
         "p50": np.percentile(lat, 50),
@@ -186,12 +234,13 @@ def measure(url: str, bodies: list[dict], rate: float, seconds: float) -> dict[s
         "p99": np.percentile(lat, 99),
         "throughput": len(results) / seconds,
         "errors": errors,
+        "cpu_ms": cpu * 1000 / max(len(results), 1),
     }
 
 
 def row(rate: float, name: str, m: dict[str, float]) -> str:
     latency = "  ".join(f"{p} {m[p]:7.1f} ms" for p in ("p50", "p95", "p99"))
-    done = f"{m['throughput']:6.0f} req/s  errors {m['errors']}"
+    done = f"{m['throughput']:6.0f} req/s  errors {m['errors']}  CPU {m['cpu_ms']:4.2f} ms/req"
     return f"{rate:5.0f} req/s  {name:28s} {latency}  {done}"
 
 
@@ -217,6 +266,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument(
         "--workers", type=int, default=int(os.environ.get("CARTLIFT_SERVING__WORKERS", "2"))
+    )
+    parser.add_argument(
+        "--only", nargs="+", default=None, help="measure only these (e.g. floor /recommend)"
     )
     args = parser.parse_args()
 
@@ -259,10 +311,10 @@ def main() -> None:
         server = subprocess.Popen(
             command("127.0.0.1", port),
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=(Path(tmp) / "server.log").open("w"),
+            stdout=(Path(tmp) / "server.log").open("w"),
+            stderr=subprocess.STDOUT,
         )
-        floor = mp.Process(target=floor_app, args=(str(emb), floor_port), daemon=True)
+        floor = SPAWN.Process(target=floor_app, args=(str(emb), floor_port), daemon=True)
         floor.start()
         try:
             wait_ready(f"http://127.0.0.1:{port}/readyz", server)
@@ -272,14 +324,17 @@ def main() -> None:
             items = [f"i{i:07d}" for i in rng.integers(0, args.items, 2000)]
             suites = {
                 "floor (bare uvicorn top-k)": (
+                    floor.pid,
                     f"http://127.0.0.1:{floor_port}/top",
                     [{"user": i} for i in range(2000)],
                 ),
                 "/recommend": (
+                    server.pid,
                     f"http://127.0.0.1:{port}/recommend",
                     [{"user_id": u, "k": 10} for u in users],
                 ),
                 "/cross_sell": (
+                    server.pid,
                     f"http://127.0.0.1:{port}/cross_sell",
                     [
                         {"cart": [items[i], items[-i]], "user_id": users[i], "k": 10}
@@ -287,29 +342,47 @@ def main() -> None:
                     ],
                 ),
                 "/upsell": (
+                    server.pid,
                     f"http://127.0.0.1:{port}/upsell",
                     [{"item_id": items[i], "user_id": users[i], "k": 10} for i in range(2000)],
                 ),
             }
-            # Warm up every endpoint before measuring.
-            for url, bodies in suites.values():
-                measure(url, bodies, 50, 2)
+            if args.only:
+                suites = {n: v for n, v in suites.items() if n.split()[0] in args.only}
+            # Warm up every endpoint (first requests load code paths and fill caches).
+            for pid, url, bodies in suites.values():
+                measure(url, bodies, 50, 2, pid)
             rows = []
             for rate in args.rates:
-                for name, (url, bodies) in suites.items():
-                    m = measure(url, bodies, rate, args.seconds)
+                for name, (pid, url, bodies) in suites.items():
+                    m = measure(url, bodies, rate, args.seconds, pid)
                     rows.append((rate, name, m))
                     print(row(rate, name, m), flush=True)
             print("\nRatio of p99 to the floor's p99 at the same rate:")
             for rate in args.rates:
-                base = next(m["p99"] for r, n, m in rows if r == rate and n.startswith("floor"))
+                base = next(
+                    (m["p99"] for r, n, m in rows if r == rate and n.startswith("floor")), None
+                )
+                if base is None:
+                    continue
                 for r, n, m in rows:
                     if r == rate and not n.startswith("floor"):
                         print(f"{rate:5.0f} req/s  {n:14s} {m['p99'] / base:5.2f}x")
             print(json.dumps({"items": args.items, "dim": DIM, "workers": args.workers}))
         finally:
+            import psutil
+
+            tree = [psutil.Process(server.pid), *psutil.Process(server.pid).children(True)]
+            stopped = time.perf_counter()
             server.terminate()
-            server.wait(timeout=30)
+            try:
+                server.wait(timeout=30)
+                print(f"Service stopped on SIGTERM in {time.perf_counter() - stopped:.1f} s")
+            except subprocess.TimeoutExpired:
+                print("Service still running 30 s after SIGTERM: killed")
+            for proc in tree:  # workers run in sessions of their own: end each one
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    proc.kill()
             floor.terminate()
 
 

@@ -105,6 +105,10 @@ class ServingConfig(_Strict):
         False,
         description="BentoML's per-request access log (the prediction log records every answer)",
     )
+    metrics: bool = Field(True, description="Prometheus metrics at /metrics")
+    tracing: bool = Field(
+        False, description="OpenTelemetry spans per request (configure an exporter in BentoML)"
+    )
     reload_seconds: float = Field(30.0, gt=0, description="how often the champion alias is checked")
     log_flush_seconds: float = Field(1.0, gt=0, description="prediction log flush interval")
 

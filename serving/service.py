@@ -60,6 +60,9 @@ _SERVING = Settings().serving
     traffic={"timeout": 10},
     workers=_SERVING.workers,
     logging={"access": {"enabled": _SERVING.access_log}},
+    metrics={"enabled": _SERVING.metrics},
+    # OpenTelemetry spans cost CPU on every request even with no exporter: off unless asked.
+    tracing={"excluded_urls": None if _SERVING.tracing else ".*"},
 )
 class Cartlift:
     def __init__(self) -> None:

@@ -18,6 +18,7 @@ from models.policies import (
     cosine,
     cross_sell,
     popular,
+    sparse_rows,
     upsell,
 )
 from models.rules import mine
@@ -117,3 +118,17 @@ def test_rules_ignore_unknown_items_and_empty_baskets():
     assert rules.n_baskets == 1 and rules.pair_counts.nnz == 0
     empty = mine(pd.DataFrame({"order_id": [], "item_id": []}), IDS)
     assert empty.n_baskets == 0 and isinstance(empty.lift(), sp.csr_matrix)
+
+
+def test_sparse_rows_and_anchors_match_scipy_indexing():
+    rng = np.random.default_rng(3)
+    mat = sp.random(300, 300, density=0.05, format="csr", random_state=4)
+    rows = np.array([7, 0, 299, 7, 150])
+    row, col, val = sparse_rows(mat, rows)
+    dense = np.zeros((len(rows), 300))
+    np.add.at(dense, (row, col), val)
+    np.testing.assert_allclose(dense, mat[rows].toarray())
+    chosen = rng.choice(300, 40, replace=False)
+    block = mat[rows][:, chosen].toarray()
+    expected = np.where(block.max(axis=0) > 0, rows[block.argmax(axis=0)], -1)
+    np.testing.assert_array_equal(anchors(mat, rows, chosen), expected)
