@@ -179,6 +179,39 @@ def pipeline(
 
 
 @app.command()
+def monitor(
+    data: Annotated[
+        Path | None,
+        typer.Option(help="shop data to retrain on when retraining is due (else: only report)"),
+    ] = None,
+    fmt: Format = "contract",
+    mapping: Mapping = None,
+    config: Annotated[
+        Path | None, typer.Option(help="YAML run config used if retraining runs")
+    ] = None,
+    dataset: Annotated[str | None, typer.Option(help="name of the dataset in the lake")] = None,
+) -> None:
+    """Compare recent data with the champion's training window; retrain when due."""
+    settings = _settings()
+    from flows.monitor import monitor as monitor_flow
+
+    run = _run_config(settings, config, dataset, fmt, data or settings.default_shop_dir())
+    result = monitor_flow(str(data) if data else None, fmt, str(mapping) if mapping else None, run)
+    if result.drift_share is not None:
+        drifted = ", ".join(result.drifted) or "none"
+        typer.echo(f"Data drift: {result.drift_share:.0%} of watched columns ({drifted})")
+    verdict = "retraining due" if result.decision.retrain else "no retraining"
+    typer.echo(f"Decision for champion {result.champion}: {verdict}")
+    for line in result.decision.reasons + result.decision.notes:
+        typer.echo("  " + line)
+    if result.retrained_version:
+        typer.echo(f"Retrained: version {result.retrained_version}")
+    if result.report_dir:
+        typer.echo(f"Reports: {result.report_dir}")
+        typer.echo(f"Dashboard: evidently ui --workspace {settings.reports_dir / 'workspace'}")
+
+
+@app.command()
 def serve(
     port: Annotated[int, typer.Option(help="HTTP port")] = 3000,
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +145,8 @@ def describe_champion(settings: Settings) -> dict[str, str] | None:
         mv = client.get_model_version_by_alias(settings.registered_model, settings.champion_alias)
     except MlflowException:
         return None
-    return {"version": str(mv.version), "run_id": mv.run_id, **mv.tags}
+    created = datetime.fromtimestamp(mv.creation_timestamp / 1000, tz=UTC).isoformat()
+    return {"version": str(mv.version), "run_id": mv.run_id, "created_at": created, **mv.tags}
 
 
 def describe_version(settings: Settings, version: str) -> dict[str, str]:

@@ -233,6 +233,7 @@ def register(
         {
             "dataset": config.dataset,
             metric: f"{scores['candidate'][metric]:.6f}",
+            "train_start": window["train_start"],
             "cutoff": window["cutoff"],
             "gate": decision.reason,
         },

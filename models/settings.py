@@ -113,6 +113,33 @@ class ServingConfig(_Strict):
     log_flush_seconds: float = Field(1.0, gt=0, description="prediction log flush interval")
 
 
+class MonitorConfig(_Strict):
+    """What the monitor compares, how drift is tested, and when it asks for retraining.
+
+    Drift tests are distances, not p-values: with tens of thousands of events any tiny
+    difference is "significant", while a distance says how far the shop moved. Numerical
+    columns use the Wasserstein distance normed by the reference's spread, categorical
+    ones the Jensen-Shannon distance; a column drifts above its threshold.
+    """
+
+    window_days: int = Field(7, ge=1, description="the current window: last N days of events")
+    min_events: int = Field(200, ge=1, description="fewer events in the window: no verdict")
+    num_method: str = "wasserstein"
+    num_threshold: float = Field(0.1, gt=0)
+    cat_method: str = "jensenshannon"
+    cat_threshold: float = Field(0.1, gt=0)
+    drift_share: float = Field(
+        0.3, gt=0, le=1, description="retrain when this share of watched columns drifts"
+    )
+    quality_drop: float = Field(
+        0.2, gt=0, le=1, description="retrain when precision@k on feedback falls this much"
+    )
+    min_feedback_lists: int = Field(50, ge=1, description="fewer served lists: no quality verdict")
+    max_age_days: float = Field(30.0, gt=0, description="retrain a champion older than this")
+    cooldown_hours: float = Field(12.0, ge=0, description="no new retrain within this time")
+    k: int = Field(10, ge=1)
+
+
 class RunConfig(_Strict):
     """Everything that decides a model: logged to MLflow with each run."""
 
@@ -163,6 +190,7 @@ class Settings(BaseSettings):
     )
     shop: ShopConfig = ShopConfig()
     serving: ServingConfig = ServingConfig()
+    monitor: MonitorConfig = MonitorConfig()
     run: RunConfig = RunConfig()
 
     @field_validator("home")

@@ -1,0 +1,187 @@
+"""Flow ``monitor``: compare recent data and served answers with the champion's training
+window, write the reports, decide whether to retrain, and say so with a Prefect event.
+
+The event (``cartlift.drift.detected``, the reasons in its payload) is what a Prefect
+automation on a server turns into a ``pipeline`` run. In the embedded default there is no
+server to listen, so given the shop's data the flow runs ``pipeline`` itself.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+from evidently.ui.workspace import Workspace
+from prefect import flow, get_run_logger, task
+from prefect.events import emit_event
+
+from flows import registry
+from flows.lake import write_json
+from flows.pipeline import pipeline
+from flows.tasks import settings_for
+from models.columns import Columns
+from models.settings import RunConfig, Settings
+from monitoring.drift import drift
+from monitoring.policy import Decision, decide
+from monitoring.predlog import read_log
+from monitoring.quality import feedback_quality
+from monitoring.windows import WindowError, windows
+
+C = Columns
+EVENT = "cartlift.drift.detected"
+PROJECT = "cartlift monitoring"
+
+
+@dataclass
+class MonitorResult:
+    decision: Decision
+    champion: str | None
+    report_dir: str | None = None
+    drift_share: float | None = None
+    drifted: list[str] = field(default_factory=list)
+    quality: dict[str, float] = field(default_factory=dict)
+    retrained_version: str | None = None
+
+
+def _state_path(settings: Settings) -> Path:
+    return settings.reports_dir / "monitor_state.json"
+
+
+def _hours_since_retrain(settings: Settings, now: datetime) -> float | None:
+    path = _state_path(settings)
+    if not path.exists():
+        return None
+    last = datetime.fromisoformat(json.loads(path.read_text())["last_retrain"])
+    return (now - last).total_seconds() / 3600
+
+
+def _quality(settings: Settings, version: str, now: datetime) -> tuple[dict, dict]:
+    """(current, baseline) quality on feedback for the champion: the last window against
+    everything it served before."""
+    cfg = settings.monitor
+    served, _ = read_log(settings.predictions_dir)
+    if served.empty or "model_version" not in served:
+        return {}, {}
+    mine = served[served["model_version"].astype(str) == version]["request_id"]
+    served = served[served["request_id"].isin(set(mine))]
+    start = pd.Timestamp(now) - pd.Timedelta(days=cfg.window_days)
+    recent = served[served["timestamp"] >= start]
+    before = served[served["timestamp"] < start]
+    return feedback_quality(recent, cfg.k), feedback_quality(before, cfg.k)
+
+
+@task(name="check drift and quality")
+def check(settings: Settings, champion: dict[str, str], now: datetime) -> MonitorResult:
+    logger = get_run_logger()
+    cfg = settings.monitor
+    version = champion["version"]
+    lake = settings.dataset_lake(champion.get("dataset", settings.run.dataset))
+    day_dir = settings.reports_dir / now.strftime("%Y-%m-%d")
+    stamp = now.strftime("%H%M%S")
+    age = (now - datetime.fromisoformat(champion["created_at"])).total_seconds() / 86_400
+    since = _hours_since_retrain(settings, now)
+    try:
+        events = pd.read_parquet(lake / "events.parquet")
+        items = pd.read_parquet(lake / "items.parquet")
+        start = pd.Timestamp(champion.get("train_start") or events[C.timestamp].min())
+        w = windows(
+            events, items, start, pd.Timestamp(champion["cutoff"]), cfg.window_days, cfg.min_events
+        )
+    except (WindowError, OSError, KeyError, ValueError) as exc:
+        message = f"no drift verdict for champion version {version}: {exc}"
+        logger.warning(message)
+        decision = decide(cfg, None, [], None, None, age, since)
+        decision.notes.insert(0, message)
+        path = write_json({"decision": asdict(decision)}, day_dir / f"decision-{stamp}.json")
+        return MonitorResult(decision, version, str(path.parent))
+    logger.info(
+        "Comparing %s reference events (%s .. %s) with %s current events (%s .. %s)",
+        f"{len(w.reference):,}",
+        *w.reference_span,
+        f"{len(w.current):,}",
+        *w.current_span,
+    )
+    result = drift(w.reference, w.current, cfg)
+    now_q, before_q = _quality(settings, version, now)
+    key = f"precision_at_{cfg.k}"
+    enough = lambda q: q and q["lists"] >= cfg.min_feedback_lists  # noqa: E731
+    decision = decide(
+        cfg,
+        result.share,
+        result.drifted,
+        now_q[key] if enough(now_q) else None,
+        before_q[key] if enough(before_q) else None,
+        age,
+        since,
+    )
+    html = day_dir / f"data-drift-{stamp}.html"
+    html.parent.mkdir(parents=True, exist_ok=True)
+    result.snapshot.save_html(str(html))
+    result.snapshot.save_json(str(day_dir / f"data-drift-{stamp}.json"))
+    write_json(
+        {
+            "champion": version,
+            "reference": w.reference_span,
+            "current": w.current_span,
+            "drift": {"share": result.share, "scores": result.scores, "drifted": result.drifted},
+            "thresholds": result.thresholds,
+            "methods": {"numerical": cfg.num_method, "categorical": cfg.cat_method},
+            "quality": {"current": now_q, "baseline": before_q},
+            "decision": asdict(decision),
+        },
+        day_dir / f"decision-{stamp}.json",
+    )
+    workspace = Workspace.create(str(settings.reports_dir / "workspace"))
+    projects = workspace.search_project(PROJECT)
+    project = projects[0] if projects else workspace.create_project(PROJECT)
+    workspace.add_run(project.id, result.snapshot, name=f"data drift {now:%Y-%m-%d %H:%M}")
+    for column, score in result.scores.items():
+        flag = "DRIFT" if column in result.drifted else "ok"
+        logger.info(
+            "  %-20s %.3f (threshold %.2f) %s", column, score, result.thresholds[column], flag
+        )
+    return MonitorResult(decision, version, str(day_dir), result.share, result.drifted, now_q or {})
+
+
+@flow(name="monitor")
+def monitor(
+    data: str | None = None,
+    fmt: str = "contract",
+    mapping: str | None = None,
+    config: RunConfig | None = None,
+    now: datetime | None = None,
+) -> MonitorResult:
+    """Check the champion; when retraining is due, emit the event and (given ``data``)
+    run the pipeline, whose quality gate decides on a new champion."""
+    logger = get_run_logger()
+    settings = settings_for(config)
+    now = now or datetime.now(UTC)
+    champion = registry.describe_champion(settings)
+    if champion is None:
+        logger.warning("No champion in the registry: nothing to monitor")
+        return MonitorResult(Decision(False, [], ["no champion"]), None)
+    result = check(settings, champion, now)
+    for note in result.decision.notes:
+        logger.info("%s", note)
+    if not result.decision.retrain:
+        logger.info("No retraining due (reports in %s)", result.report_dir)
+        return result
+    logger.warning("Retraining due: %s", "; ".join(result.decision.reasons))
+    emit_event(
+        event=EVENT,
+        resource={"prefect.resource.id": f"cartlift.model.{settings.registered_model}"},
+        payload={"reasons": result.decision.reasons, "champion": champion["version"]},
+    )
+    write_json({"last_retrain": now.isoformat()}, _state_path(settings))
+    if data is not None:
+        registration = pipeline(data, fmt, mapping, config)
+        result.retrained_version = registration.version
+        logger.info(
+            "Retrained: version %s, %s",
+            registration.version,
+            "now the champion" if registration.decision.promote else "not promoted by the gate",
+        )
+    return result

@@ -1,0 +1,57 @@
+"""Data drift between the windows, with Evidently's DataDriftPreset."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+from evidently import DataDefinition, Dataset, Report
+from evidently.core.report import Snapshot
+from evidently.presets import DataDriftPreset
+
+from models.settings import MonitorConfig
+from monitoring.windows import CATEGORICAL, NUMERICAL
+
+
+@dataclass(frozen=True)
+class Drift:
+    share: float  # share of watched columns that drifted
+    scores: dict[str, float]  # column -> distance
+    thresholds: dict[str, float]
+    drifted: list[str]
+    snapshot: Snapshot
+
+
+def drift(reference: pd.DataFrame, current: pd.DataFrame, cfg: MonitorConfig) -> Drift:
+    """Per-column distances (methods and thresholds from ``cfg``) and the drifted share."""
+    definition = DataDefinition(
+        numerical_columns=list(NUMERICAL), categorical_columns=list(CATEGORICAL)
+    )
+    preset = DataDriftPreset(
+        columns=[*NUMERICAL, *CATEGORICAL],
+        num_method=cfg.num_method,
+        num_threshold=cfg.num_threshold,
+        cat_method=cfg.cat_method,
+        cat_threshold=cfg.cat_threshold,
+        drift_share=cfg.drift_share,
+    )
+    snapshot = Report([preset]).run(
+        Dataset.from_pandas(current, data_definition=definition),
+        Dataset.from_pandas(reference, data_definition=definition),
+    )
+    thresholds = {c: cfg.num_threshold for c in NUMERICAL} | {
+        c: cfg.cat_threshold for c in CATEGORICAL
+    }
+    scores: dict[str, float] = {}
+    for metric in snapshot.dict()["metrics"]:
+        column = metric["config"].get("column")
+        if metric["config"]["type"].endswith("ValueDrift") and column in thresholds:
+            scores[column] = float(metric["value"])
+    drifted = [c for c, v in scores.items() if v >= thresholds[c]]
+    return Drift(
+        share=len(drifted) / max(len(scores), 1),
+        scores=scores,
+        thresholds=thresholds,
+        drifted=drifted,
+        snapshot=snapshot,
+    )

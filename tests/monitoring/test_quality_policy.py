@@ -1,0 +1,64 @@
+"""Quality from feedback against hand-computed values; the retraining policy; windows."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from models.settings import MonitorConfig
+from monitoring.policy import decide
+from monitoring.quality import feedback_quality
+from monitoring.windows import WindowError, split
+
+
+def test_feedback_quality_matches_hand_computed_values():
+    log = pd.DataFrame(
+        [
+            {"request_id": "r1", "endpoint": "recommend", "items": ["a", "b", "c"]},
+            {"request_id": "r2", "endpoint": "cross_sell", "items": ["d", "e", "f"]},
+            {"request_id": "r3", "endpoint": "upsell", "items": ["g", "h", "i"]},
+            {"request_id": "r1", "endpoint": "feedback", "item_id": "b", "event": "click"},
+            {"request_id": "r1", "endpoint": "feedback", "item_id": "c", "event": "purchase"},
+            {"request_id": "r1", "endpoint": "feedback", "item_id": "c", "event": "click"},
+            {"request_id": "r2", "endpoint": "feedback", "item_id": "d", "event": "add_to_cart"},
+        ]
+    )
+    q = feedback_quality(log, k=3)
+    # r1: hits at ranks 2 and 3 of 3; r2: hit at rank 1; r3: nothing.
+    assert q["lists"] == 3
+    assert q["precision_at_3"] == pytest.approx((2 / 3 + 1 / 3 + 0) / 3)
+    assert q["hit_rate_at_3"] == pytest.approx(2 / 3)
+    dcg_r1 = 1 / math.log2(3) + 1 / math.log2(4)
+    idcg_r1 = 1 + 1 / math.log2(3)
+    assert q["ndcg_at_3"] == pytest.approx((dcg_r1 / idcg_r1 + 1.0 + 0.0) / 3)
+
+
+def test_feedback_quality_of_an_empty_log_is_zero_lists():
+    assert feedback_quality(pd.DataFrame(), k=10)["lists"] == 0
+
+
+def test_policy_triggers_and_cooldown():
+    cfg = MonitorConfig(drift_share=0.3, quality_drop=0.2, max_age_days=30, cooldown_hours=12)
+    calm = decide(cfg, 0.1, [], 0.05, 0.05, 3.0, None)
+    assert not calm.retrain and calm.notes
+    drifted = decide(cfg, 0.5, ["price", "category"], None, None, 3.0, None)
+    assert drifted.retrain and "price, category" in drifted.reasons[0]
+    worse = decide(cfg, 0.0, [], 0.03, 0.05, 3.0, None)
+    assert worse.retrain and worse.reasons[0].startswith("quality")
+    old = decide(cfg, 0.0, [], None, None, 45.0, None)
+    assert old.retrain and old.reasons[0].startswith("age")
+    held = decide(cfg, 0.9, ["price"], None, None, 3.0, 2.0)
+    assert not held.retrain and "cooldown" in held.notes[-1]
+
+
+def test_empty_or_malformed_window_is_a_clear_error():
+    ts = pd.to_datetime(["2026-01-01", "2026-01-02"])
+    events = pd.DataFrame(
+        {"user_id": ["u", "v"], "item_id": ["a", "b"], "event_type": "view", "timestamp": ts}
+    ).assign(price=1.0)
+    with pytest.raises(WindowError, match="no events after the champion's cutoff"):
+        split(events, ts[0], pd.Timestamp("2026-02-01"), 7, 1)
+    with pytest.raises(WindowError, match="only 1 events in the current window"):
+        split(events, ts[0], ts[1], 7, 5)
+    with pytest.raises(WindowError, match="column 'price' missing"):
+        split(events.drop(columns="price"), ts[0], ts[1], 7, 1)
