@@ -18,6 +18,7 @@ from models.columns import Columns
 C = Columns
 NUMERICAL = ("price", "user_events_per_day", "basket_size")
 CATEGORICAL = ("category", "event_type", "user_kind", "item_kind", "popularity_band")
+BURN_IN_WINDOWS = 4
 REQUIRED = (C.user, C.item, C.event, C.timestamp, C.price)
 
 
@@ -89,15 +90,19 @@ def describe(
 
     Every column means the same in any window, whatever its length: a user (item) is
     *new* when its first event in ``history`` lies less than ``window_days`` before this
-    event, activity is events per active day, and popularity bands come from the
-    reference (``bands``), so a stable shop looks the same week after week.
+    event, activity is events per active day within spans of ``window_days``, and
+    popularity bands come from the reference (``bands``), so a stable shop looks the same
+    week after week.
     """
     recent = pd.Timedelta(days=window_days)
     first_user = events[C.user].map(history.groupby(C.user)[C.timestamp].min())
     first_item = events[C.item].map(history.groupby(C.item)[C.timestamp].min())
-    day = events[C.timestamp].dt.floor("D")
-    active_days = day.groupby(events[C.user]).transform("nunique")
-    per_user = events.groupby(C.user)[C.item].transform("size") / active_days
+    # Activity per active day within spans of window_days, so a 90-day reference and a
+    # 7-day window measure the same thing.
+    span = (events[C.timestamp].max() - events[C.timestamp]).dt.days // window_days
+    keys = [events[C.user], span]
+    active_days = events[C.timestamp].dt.floor("D").groupby(keys).transform("nunique")
+    per_user = events[C.item].groupby(keys).transform("size") / active_days
     category = events[C.item].map(items.set_index(C.item)[C.category])
     basket = pd.Series(0.0, index=events.index)
     if C.order in events:
@@ -131,9 +136,10 @@ def windows(
     """
     reference, current = split(events, train_start, cutoff, window_days, min_events)
     bands = popularity_bands(reference)
-    # In the first days of the data everyone looks new: those events cannot say whether a
-    # user is new, so they stay out of the description (not out of the bands).
-    known_from = events[C.timestamp].min() + pd.Timedelta(days=window_days)
+    # In the first weeks of the data every customer looks new on their first visit: those
+    # events cannot say whether a user is new, so they stay out of the description (not
+    # out of the popularity bands).
+    known_from = events[C.timestamp].min() + pd.Timedelta(days=BURN_IN_WINDOWS * window_days)
     if (reference[C.timestamp] >= known_from).any():
         reference = reference[reference[C.timestamp] >= known_from]
     span = lambda f: (str(f[C.timestamp].min()), str(f[C.timestamp].max()))  # noqa: E731
