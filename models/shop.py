@@ -424,3 +424,37 @@ def describe(shop: Shop) -> dict[str, float]:
         "purchases": float(len(purchases)),
         "orders": float(purchases[C.order].nunique()),
     }
+
+
+def shift(
+    shop: Shop,
+    start: pd.Timestamp,
+    seed: int,
+    launch_share: float = 0.25,
+    price_rise: float = 1.3,
+) -> Shop:
+    """The shop after ``start`` with a market shift: a new category launches and takes
+    ``launch_share`` of the traffic (its products never seen before), and one existing
+    category's prices rise by ``price_rise``. For drift tests and the drift demo."""
+    rng = np.random.default_rng(seed)
+    events, items = shop.events.copy(), shop.items.copy()
+    after = np.flatnonzero((events[C.timestamp] >= start).to_numpy())
+    moved = after[rng.random(len(after)) < launch_share]
+    # The launch: copies of the moved events' products under new ids, in a new category,
+    # priced like the shop's premium tier.
+    originals = events[C.item].to_numpy()[moved]
+    launched = items[items[C.item].isin(set(originals))].copy()
+    launched[C.item] = "launch-" + launched[C.item].astype(str)
+    launched[C.category] = "Launch"
+    launched[C.price] = (launched[C.price] * 1.8).round(2)
+    new_price = launched.set_index(C.item)[C.price]
+    events.loc[moved, C.item] = "launch-" + events[C.item].to_numpy()[moved].astype(str)
+    events.loc[moved, C.price] = new_price.reindex(events.loc[moved, C.item]).to_numpy()
+    # The price rise, in the category with the most events after start.
+    category = events[C.item].map(items.set_index(C.item)[C.category])
+    risen = category.iloc[after].value_counts().index[0]
+    hit = (category == risen).to_numpy() & (events[C.timestamp] >= start).to_numpy()
+    events.loc[hit, C.price] = (events.loc[hit, C.price] * price_rise).round(2)
+    return Shop(
+        events=events, items=pd.concat([items, launched], ignore_index=True), users=shop.users
+    )

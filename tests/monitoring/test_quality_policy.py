@@ -1,4 +1,4 @@
-"""Quality from feedback against hand-computed values; the retraining policy; windows."""
+"""Quality from feedback against hand-computed values; the retraining policy; drift."""
 
 import math
 
@@ -6,9 +6,11 @@ import pandas as pd
 import pytest
 
 from models.settings import MonitorConfig
+from models.shop import shift
+from monitoring.drift import drift
 from monitoring.policy import decide
 from monitoring.quality import feedback_quality
-from monitoring.windows import WindowError, split
+from monitoring.windows import WindowError, split, windows
 
 
 def test_feedback_quality_matches_hand_computed_values():
@@ -62,3 +64,21 @@ def test_empty_or_malformed_window_is_a_clear_error():
         split(events, ts[0], ts[1], 7, 5)
     with pytest.raises(WindowError, match="column 'price' missing"):
         split(events.drop(columns="price"), ts[0], ts[1], 7, 1)
+
+
+def test_a_market_shift_is_detected_and_a_stable_week_is_not(tiny_shop):
+    cfg = MonitorConfig()
+    cutoff = tiny_shop.events["timestamp"].max() - pd.Timedelta(days=35)
+    end = cutoff + pd.Timedelta(days=cfg.window_days)
+
+    def share(shop):
+        events = shop.events[shop.events["timestamp"] < end]
+        w = windows(events, shop.items, events["timestamp"].min(), cutoff, 7, cfg.min_events)
+        return drift(w.reference, w.current, cfg)
+
+    stable, moved = share(tiny_shop), share(shift(tiny_shop, cutoff, seed=1))
+    assert stable.share < cfg.drift_share, stable.scores
+    assert moved.share >= cfg.drift_share and "category" in moved.drifted, moved.scores
+    launched = shift(tiny_shop, cutoff, seed=1).events
+    after = launched[launched["timestamp"] >= cutoff]
+    assert 0.2 < after["item_id"].str.startswith("launch-").mean() < 0.3
