@@ -24,8 +24,11 @@ from flows.pipeline import pipeline
 from flows.tasks import settings_for
 from models.columns import Columns
 from models.settings import RunConfig, Settings
-from monitoring.drift import drift
+from monitoring.drift import Drift, drift
 from monitoring.policy import Decision, decide
+from monitoring.predictions import CATEGORICAL as SERVED_CATEGORICAL
+from monitoring.predictions import NUMERICAL as SERVED_NUMERICAL
+from monitoring.predictions import served_items
 from monitoring.predlog import read_log
 from monitoring.quality import feedback_quality
 from monitoring.windows import WindowError, windows
@@ -58,19 +61,32 @@ def _hours_since_retrain(settings: Settings, now: datetime) -> float | None:
     return (now - last).total_seconds() / 3600
 
 
-def _quality(settings: Settings, version: str, now: datetime) -> tuple[dict, dict]:
-    """(current, baseline) quality on feedback for the champion: the last window against
-    everything it served before."""
-    cfg = settings.monitor
+def _served(settings: Settings, version: str, now: datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The champion's prediction log records (answers and their feedback): (the last
+    window, everything before it)."""
     served, _ = read_log(settings.predictions_dir)
-    if served.empty or "model_version" not in served:
-        return {}, {}
+    if served.empty or "model_version" not in served or "request_id" not in served:
+        return served.iloc[:0], served.iloc[:0]
     mine = served[served["model_version"].astype(str) == version]["request_id"]
     served = served[served["request_id"].isin(set(mine))]
-    start = pd.Timestamp(now) - pd.Timedelta(days=cfg.window_days)
-    recent = served[served["timestamp"] >= start]
-    before = served[served["timestamp"] < start]
-    return feedback_quality(recent, cfg.k), feedback_quality(before, cfg.k)
+    start = pd.Timestamp(now) - pd.Timedelta(days=settings.monitor.window_days)
+    return served[served["timestamp"] >= start], served[served["timestamp"] < start]
+
+
+def _prediction_drift(
+    settings: Settings, recent: pd.DataFrame, before: pd.DataFrame, items: pd.DataFrame
+) -> Drift | str:
+    """Drift of what was served (the champion's earlier answers are the reference), or
+    why it was not measured. Reported, not a retraining trigger: the data and feedback
+    say whether the shop moved; this says how the answers moved with it."""
+    cfg = settings.monitor
+    cur, ref = served_items(recent, items), served_items(before, items)
+    if min(len(cur), len(ref)) < cfg.min_events:
+        return (
+            f"prediction drift not measured: {len(ref)} earlier and {len(cur)} recent served "
+            f"items, at least {cfg.min_events} each are needed"
+        )
+    return drift(ref, cur, cfg, SERVED_NUMERICAL, SERVED_CATEGORICAL)
 
 
 @task(name="check drift and quality")
@@ -105,7 +121,9 @@ def check(settings: Settings, champion: dict[str, str], now: datetime) -> Monito
         *w.current_span,
     )
     result = drift(w.reference, w.current, cfg)
-    now_q, before_q = _quality(settings, version, now)
+    recent, before = _served(settings, version, now)
+    now_q, before_q = feedback_quality(recent, cfg.k), feedback_quality(before, cfg.k)
+    served = _prediction_drift(settings, recent, before, items)
     key = f"precision_at_{cfg.k}"
     enough = lambda q: q and q["lists"] >= cfg.min_feedback_lists  # noqa: E731
     decision = decide(
@@ -121,6 +139,13 @@ def check(settings: Settings, champion: dict[str, str], now: datetime) -> Monito
     html.parent.mkdir(parents=True, exist_ok=True)
     result.snapshot.save_html(str(html))
     result.snapshot.save_json(str(day_dir / f"data-drift-{stamp}.json"))
+    if isinstance(served, Drift):
+        served.snapshot.save_html(str(day_dir / f"prediction-drift-{stamp}.html"))
+        served.snapshot.save_json(str(day_dir / f"prediction-drift-{stamp}.json"))
+        predictions = {"share": served.share, "scores": served.scores, "drifted": served.drifted}
+    else:
+        logger.info("%s", served)
+        predictions = {"not_measured": served}
     write_json(
         {
             "champion": version,
@@ -129,6 +154,7 @@ def check(settings: Settings, champion: dict[str, str], now: datetime) -> Monito
             "drift": {"share": result.share, "scores": result.scores, "drifted": result.drifted},
             "thresholds": result.thresholds,
             "methods": {"numerical": cfg.num_method, "categorical": cfg.cat_method},
+            "prediction_drift": predictions,
             "quality": {"current": now_q, "baseline": before_q},
             "decision": asdict(decision),
         },
@@ -138,6 +164,8 @@ def check(settings: Settings, champion: dict[str, str], now: datetime) -> Monito
     projects = workspace.search_project(PROJECT)
     project = projects[0] if projects else workspace.create_project(PROJECT)
     workspace.add_run(project.id, result.snapshot, name=f"data drift {now:%Y-%m-%d %H:%M}")
+    if isinstance(served, Drift):
+        workspace.add_run(project.id, served.snapshot, name=f"predictions {now:%Y-%m-%d %H:%M}")
     for column, score in result.scores.items():
         flag = "DRIFT" if column in result.drifted else "ok"
         logger.info(

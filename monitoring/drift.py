@@ -22,13 +22,20 @@ class Drift:
     snapshot: Snapshot
 
 
-def drift(reference: pd.DataFrame, current: pd.DataFrame, cfg: MonitorConfig) -> Drift:
-    """Per-column distances (methods and thresholds from ``cfg``) and the drifted share."""
+def drift(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    cfg: MonitorConfig,
+    numerical: tuple[str, ...] = NUMERICAL,
+    categorical: tuple[str, ...] = CATEGORICAL,
+) -> Drift:
+    """Per-column distances (methods and thresholds from ``cfg``) and the drifted share;
+    the columns default to the watched event columns."""
     definition = DataDefinition(
-        numerical_columns=list(NUMERICAL), categorical_columns=list(CATEGORICAL)
+        numerical_columns=list(numerical), categorical_columns=list(categorical)
     )
     preset = DataDriftPreset(
-        columns=[*NUMERICAL, *CATEGORICAL],
+        columns=[*numerical, *categorical],
         num_method=cfg.num_method,
         num_threshold=cfg.num_threshold,
         cat_method=cfg.cat_method,
@@ -39,8 +46,8 @@ def drift(reference: pd.DataFrame, current: pd.DataFrame, cfg: MonitorConfig) ->
         Dataset.from_pandas(current, data_definition=definition),
         Dataset.from_pandas(reference, data_definition=definition),
     )
-    thresholds = {c: cfg.num_threshold for c in NUMERICAL} | {
-        c: cfg.cat_threshold for c in CATEGORICAL
+    thresholds = {c: cfg.num_threshold for c in numerical} | {
+        c: cfg.cat_threshold for c in categorical
     }
     scores: dict[str, float] = {}
     for metric in snapshot.dict()["metrics"]:

@@ -9,6 +9,9 @@ from models.settings import MonitorConfig
 from models.shop import shift
 from monitoring.drift import drift
 from monitoring.policy import decide
+from monitoring.predictions import CATEGORICAL as SERVED_CATEGORICAL
+from monitoring.predictions import NUMERICAL as SERVED_NUMERICAL
+from monitoring.predictions import served_items
 from monitoring.quality import feedback_quality
 from monitoring.windows import WindowError, split, windows
 
@@ -82,3 +85,38 @@ def test_a_market_shift_is_detected_and_a_stable_week_is_not(tiny_shop):
     launched = shift(tiny_shop, cutoff, seed=1).events
     after = launched[launched["timestamp"] >= cutoff]
     assert 0.2 < after["item_id"].str.startswith("launch-").mean() < 0.3
+
+
+def test_served_items_and_prediction_drift():
+    items = pd.DataFrame(
+        {"item_id": list("abcdef"), "category": list("xxxyyy"), "price": [1, 2, 3, 10, 20, 30]}
+    )
+
+    def log(lists, n):
+        return pd.DataFrame(
+            [
+                {
+                    "request_id": f"r{i}",
+                    "endpoint": "recommend",
+                    "items": lists[i % len(lists)],
+                    "scores": [0.9, 0.5, 0.1][: len(lists[i % len(lists)])],
+                    "cold_start": i % 4 == 0,
+                }
+                for i in range(n)
+            ]
+        )
+
+    before = served_items(log([["a", "b", "c"], ["a", "d"]], 200), items)
+    assert len(before) == 500 and before["rank"].max() == 3
+    assert before.loc[0:2, "price"].tolist() == [1, 2, 3]
+    after = served_items(log([["d", "e", "f"]], 200), items)
+    moved = drift(before, after, MonitorConfig(), SERVED_NUMERICAL, SERVED_CATEGORICAL)
+    assert {"category", "price"} <= set(moved.drifted)
+    same = drift(
+        before,
+        served_items(log([["a", "b", "c"], ["a", "d"]], 100), items),
+        MonitorConfig(),
+        SERVED_NUMERICAL,
+        SERVED_CATEGORICAL,
+    )
+    assert same.drifted == []
