@@ -30,6 +30,7 @@ class Applied:
 
     added: tuple[str, ...]
     updated: tuple[str, ...]
+    skipped: tuple[str, ...] = ()
 
 
 def catalogue_frame(cat: Catalogue) -> pd.DataFrame:
@@ -53,14 +54,18 @@ def _grow(mat: sp.csr_matrix, rows: int, cols: int) -> sp.csr_matrix:
     return sp.csr_matrix((mat.data, mat.indices, indptr), shape=(rows, cols))
 
 
-def apply_items(bundle: Bundle, changes: pd.DataFrame) -> tuple[Bundle, Applied]:
+def apply_items(
+    bundle: Bundle, changes: pd.DataFrame, strict: bool = True
+) -> tuple[Bundle, Applied]:
     """A new bundle with ``changes`` (an items table, one row per item id) applied.
 
     Rows for ids the model knows update price, stock, title and margin (category and
     brand are what the model learned the item as, so they stay). Rows for new ids are
     appended, their vectors encoded from ``category``, ``brand``, the price band within
-    their category and ``popularity=new``; they need a category and a price. The input
-    bundle is not modified.
+    their category and ``popularity=new``; they need a category and a price: without,
+    ``strict`` raises, else the row is skipped and listed in ``Applied.skipped`` (an
+    update logged for an item a later model no longer has must not block that model).
+    The input bundle is not modified.
     """
     changes = changes.drop_duplicates(C.item, keep="last").reset_index(drop=True)
     cat, model = bundle.catalogue, bundle.model
@@ -71,11 +76,16 @@ def apply_items(bundle: Bundle, changes: pd.DataFrame) -> tuple[Bundle, Applied]
         if col in old:
             given = old[[C.item, col]].dropna()
             frame.loc[given[C.item].to_numpy(), col] = given[col].to_numpy()
+    skipped: list[str] = []
+    for col in (C.category, C.price):
+        lacking = new[col].isna() if col in new else pd.Series(True, index=new.index)
+        if lacking.any() and strict:
+            raise ValueError(
+                f"new item {new[C.item][lacking].iloc[0]!r}: field {col!r} is required"
+            )
+        skipped += new.loc[lacking, C.item].astype(str).tolist()
+        new = new[~lacking]
     if len(new):
-        for col in (C.category, C.price):
-            missing = new[C.item][new[col].isna()] if col in new else new[C.item]
-            if len(missing):
-                raise ValueError(f"new item {missing.iloc[0]!r}: field {col!r} is required")
         defaults: dict[str, str | bool | float] = {
             C.brand: "unknown",
             C.title: "",
@@ -104,5 +114,7 @@ def apply_items(bundle: Bundle, changes: pd.DataFrame) -> tuple[Bundle, Applied]
         popularity=np.concatenate([bundle.popularity, np.zeros(len(new))]),
     )
     return updated, Applied(
-        added=tuple(new[C.item].astype(str)), updated=tuple(old[C.item].astype(str))
+        added=tuple(new[C.item].astype(str)),
+        updated=tuple(old[C.item].astype(str)),
+        skipped=tuple(skipped),
     )

@@ -108,13 +108,15 @@ class Cartlift:
         """``loaded`` with the whole catalogue change log applied to its trained bundle."""
         size, frame = self.changes.size(), self.changes.read()
         if len(frame):
-            bundle, applied = apply_items(loaded.base, frame)
+            bundle, applied = apply_items(loaded.base, frame, strict=False)
             loaded = replace(loaded, engine=Engine(bundle))
             log.info(
-                "Catalogue changes applied to version %s: %d new items, %d updated",
+                "Catalogue changes applied to version %s: %d new items, %d updated, "
+                "%d skipped (updates of items this model does not have)",
                 loaded.version,
                 len(applied.added),
                 len(applied.updated),
+                len(applied.skipped),
             )
         self._applied = size
         return loaded

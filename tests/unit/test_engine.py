@@ -167,3 +167,10 @@ def test_new_item_is_served_through_its_features(engine):
 def test_new_item_without_category_is_refused(engine):
     with pytest.raises(ValueError, match="'category' is required"):
         apply_items(engine.bundle, pd.DataFrame({"item_id": ["x"], "price": [3.0]}))
+
+
+def test_an_update_for_an_item_the_model_lacks_is_skipped_when_not_strict(engine):
+    changes = pd.DataFrame({"item_id": ["gone-item"], "in_stock": [False]})
+    bundle, applied = apply_items(engine.bundle, changes, strict=False)
+    assert applied.skipped == ("gone-item",) and not applied.added
+    assert len(bundle.catalogue.item_ids) == len(engine.cat.item_ids)
