@@ -12,8 +12,11 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+from evidently.sdk.models import PanelMetric
+from evidently.sdk.panels import counter_panel, line_plot_panel
 from evidently.ui.workspace import Workspace
 from prefect import flow, get_run_logger, task
 from prefect.events import emit_event
@@ -24,13 +27,15 @@ from flows.pipeline import pipeline
 from flows.tasks import settings_for
 from models.columns import Columns
 from models.settings import RunConfig, Settings
-from monitoring.drift import Drift, drift
+from monitoring.drift import DATA_TAG, PREDICTIONS_TAG, Drift, drift
 from monitoring.policy import Decision, decide
 from monitoring.predictions import CATEGORICAL as SERVED_CATEGORICAL
 from monitoring.predictions import NUMERICAL as SERVED_NUMERICAL
 from monitoring.predictions import served_items
 from monitoring.predlog import read_log
 from monitoring.quality import feedback_quality
+from monitoring.windows import CATEGORICAL as EVENT_CATEGORICAL
+from monitoring.windows import NUMERICAL as EVENT_NUMERICAL
 from monitoring.windows import WindowError, windows
 
 C = Columns
@@ -86,7 +91,51 @@ def _prediction_drift(
             f"prediction drift not measured: {len(ref)} earlier and {len(cur)} recent served "
             f"items, at least {cfg.min_events} each are needed"
         )
-    return drift(ref, cur, cfg, SERVED_NUMERICAL, SERVED_CATEGORICAL)
+    return drift(ref, cur, cfg, SERVED_NUMERICAL, SERVED_CATEGORICAL, PREDICTIONS_TAG)
+
+
+def _project(settings: Settings) -> tuple[Workspace, Any]:
+    """The Evidently workspace project, with its dashboard made on first use."""
+    workspace = Workspace.create(str(settings.reports_dir / "workspace"))
+    found = workspace.search_project(PROJECT)
+    if found:
+        return workspace, found[0]
+    project = workspace.create_project(PROJECT, "cartlift: drift of shop data and served answers")
+    share = "evidently:metric_v2:DriftedColumnsCount"
+
+    def series(legend: str, tag: str, metric: str = share, **labels: str) -> PanelMetric:
+        labels = labels or {"value_type": "share"}
+        return PanelMetric(legend=legend, metric=metric, metric_labels=labels, tags=[tag])
+
+    board = project.dashboard
+    board.add_panel(
+        counter_panel(
+            "Share of drifted shop columns (last run)", [series("share", DATA_TAG)], size="half"
+        )
+    )
+    board.add_panel(
+        counter_panel(
+            "Share of drifted answer columns (last run)",
+            [series("share", PREDICTIONS_TAG)],
+            size="half",
+        )
+    )
+    board.add_panel(
+        line_plot_panel(
+            "Drift share over time",
+            [series("shop data", DATA_TAG), series("served answers", PREDICTIONS_TAG)],
+        )
+    )
+    board.add_panel(
+        line_plot_panel(
+            "Drift of the shop's columns (distance; drift at 0.1)",
+            [
+                series(column, DATA_TAG, "evidently:metric_v2:ValueDrift", column=column)
+                for column in (*EVENT_NUMERICAL, *EVENT_CATEGORICAL)
+            ],
+        )
+    )
+    return workspace, project
 
 
 @task(name="check drift and quality")
@@ -160,9 +209,7 @@ def check(settings: Settings, champion: dict[str, str], now: datetime) -> Monito
         },
         day_dir / f"decision-{stamp}.json",
     )
-    workspace = Workspace.create(str(settings.reports_dir / "workspace"))
-    projects = workspace.search_project(PROJECT)
-    project = projects[0] if projects else workspace.create_project(PROJECT)
+    workspace, project = _project(settings)
     workspace.add_run(project.id, result.snapshot, name=f"data drift {now:%Y-%m-%d %H:%M}")
     if isinstance(served, Drift):
         workspace.add_run(project.id, served.snapshot, name=f"predictions {now:%Y-%m-%d %H:%M}")

@@ -12,6 +12,8 @@ from evidently.presets import DataDriftPreset
 from models.settings import MonitorConfig
 from monitoring.windows import CATEGORICAL, NUMERICAL
 
+DATA_TAG, PREDICTIONS_TAG = "data-drift", "prediction-drift"
+
 
 @dataclass(frozen=True)
 class Drift:
@@ -28,9 +30,11 @@ def drift(
     cfg: MonitorConfig,
     numerical: tuple[str, ...] = NUMERICAL,
     categorical: tuple[str, ...] = CATEGORICAL,
+    tag: str = DATA_TAG,
 ) -> Drift:
     """Per-column distances (methods and thresholds from ``cfg``) and the drifted share;
-    the columns default to the watched event columns."""
+    the columns default to the watched event columns. ``tag`` tells the reports apart on
+    the dashboard."""
     definition = DataDefinition(
         numerical_columns=list(numerical), categorical_columns=list(categorical)
     )
@@ -42,7 +46,7 @@ def drift(
         cat_threshold=cfg.cat_threshold,
         drift_share=cfg.drift_share,
     )
-    snapshot = Report([preset]).run(
+    snapshot = Report([preset], tags=[tag]).run(
         Dataset.from_pandas(current, data_definition=definition),
         Dataset.from_pandas(reference, data_definition=definition),
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from evidently.ui.workspace import Workspace
 
 from flows.lake import write_shop
 from flows.monitor import monitor
@@ -65,6 +66,15 @@ def test_reports_and_decision_are_written(trained):
     assert "category" not in result.drifted and decision["decision"]["retrain"] in (True, False)
     workspace = Settings().reports_dir / "workspace"
     assert any(workspace.rglob("*.json"))  # the run is in the Evidently workspace
+
+
+def test_workspace_dashboard_plots_drift_over_time(trained):
+    monitor(config=FAST)
+    workspace = Workspace.create(str(Settings().reports_dir / "workspace"))
+    (project,) = workspace.search_project("cartlift monitoring")
+    titles = [p.title for p in project.dashboard.model().panels]
+    assert "Drift share over time" in titles and len(titles) == 4
+    assert len(workspace.list_runs(project.id)) >= 2  # one data-drift run per monitor call
 
 
 def test_shift_fires_the_event_retrains_and_cools_down(trained):
