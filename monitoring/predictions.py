@@ -47,6 +47,6 @@ def served_items(log: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
             ).astype(float),
             "endpoint": np.repeat(lists["endpoint"].to_numpy(), sizes),
             "category": ids.map(catalogue[C.category]).fillna("unknown").astype(str).to_numpy(),
-            "cold_start": np.repeat(cold.fillna(False).astype(str).to_numpy(), sizes),
+            "cold_start": np.repeat(cold.eq(True).astype(str).to_numpy(), sizes),
         }
     )
