@@ -138,6 +138,12 @@ def _project(settings: Settings) -> tuple[Workspace, Any]:
     return workspace, project
 
 
+def _save(result: Drift, stem: Path) -> None:
+    """The Evidently report as HTML (for people) and its JSON snapshot (for tools)."""
+    result.snapshot.save_html(str(stem.with_suffix(".html")))
+    result.snapshot.save_json(str(stem.with_suffix(".json")))
+
+
 @task(name="check drift and quality")
 def check(settings: Settings, champion: dict[str, str], now: datetime) -> MonitorResult:
     logger = get_run_logger()
@@ -184,13 +190,10 @@ def check(settings: Settings, champion: dict[str, str], now: datetime) -> Monito
         age,
         since,
     )
-    html = day_dir / f"data-drift-{stamp}.html"
-    html.parent.mkdir(parents=True, exist_ok=True)
-    result.snapshot.save_html(str(html))
-    result.snapshot.save_json(str(day_dir / f"data-drift-{stamp}.json"))
+    day_dir.mkdir(parents=True, exist_ok=True)
+    _save(result, day_dir / f"data-drift-{stamp}")
     if isinstance(served, Drift):
-        served.snapshot.save_html(str(day_dir / f"prediction-drift-{stamp}.html"))
-        served.snapshot.save_json(str(day_dir / f"prediction-drift-{stamp}.json"))
+        _save(served, day_dir / f"prediction-drift-{stamp}")
         predictions = {"share": served.share, "scores": served.scores, "drifted": served.drifted}
     else:
         logger.info("%s", served)

@@ -82,21 +82,21 @@ def popularity_bands(reference: pd.DataFrame) -> pd.Series:
 def describe(
     events: pd.DataFrame,
     items: pd.DataFrame,
-    history: pd.DataFrame,
+    first_seen: tuple[pd.Series, pd.Series],
     bands: pd.Series,
     window_days: int,
 ) -> pd.DataFrame:
     """The watched columns, one row per event of ``events``.
 
     Every column means the same in any window, whatever its length: a user (item) is
-    *new* when its first event in ``history`` lies less than ``window_days`` before this
-    event, activity is events per active day within spans of ``window_days``, and
-    popularity bands come from the reference (``bands``), so a stable shop looks the same
-    week after week.
+    *new* when its first event (``first_seen``: per user id, per item id) lies less than
+    ``window_days`` before this event, activity is events per active day within spans of
+    ``window_days``, and popularity bands come from the reference (``bands``), so a stable
+    shop looks the same week after week.
     """
     recent = pd.Timedelta(days=window_days)
-    first_user = events[C.user].map(history.groupby(C.user)[C.timestamp].min())
-    first_item = events[C.item].map(history.groupby(C.item)[C.timestamp].min())
+    first_user = events[C.user].map(first_seen[0])
+    first_item = events[C.item].map(first_seen[1])
     # Activity per active day within spans of window_days, so a 90-day reference and a
     # 7-day window measure the same thing.
     span = (events[C.timestamp].max() - events[C.timestamp]).dt.days // window_days
@@ -136,6 +136,10 @@ def windows(
     """
     reference, current = split(events, train_start, cutoff, window_days, min_events)
     bands = popularity_bands(reference)
+    first_seen = (
+        events.groupby(C.user)[C.timestamp].min(),
+        events.groupby(C.item)[C.timestamp].min(),
+    )
     # In the first weeks of the data every customer looks new on their first visit: those
     # events cannot say whether a user is new, so they stay out of the description (not
     # out of the popularity bands).
@@ -144,8 +148,8 @@ def windows(
         reference = reference[reference[C.timestamp] >= known_from]
     span = lambda f: (str(f[C.timestamp].min()), str(f[C.timestamp].max()))  # noqa: E731
     return Windows(
-        reference=describe(reference, items, events, bands, window_days),
-        current=describe(current, items, events, bands, window_days),
+        reference=describe(reference, items, first_seen, bands, window_days),
+        current=describe(current, items, first_seen, bands, window_days),
         reference_span=span(reference),
         current_span=span(current),
     )
