@@ -4,10 +4,11 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export CARTLIFT_HOME ?= $(CURDIR)/.cartlift
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: help setup demo test test-fast lint bench requirements serve clean
+.PHONY: help setup demo demo-drift test test-fast lint bench requirements serve clean
 
 help:
 	@echo "make demo   - install, generate the default shop, run the pipeline, show the champion"
+	@echo "make demo-drift - the monitoring loop: drift -> retrain -> gate -> new champion served"
 	@echo "make test   - install and run the test suite (unit, flows, data tiers)"
 	@echo "make lint   - ruff and mypy"
 	@echo "make bench  - benchmarks/pipeline.py (200k and 2M events; slow)"
@@ -19,6 +20,9 @@ setup:
 demo: setup
 	$(UV) run cartlift generate
 	$(UV) run cartlift pipeline
+
+demo-drift: setup
+	$(UV) run cartlift demo-drift
 
 test: setup
 	$(UV) run pytest

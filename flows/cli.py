@@ -211,6 +211,47 @@ def monitor(
         typer.echo(f"Dashboard: evidently ui --workspace {settings.reports_dir / 'workspace'}")
 
 
+@app.command("demo-drift")
+def demo_drift(
+    days: Annotated[int, typer.Option(help="days between the first champion and today")] = 60,
+) -> None:
+    """The monitoring loop end to end: serve a champion, shift the shop, watch drift ->
+    retrain -> quality gate -> new champion -> the service reloads.
+
+    Runs in a workspace of its own, $CARTLIFT_HOME/demo-drift (emptied first), so it
+    never touches the shop's real champion.
+    """
+    import shutil
+
+    workspace = Settings().home / "demo-drift"
+    shutil.rmtree(workspace, ignore_errors=True)
+    os.environ["CARTLIFT_HOME"] = str(workspace)
+    os.environ.pop("PREFECT_HOME", None)
+    # Under a tracking server a separate model name keeps the demo apart as well.
+    os.environ["CARTLIFT_REGISTERED_MODEL"] = "cartlift-demo-drift"
+    settings = _settings()
+    from flows.demo import drift_demo
+
+    config = settings.run.model_copy(update={"dataset": "demo-shop"})
+    result = drift_demo(settings.shop, config, later_days=days, say=typer.echo)
+    typer.echo("\nWhy retraining ran:" if result.reasons else "\nRetraining did not run")
+    for reason in result.reasons:
+        typer.echo("  " + reason)
+    typer.echo(f"Reports: {result.report_dir}")
+    typer.echo(f"Dashboard: evidently ui --workspace {settings.reports_dir / 'workspace'}")
+    if result.after == result.before or result.served_after != result.after:
+        typer.echo(
+            f"The loop did not end with a new champion served (champion {result.after}, "
+            f"served {result.served_after})",
+            err=True,
+        )
+        raise typer.Exit(1)
+    typer.echo(
+        f"Done: drift -> retrain -> gate -> champion {result.before} -> {result.after}, "
+        f"served by the running service"
+    )
+
+
 @app.command()
 def serve(
     port: Annotated[int, typer.Option(help="HTTP port")] = 3000,

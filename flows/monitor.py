@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
-from evidently.sdk.models import PanelMetric
-from evidently.sdk.panels import counter_panel, line_plot_panel
-from evidently.ui.workspace import Workspace
+from evidently.core.report import Snapshot
 from prefect import flow, get_run_logger, task
 from prefect.events import emit_event
 
@@ -27,20 +24,19 @@ from flows.pipeline import pipeline
 from flows.tasks import settings_for
 from models.columns import Columns
 from models.settings import RunConfig, Settings
-from monitoring.drift import DATA_TAG, PREDICTIONS_TAG, Drift, drift
+from monitoring import dashboard
+from monitoring.drift import PREDICTIONS_TAG, Drift, drift
 from monitoring.policy import Decision, decide
 from monitoring.predictions import CATEGORICAL as SERVED_CATEGORICAL
 from monitoring.predictions import NUMERICAL as SERVED_NUMERICAL
 from monitoring.predictions import served_items
 from monitoring.predlog import read_log
 from monitoring.quality import feedback_quality
-from monitoring.windows import CATEGORICAL as EVENT_CATEGORICAL
-from monitoring.windows import NUMERICAL as EVENT_NUMERICAL
+from monitoring.recsys import quality_report, quality_summary
 from monitoring.windows import WindowError, windows
 
 C = Columns
 EVENT = "cartlift.drift.detected"
-PROJECT = "cartlift monitoring"
 
 
 @dataclass
@@ -66,16 +62,17 @@ def _hours_since_retrain(settings: Settings, now: datetime) -> float | None:
     return (now - last).total_seconds() / 3600
 
 
-def _served(settings: Settings, version: str, now: datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The champion's prediction log records (answers and their feedback): (the last
-    window, everything before it)."""
+def _served(
+    settings: Settings, version: str, since: pd.Timestamp
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The champion's prediction log records (answers and their feedback): (those since
+    ``since``, everything before)."""
     served, _ = read_log(settings.predictions_dir)
     if served.empty or "model_version" not in served or "request_id" not in served:
         return served.iloc[:0], served.iloc[:0]
     mine = served[served["model_version"].astype(str) == version]["request_id"]
     served = served[served["request_id"].isin(set(mine))]
-    start = pd.Timestamp(now) - pd.Timedelta(days=settings.monitor.window_days)
-    return served[served["timestamp"] >= start], served[served["timestamp"] < start]
+    return served[served["timestamp"] >= since], served[served["timestamp"] < since]
 
 
 def _prediction_drift(
@@ -94,58 +91,39 @@ def _prediction_drift(
     return drift(ref, cur, cfg, SERVED_NUMERICAL, SERVED_CATEGORICAL, PREDICTIONS_TAG)
 
 
-def _project(settings: Settings) -> tuple[Workspace, Any]:
-    """The Evidently workspace project, with its dashboard made on first use."""
-    workspace = Workspace.create(str(settings.reports_dir / "workspace"))
-    found = workspace.search_project(PROJECT)
-    if found:
-        return workspace, found[0]
-    project = workspace.create_project(PROJECT, "cartlift: drift of shop data and served answers")
-    share = "evidently:metric_v2:DriftedColumnsCount"
-
-    def series(legend: str, tag: str, metric: str = share, **labels: str) -> PanelMetric:
-        labels = labels or {"value_type": "share"}
-        return PanelMetric(legend=legend, metric=metric, metric_labels=labels, tags=[tag])
-
-    board = project.dashboard
-    board.add_panel(
-        counter_panel(
-            "Share of drifted shop columns (last run)", [series("share", DATA_TAG)], size="half"
-        )
-    )
-    board.add_panel(
-        counter_panel(
-            "Share of drifted answer columns (last run)",
-            [series("share", PREDICTIONS_TAG)],
-            size="half",
-        )
-    )
-    board.add_panel(
-        line_plot_panel(
-            "Drift share over time",
-            [series("shop data", DATA_TAG), series("served answers", PREDICTIONS_TAG)],
-        )
-    )
-    board.add_panel(
-        line_plot_panel(
-            "Drift of the shop's columns (distance; drift at 0.1)",
-            [
-                series(column, DATA_TAG, "evidently:metric_v2:ValueDrift", column=column)
-                for column in (*EVENT_NUMERICAL, *EVENT_CATEGORICAL)
-            ],
-        )
-    )
-    return workspace, project
-
-
-def _save(result: Drift, stem: Path) -> None:
+def _save(snapshot: Snapshot, stem: Path) -> None:
     """The Evidently report as HTML (for people) and its JSON snapshot (for tools)."""
-    result.snapshot.save_html(str(stem.with_suffix(".html")))
-    result.snapshot.save_json(str(stem.with_suffix(".json")))
+    snapshot.save_html(str(stem.with_suffix(".html")))
+    snapshot.save_json(str(stem.with_suffix(".json")))
+
+
+def _quality_reports(
+    settings: Settings, champion: dict[str, str], recent: pd.DataFrame, train: pd.DataFrame
+) -> tuple[list[Snapshot], dict[str, float], str | None]:
+    """Evidently's quality report and summary over the recent served lists, and the
+    champion's offline metrics (from its MLflow run) to compare them with; or why the
+    reports were not made."""
+    k = settings.monitor.k
+    offline = registry.run_metrics(
+        settings, champion["run_id"], [f"{m}_at_{k}" for m in ("precision", "ndcg", "hit_rate")]
+    )
+    try:
+        snapshots = [
+            quality_report(recent, train, k),
+            quality_summary(recent, k, offline.get(f"ndcg_at_{k}")),
+        ]
+    except ValueError as exc:
+        return [], offline, f"quality report not made: {exc}"
+    return snapshots, offline, None
 
 
 @task(name="check drift and quality")
-def check(settings: Settings, champion: dict[str, str], now: datetime) -> MonitorResult:
+def check(
+    settings: Settings,
+    champion: dict[str, str],
+    now: datetime,
+    served_since: datetime | None = None,
+) -> MonitorResult:
     logger = get_run_logger()
     cfg = settings.monitor
     version = champion["version"]
@@ -158,9 +136,8 @@ def check(settings: Settings, champion: dict[str, str], now: datetime) -> Monito
         events = pd.read_parquet(lake / "events.parquet")
         items = pd.read_parquet(lake / "items.parquet")
         start = pd.Timestamp(champion.get("train_start") or events[C.timestamp].min())
-        w = windows(
-            events, items, start, pd.Timestamp(champion["cutoff"]), cfg.window_days, cfg.min_events
-        )
+        cutoff = pd.Timestamp(champion["cutoff"])
+        w = windows(events, items, start, cutoff, cfg.window_days, cfg.min_events)
     except (WindowError, OSError, KeyError, ValueError) as exc:
         message = f"no drift verdict for champion version {version}: {exc}"
         logger.warning(message)
@@ -176,9 +153,12 @@ def check(settings: Settings, champion: dict[str, str], now: datetime) -> Monito
         *w.current_span,
     )
     result = drift(w.reference, w.current, cfg)
-    recent, before = _served(settings, version, now)
+    window_start = served_since or now - timedelta(days=cfg.window_days)
+    recent, before = _served(settings, version, pd.Timestamp(window_start))
     now_q, before_q = feedback_quality(recent, cfg.k), feedback_quality(before, cfg.k)
     served = _prediction_drift(settings, recent, before, items)
+    trained_on = events[(events[C.timestamp] >= start) & (events[C.timestamp] < cutoff)]
+    quality, offline, why_not = _quality_reports(settings, champion, recent, trained_on)
     key = f"precision_at_{cfg.k}"
     enough = lambda q: q and q["lists"] >= cfg.min_feedback_lists  # noqa: E731
     decision = decide(
@@ -191,13 +171,29 @@ def check(settings: Settings, champion: dict[str, str], now: datetime) -> Monito
         since,
     )
     day_dir.mkdir(parents=True, exist_ok=True)
-    _save(result, day_dir / f"data-drift-{stamp}")
+    _save(result.snapshot, day_dir / f"data-drift-{stamp}")
     if isinstance(served, Drift):
-        _save(served, day_dir / f"prediction-drift-{stamp}")
+        _save(served.snapshot, day_dir / f"prediction-drift-{stamp}")
         predictions = {"share": served.share, "scores": served.scores, "drifted": served.drifted}
     else:
         logger.info("%s", served)
         predictions = {"not_measured": served}
+    if quality:
+        _save(quality[0], day_dir / f"quality-{stamp}")
+        logger.info(
+            "Feedback on %d served lists: precision@%d %.4f, NDCG@%d %.4f, hit rate %.4f "
+            "(the champion's offline NDCG@%d on its holdout: %s)",
+            int(now_q["lists"]),
+            cfg.k,
+            now_q[f"precision_at_{cfg.k}"],
+            cfg.k,
+            now_q[f"ndcg_at_{cfg.k}"],
+            now_q[f"hit_rate_at_{cfg.k}"],
+            cfg.k,
+            f"{offline[f'ndcg_at_{cfg.k}']:.4f}" if f"ndcg_at_{cfg.k}" in offline else "unknown",
+        )
+    else:
+        logger.info("%s", why_not)
     write_json(
         {
             "champion": version,
@@ -207,15 +203,17 @@ def check(settings: Settings, champion: dict[str, str], now: datetime) -> Monito
             "thresholds": result.thresholds,
             "methods": {"numerical": cfg.num_method, "categorical": cfg.cat_method},
             "prediction_drift": predictions,
-            "quality": {"current": now_q, "baseline": before_q},
+            "quality": {"current": now_q, "baseline": before_q, "offline": offline},
             "decision": asdict(decision),
         },
         day_dir / f"decision-{stamp}.json",
     )
-    workspace, project = _project(settings)
+    workspace, project = dashboard.project(settings.reports_dir / "workspace", cfg.k)
     workspace.add_run(project.id, result.snapshot, name=f"data drift {now:%Y-%m-%d %H:%M}")
     if isinstance(served, Drift):
         workspace.add_run(project.id, served.snapshot, name=f"predictions {now:%Y-%m-%d %H:%M}")
+    for kind, snapshot in zip(("quality", "quality summary"), quality, strict=False):
+        workspace.add_run(project.id, snapshot, name=f"{kind} {now:%Y-%m-%d %H:%M}")
     for column, score in result.scores.items():
         flag = "DRIFT" if column in result.drifted else "ok"
         logger.info(
@@ -231,9 +229,13 @@ def monitor(
     mapping: str | None = None,
     config: RunConfig | None = None,
     now: datetime | None = None,
+    served_since: datetime | None = None,
 ) -> MonitorResult:
     """Check the champion; when retraining is due, emit the event and (given ``data``)
-    run the pipeline, whose quality gate decides on a new champion."""
+    run the pipeline, whose quality gate decides on a new champion.
+
+    Served answers since ``served_since`` (default: the last ``window_days``) are judged
+    against the champion's answers before it."""
     logger = get_run_logger()
     settings = settings_for(config)
     now = now or datetime.now(UTC)
@@ -241,7 +243,7 @@ def monitor(
     if champion is None:
         logger.warning("No champion in the registry: nothing to monitor")
         return MonitorResult(Decision(False, [], ["no champion"]), None)
-    result = check(settings, champion, now)
+    result = check(settings, champion, now, served_since)
     for note in result.decision.notes:
         logger.info("%s", note)
     if not result.decision.retrain:

@@ -153,3 +153,9 @@ def describe_version(settings: Settings, version: str) -> dict[str, str]:
     client = connect(settings)
     mv = client.get_model_version(settings.registered_model, version)
     return {"version": str(mv.version), "run_id": mv.run_id, **mv.tags}
+
+
+def run_metrics(settings: Settings, run_id: str, names: list[str]) -> dict[str, float]:
+    """The named metrics of an MLflow run (those it logged)."""
+    logged = connect(settings).get_run(run_id).data.metrics
+    return {name: float(logged[name]) for name in names if name in logged}

@@ -23,30 +23,51 @@ def served_lists(log: pd.DataFrame) -> pd.DataFrame:
     return lists[["request_id", "endpoint", "items"]].drop_duplicates("request_id")
 
 
-def feedback_quality(log: pd.DataFrame, k: int) -> dict[str, float]:
-    """precision@k, NDCG@k (binary relevance) and hit rate@k over served lists."""
+def ranked(log: pd.DataFrame, k: int) -> pd.DataFrame:
+    """One row per served item in the top ``k`` of each list: request_id, endpoint,
+    item_id, rank (1 = first) and hit (feedback named it for that request)."""
     lists = served_lists(log)
-    out = {"lists": float(len(lists)), f"precision_at_{k}": 0.0, f"ndcg_at_{k}": 0.0}
-    out[f"hit_rate_at_{k}"] = 0.0
+    columns = ["request_id", "endpoint", "item_id", "rank", "hit"]
     if lists.empty:
-        return out
-    feedback = log[log["endpoint"] == "feedback"] if "endpoint" in log else log.iloc[:0]
+        return pd.DataFrame(columns=columns)
+    feedback = log[log["endpoint"] == "feedback"]
     pairs = feedback.reindex(columns=["request_id", "item_id"]).dropna().drop_duplicates()
     relevant = pd.MultiIndex.from_frame(pairs)
-    # Position of each served item, then whether feedback named it: one flat array.
-    flat = lists.assign(items=lists["items"].map(lambda x: list(x)[:k])).explode("items")
-    flat = flat.dropna(subset=["items"])
-    flat["rank"] = flat.groupby("request_id").cumcount()
-    flat["hit"] = pd.MultiIndex.from_arrays([flat["request_id"], flat["items"]]).isin(relevant)
-    flat["gain"] = flat["hit"] / np.log2(flat["rank"] + 2)
-    per = flat.groupby("request_id").agg(hits=("hit", "sum"), dcg=("gain", "sum"))
+    flat = lists.assign(item_id=lists["items"].map(lambda x: list(x)[:k])).explode("item_id")
+    flat = flat.dropna(subset=["item_id"])
+    flat["rank"] = flat.groupby("request_id").cumcount() + 1
+    flat["hit"] = pd.MultiIndex.from_arrays([flat["request_id"], flat["item_id"]]).isin(relevant)
+    return flat[columns].reset_index(drop=True)
+
+
+def per_list(log: pd.DataFrame, k: int) -> pd.DataFrame:
+    """precision@k, NDCG@k (binary relevance) and hit@k of each served list, indexed by
+    request_id; lists nobody reacted to score 0."""
+    lists = served_lists(log)
+    flat = ranked(log, k)
+    gain = flat["hit"] / np.log2(flat["rank"] + 1)
+    per = flat.assign(gain=gain).groupby("request_id").agg(hits=("hit", "sum"), dcg=("gain", "sum"))
     per = per.reindex(lists["request_id"], fill_value=0)
+    feedback = log[log["endpoint"] == "feedback"] if not lists.empty else log.iloc[:0]
+    pairs = feedback.reindex(columns=["request_id", "item_id"]).dropna().drop_duplicates()
     n_rel = pairs["request_id"].value_counts().reindex(per.index, fill_value=0)
-    ideal_n = np.minimum(n_rel.to_numpy(), k)
     discounts = np.concatenate([[0.0], np.cumsum(1 / np.log2(np.arange(2, k + 2)))])
-    idcg = discounts[ideal_n]
-    ndcg = np.divide(per["dcg"].to_numpy(), idcg, out=np.zeros(len(per)), where=idcg > 0)
-    out[f"precision_at_{k}"] = float((per["hits"] / k).mean())
-    out[f"ndcg_at_{k}"] = float(ndcg.mean())
-    out[f"hit_rate_at_{k}"] = float((per["hits"] > 0).mean())
-    return out
+    idcg = discounts[np.minimum(n_rel.to_numpy(), k)]
+    ndcg = np.divide(per["dcg"].to_numpy(float), idcg, out=np.zeros(len(per)), where=idcg > 0)
+    return pd.DataFrame(
+        {
+            "endpoint": lists["endpoint"].to_numpy(),
+            "precision": per["hits"].to_numpy(float) / k,
+            "ndcg": ndcg,
+            "hit": (per["hits"] > 0).to_numpy(float),
+        },
+        index=per.index,
+    )
+
+
+def feedback_quality(log: pd.DataFrame, k: int) -> dict[str, float]:
+    """precision@k, NDCG@k (binary relevance) and hit rate@k, averaged over served lists."""
+    per = per_list(log, k)
+    means = per[["precision", "ndcg", "hit"]].to_numpy().mean(axis=0) if len(per) else [0.0] * 3
+    names = (f"precision_at_{k}", f"ndcg_at_{k}", f"hit_rate_at_{k}")
+    return {"lists": float(len(per))} | {n: float(m) for n, m in zip(names, means, strict=True)}

@@ -73,7 +73,8 @@ def test_workspace_dashboard_plots_drift_over_time(trained):
     workspace = Workspace.create(str(Settings().reports_dir / "workspace"))
     (project,) = workspace.search_project("cartlift monitoring")
     titles = [p.title for p in project.dashboard.model().panels]
-    assert "Drift share over time" in titles and len(titles) == 4
+    assert "Drift share over time" in titles and len(titles) == 5
+    assert any(t.startswith("Quality on feedback over time") for t in titles)
     assert len(workspace.list_runs(project.id)) >= 2  # one data-drift run per monitor call
 
 

@@ -13,22 +13,24 @@ from monitoring.predictions import CATEGORICAL as SERVED_CATEGORICAL
 from monitoring.predictions import NUMERICAL as SERVED_NUMERICAL
 from monitoring.predictions import served_items
 from monitoring.quality import feedback_quality
+from monitoring.recsys import quality_report, quality_summary
 from monitoring.windows import WindowError, split, windows
+
+HAND_LOG = pd.DataFrame(
+    [
+        {"request_id": "r1", "endpoint": "recommend", "items": ["a", "b", "c"]},
+        {"request_id": "r2", "endpoint": "cross_sell", "items": ["d", "e", "f"]},
+        {"request_id": "r3", "endpoint": "upsell", "items": ["g", "h", "i"]},
+        {"request_id": "r1", "endpoint": "feedback", "item_id": "b", "event": "click"},
+        {"request_id": "r1", "endpoint": "feedback", "item_id": "c", "event": "purchase"},
+        {"request_id": "r1", "endpoint": "feedback", "item_id": "c", "event": "click"},
+        {"request_id": "r2", "endpoint": "feedback", "item_id": "d", "event": "add_to_cart"},
+    ]
+)
 
 
 def test_feedback_quality_matches_hand_computed_values():
-    log = pd.DataFrame(
-        [
-            {"request_id": "r1", "endpoint": "recommend", "items": ["a", "b", "c"]},
-            {"request_id": "r2", "endpoint": "cross_sell", "items": ["d", "e", "f"]},
-            {"request_id": "r3", "endpoint": "upsell", "items": ["g", "h", "i"]},
-            {"request_id": "r1", "endpoint": "feedback", "item_id": "b", "event": "click"},
-            {"request_id": "r1", "endpoint": "feedback", "item_id": "c", "event": "purchase"},
-            {"request_id": "r1", "endpoint": "feedback", "item_id": "c", "event": "click"},
-            {"request_id": "r2", "endpoint": "feedback", "item_id": "d", "event": "add_to_cart"},
-        ]
-    )
-    q = feedback_quality(log, k=3)
+    q = feedback_quality(HAND_LOG, k=3)
     # r1: hits at ranks 2 and 3 of 3; r2: hit at rank 1; r3: nothing.
     assert q["lists"] == 3
     assert q["precision_at_3"] == pytest.approx((2 / 3 + 1 / 3 + 0) / 3)
@@ -36,6 +38,30 @@ def test_feedback_quality_matches_hand_computed_values():
     dcg_r1 = 1 / math.log2(3) + 1 / math.log2(4)
     idcg_r1 = 1 + 1 / math.log2(3)
     assert q["ndcg_at_3"] == pytest.approx((dcg_r1 / idcg_r1 + 1.0 + 0.0) / 3)
+
+
+def test_evidently_quality_reports_agree_with_the_hand_computed_values():
+    train = pd.DataFrame({"user_id": ["x", "x", "y"], "item_id": ["a", "b", "a"]})
+    metrics = {
+        m["config"]["type"].split(":")[-1] + m["config"].get("column", ""): m["value"]
+        for m in quality_report(HAND_LOG, train, k=3).dict()["metrics"]
+    }
+    at_3 = lambda name: list(metrics[name]["value"].values())[-1]  # noqa: E731
+    q = feedback_quality(HAND_LOG, k=3)
+    assert at_3("PrecisionTopK") == pytest.approx(q["precision_at_3"])
+    assert at_3("NDCG") == pytest.approx(q["ndcg_at_3"])
+    assert at_3("HitRate") == pytest.approx(q["hit_rate_at_3"])
+    assert at_3("MRR") == pytest.approx((1 / 2 + 1 + 0) / 3)
+    assert {"Novelty", "PopularityBiasMetric", "Personalization"} <= set(metrics)
+    summary = {
+        m["config"]["column"]: m["value"]
+        for m in quality_summary(HAND_LOG, 3, 0.05).dict()["metrics"]
+    }
+    assert summary["precision"] == pytest.approx(q["precision_at_3"])
+    assert summary["ndcg"] == pytest.approx(q["ndcg_at_3"])
+    assert summary["offline_ndcg"] == pytest.approx(0.05)
+    with pytest.raises(ValueError, match="no served lists"):
+        quality_report(HAND_LOG[HAND_LOG["endpoint"] == "feedback"], train, k=3)
 
 
 def test_feedback_quality_of_an_empty_log_is_zero_lists():
