@@ -29,7 +29,7 @@ from flows.monitor import monitor
 from flows.pipeline import pipeline
 from models.columns import Columns
 from models.settings import RunConfig, Settings, ShopConfig
-from models.shop import Shop, generate, shift
+from models.shop import LAUNCH, Shop, generate, shift
 from serving.launch import command
 
 C = Columns
@@ -132,13 +132,13 @@ def replay(
 
     A customer clicks a shown product that they do view or buy in ``future`` (their real
     next steps), so the feedback the monitor scores is the truth, not noise. Returns the
-    answered requests and the share of shown products from the new line ("Launch").
+    answered requests and the share of shown products from the new line.
     """
     rng = np.random.default_rng(seed)
-    recent = shop.events.tail(max(requests * 20, 1))
+    recent = shop.events.nlargest(max(requests * 20, 1), C.timestamp)
     picks = recent.iloc[rng.integers(0, len(recent), requests)]
     wanted = future.groupby(C.user)[C.item].agg(set)
-    launch = set(shop.items.loc[shop.items[C.category] == "Launch", C.item])
+    launch = set(shop.items.loc[shop.items[C.category] == LAUNCH, C.item])
     answered = shown_total = shown_launch = 0
     for i, (user, item) in enumerate(zip(picks[C.user], picks[C.item], strict=True)):
         route = ROUTES[i % len(ROUTES)]

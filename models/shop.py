@@ -97,6 +97,8 @@ SYLLABLES = (
     "ra",
 )
 N_SEGMENTS = 8
+LAUNCH = "Launch"  # the category of the new line in shift()
+
 P_REPLENISH, P_CART, P_UPSELL, P_PURCHASE, P_COMPLEMENT = 0.12, 0.42, 0.3, 0.68, 0.55
 
 
@@ -445,7 +447,7 @@ def shift(
     originals = events[C.item].to_numpy()[moved]
     launched = items[items[C.item].isin(set(originals))].copy()
     launched[C.item] = "launch-" + launched[C.item].astype(str)
-    launched[C.category] = "Launch"
+    launched[C.category] = LAUNCH
     launched[C.price] = (launched[C.price] * 1.8).round(2)
     new_price = launched.set_index(C.item)[C.price]
     events.loc[moved, C.item] = "launch-" + events[C.item].to_numpy()[moved].astype(str)
