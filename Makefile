@@ -33,7 +33,7 @@ test-fast: setup
 lint: setup
 	$(UV) run ruff check flows models serving monitoring tests benchmarks
 	$(UV) run ruff format --check flows models serving monitoring tests benchmarks
-	$(UV) run mypy models
+	$(UV) run mypy models monitoring
 
 bench: setup
 	$(UV) run python benchmarks/pipeline.py
