@@ -211,6 +211,31 @@ def monitor(
         typer.echo(f"Dashboard: evidently ui --workspace {settings.reports_dir / 'workspace'}")
 
 
+@app.command()
+def deploy(
+    data: Annotated[Path, typer.Option(help="the shop's data, as the worker sees it")],
+    fmt: Format = "contract",
+    config: Annotated[Path | None, typer.Option(help="YAML run config")] = None,
+    dataset: Annotated[str | None, typer.Option(help="name of the dataset in the lake")] = None,
+    pool: Annotated[str, typer.Option(help="Prefect work pool (process type)")] = "cartlift",
+) -> None:
+    """Register the deployments on the Prefect server at PREFECT_API_URL (idempotent):
+    pipeline nightly and on cartlift.drift.detected, monitor hourly."""
+    settings = _settings()
+    if not os.environ.get("PREFECT_API_URL"):
+        typer.echo("PREFECT_API_URL is not set: deployments need a Prefect server", err=True)
+        raise typer.Exit(2)
+    from flows.deploy import deploy as register
+
+    run = _run_config(settings, config, dataset, fmt, data)
+    created, registered = register(settings, run, str(data.resolve()), fmt, pool)
+    typer.echo(f"Work pool '{pool}': {'created' if created else 'exists'}")
+    for r in registered:
+        when = f"cron '{r.schedule}'" + (f", {r.trigger}" if r.trigger else "")
+        typer.echo(f"  {r.name}  ({when})  id {r.id}")
+    typer.echo(f"Start a worker: uv run prefect worker start --pool {pool}")
+
+
 @app.command("demo-drift")
 def demo_drift(
     days: Annotated[int, typer.Option(help="days between the first champion and today")] = 60,

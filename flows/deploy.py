@@ -1,0 +1,102 @@
+"""Deployments on a Prefect server: what runs when, on which work pool.
+
+- ``pipeline/nightly``: the whole training loop every night (cron), and whenever the
+  monitor emits ``cartlift.drift.detected`` (a deployment trigger, i.e. a Prefect
+  automation); one run at a time.
+- ``monitor/hourly``: the drift and quality checks every hour. Deployed without data,
+  it reports and emits the event; the trigger above starts the retraining.
+
+Registering is idempotent: deployments are upserted by name, the work pool is created
+only when missing. Flows run from this project's directory on a ``process`` work pool;
+the worker must run in the project's environment (``uv run prefect worker start``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from uuid import UUID
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.events import DeploymentEventTrigger
+from prefect.exceptions import ObjectNotFound
+
+from flows.monitor import EVENT, monitor
+from flows.pipeline import pipeline
+from models.settings import RunConfig, Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+NIGHTLY = "0 2 * * *"
+HOURLY = "0 * * * *"
+
+
+@dataclass(frozen=True)
+class Registered:
+    name: str  # flow/deployment
+    id: UUID
+    schedule: str
+    trigger: str | None
+
+
+async def _ensure_pool(name: str) -> bool:
+    """Create the process work pool unless it exists; True when it was created."""
+    async with get_client() as client:
+        try:
+            await client.read_work_pool(name)
+            return False
+        except ObjectNotFound:
+            await client.create_work_pool(WorkPoolCreate(name=name, type="process"))
+            return True
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    """Where the flow runs keep their state: the deploying side's settings, so a worker
+    started elsewhere uses the same lake, registry and reports."""
+    env = {"CARTLIFT_HOME": str(settings.home)}
+    if settings.mlflow_tracking_uri:
+        env["CARTLIFT_MLFLOW_TRACKING_URI"] = settings.mlflow_tracking_uri
+    if settings.mlflow_registry_uri:
+        env["CARTLIFT_MLFLOW_REGISTRY_URI"] = settings.mlflow_registry_uri
+    return env
+
+
+def deploy(
+    settings: Settings, run: RunConfig, data: str, fmt: str = "contract", pool: str = "cartlift"
+) -> tuple[bool, list[Registered]]:
+    """Register (or update) the deployments with ``run`` as their run config; returns
+    whether the pool was created and what was registered."""
+    created = asyncio.run(_ensure_pool(pool))
+    # Built and applied directly: Flow.deploy's check for online workers sends a request
+    # that Prefect 3.8.8's own server rejects (offset/limit null).
+    common = {"work_pool_name": pool, "job_variables": {"env": _env(settings)}}
+    run_config = run.model_dump(mode="json")
+    retrain = DeploymentEventTrigger(
+        name="retrain on drift",
+        expect={EVENT},
+        match={"prefect.resource.id": f"cartlift.model.{settings.registered_model}"},
+    )
+    planned = [
+        pipeline.from_source(str(ROOT), "flows/pipeline.py:pipeline").to_deployment(
+            name="nightly",
+            cron=NIGHTLY,
+            parameters={"data": data, "fmt": fmt, "config": run_config},
+            triggers=[retrain],
+            concurrency_limit=1,
+            description="Ingest, features, train, evaluate; the quality gate moves the champion.",
+            **common,
+        ),
+        monitor.from_source(str(ROOT), "flows/monitor.py:monitor").to_deployment(
+            name="hourly",
+            cron=HOURLY,
+            parameters={"config": run_config},
+            description="Drift and quality reports; emits cartlift.drift.detected when due.",
+            **common,
+        ),
+    ]
+    ids = [deployment.apply(work_pool_name=pool) for deployment in planned]
+    return created, [
+        Registered("pipeline/nightly", ids[0], NIGHTLY, f"on {EVENT}"),
+        Registered("monitor/hourly", ids[1], HOURLY, None),
+    ]
