@@ -5,7 +5,8 @@ from __future__ import annotations
 from prefect import flow
 
 from flows.ingest import ingest
-from flows.train import Registration, build_features, evaluate_and_register, train
+from flows.tasks import settings_for
+from flows.train import Registration, evaluate_and_register, features_flow, train
 from models.settings import RunConfig
 
 
@@ -15,6 +16,7 @@ def pipeline(
 ) -> Registration:
     """The whole training loop on one dataset; the champion moves only through the gate."""
     snapshot = ingest(data, fmt, mapping, config)
-    features = build_features(snapshot, config)
+    features_step, partitions = features_flow(settings_for(config))
+    features = features_step(snapshot, config, partitions)
     model = train(features, config)
     return evaluate_and_register(model, features, snapshot, config)

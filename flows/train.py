@@ -8,11 +8,12 @@ import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import pandas as pd
 from prefect import flow, get_run_logger, task
-from prefect.cache_policies import INPUTS, TASK_SOURCE
+from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
 
 from flows import registry
 from flows.charts import metric_comparison
@@ -21,11 +22,19 @@ from flows.tasks import IO_RETRIES, settings_for
 from models import features as features_module
 from models.bundle import build_bundle
 from models.evaluation import Holdout, evaluate, holdout
-from models.features import FeatureSet, build
+from models.features import (
+    FeatureSet,
+    UserSide,
+    build,
+    combine,
+    partition_by_user,
+    temporal_split,
+    user_side,
+)
 from models.gate import Decision, gate
 from models.hybrid import HybridModel, Popularity
 from models.ingest import as_frame
-from models.settings import FeatureConfig, RunConfig, TrainConfig
+from models.settings import FeatureConfig, RunConfig, Settings, TrainConfig
 
 CHART_METRICS = ("precision", "recall", "ndcg", "map", "hit_rate")
 
@@ -69,10 +78,52 @@ def featurise(snapshot: LakeSnapshot, cfg: FeatureConfig, code: str) -> FeatureS
     return fs
 
 
+@task(name="per-user features of a partition", cache_policy=NO_CACHE)
+def user_part(
+    train: pd.DataFrame, items: pd.DataFrame, cutoff: pd.Timestamp, cfg: FeatureConfig
+) -> UserSide:
+    return user_side(train, items, cutoff, cfg)
+
+
+@task(name="assemble features", cache_policy=NO_CACHE)
+def assemble(snapshot: LakeSnapshot, cfg: FeatureConfig, side: UserSide) -> FeatureSet:
+    return build(snapshot.read("events"), snapshot.read("items"), snapshot.read("users"), cfg, side)
+
+
 @flow(name="build_features")
-def build_features(snapshot: LakeSnapshot, config: RunConfig | None = None) -> FeatureSet:
-    """Temporal split, weighted interactions, user and item features."""
-    return featurise(snapshot, settings_for(config).run.features, _features_code())
+def build_features(
+    snapshot: LakeSnapshot, config: RunConfig | None = None, partitions: int = 1
+) -> FeatureSet:
+    """Temporal split, weighted interactions, user and item features.
+
+    With ``partitions`` > 1 the per-user work (interaction weights, activity, spend,
+    preferred categories) runs as one task per partition of users on the flow's task
+    runner (Dask, when :func:`features_flow` chose it), and is combined into exactly the
+    features of the single-process path."""
+    cfg = settings_for(config).run.features
+    if partitions <= 1:
+        return featurise(snapshot, cfg, _features_code())
+    events, items = snapshot.read("events"), snapshot.read("items")
+    split = temporal_split(events, cfg.holdout_days)
+    parts = partition_by_user(split.train, partitions)
+    get_run_logger().info(
+        "Per-user features in %d partitions of %s to %s events",
+        partitions,
+        f"{min(map(len, parts)):,}",
+        f"{max(map(len, parts)):,}",
+    )
+    futures = [user_part.submit(part, items, split.cutoff, cfg) for part in parts]
+    return assemble(snapshot, cfg, combine([f.result() for f in futures]))
+
+
+def features_flow(settings: Settings) -> tuple[Any, int]:
+    """``build_features`` on Dask when a scheduler is configured, else in this process."""
+    if not settings.dask_address:
+        return build_features, 1
+    from prefect_dask import DaskTaskRunner
+
+    runner = DaskTaskRunner(address=settings.dask_address)
+    return build_features.with_options(task_runner=runner), settings.feature_partitions
 
 
 @task(name="fit LightFM")

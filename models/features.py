@@ -35,6 +35,20 @@ class Split:
 
 
 @dataclass
+class UserSide:
+    """What the training window says about each user, computed from that user's events
+    alone: so it can be computed per partition of users (on Dask) and combined exactly.
+    Bands over users (spend, activity, ...) are global and come after combining."""
+
+    pairs: pd.DataFrame  # user, item, decayed weight; sorted by (user, item)
+    activity: pd.Series  # events per user
+    spend: pd.Series  # buyers only: revenue
+    orders: pd.Series  # buyers only: distinct orders
+    recency: pd.Series  # buyers only: days since the last purchase
+    likes: pd.DataFrame  # user, category, share: the user's top categories
+
+
+@dataclass
 class FeatureSet:
     """Everything training and evaluation need, with LightFM's id and feature maps."""
 
@@ -125,12 +139,56 @@ def _long(ids: pd.Series, tokens: pd.Series, weight: float | pd.Series = 1.0) ->
     )
 
 
+def user_side(
+    train: pd.DataFrame, items: pd.DataFrame, cutoff: pd.Timestamp, cfg: FeatureConfig
+) -> UserSide:
+    """Per-user interaction weights and aggregates of ``train`` (any subset of users)."""
+    buys = train[train[C.event] == "purchase"]
+    likes = pd.DataFrame(columns=[C.user, "category", "share"])
+    if cfg.n_preferred_categories:
+        cats = train[[C.user]].assign(
+            category=train[C.item].map(items.set_index(C.item)[C.category])
+        )
+        share = cats.groupby([C.user, "category"]).size().rename("n").reset_index()
+        share["share"] = share["n"] / share.groupby(C.user)["n"].transform("sum")
+        top = share.sort_values([C.user, "share", "category"], ascending=[True, False, True])
+        likes = top.groupby(C.user).head(cfg.n_preferred_categories)[[C.user, "category", "share"]]
+    return UserSide(
+        pairs=interaction_weights(train, cutoff, cfg),
+        activity=train.groupby(C.user).size(),
+        spend=(buys[C.price] * buys[C.quantity]).groupby(buys[C.user]).sum(),
+        orders=buys.groupby(C.user)[C.order].nunique(),
+        recency=(cutoff - buys.groupby(C.user)[C.timestamp].max()).dt.days,
+        likes=likes.reset_index(drop=True),
+    )
+
+
+def combine(parts: list[UserSide]) -> UserSide:
+    """One UserSide from those of disjoint sets of users, ordered as if computed at once."""
+    series = lambda name: pd.concat([getattr(p, name) for p in parts]).sort_index()  # noqa: E731
+    pairs = pd.concat([p.pairs for p in parts], ignore_index=True)
+    likes = pd.concat([p.likes for p in parts], ignore_index=True)
+    return UserSide(
+        pairs=pairs.sort_values([C.user, C.item], kind="stable", ignore_index=True),
+        activity=series("activity"),
+        spend=series("spend"),
+        orders=series("orders"),
+        recency=series("recency"),
+        likes=likes.sort_values(
+            [C.user, "share", "category"], ascending=[True, False, True], ignore_index=True
+        ),
+    )
+
+
+def partition_by_user(events: pd.DataFrame, n: int) -> list[pd.DataFrame]:
+    """``n`` disjoint parts of ``events``, each holding all events of its users (by a
+    stable hash of the user id, so the same user lands in the same part every run)."""
+    part = pd.util.hash_pandas_object(events[C.user], index=False).to_numpy() % n
+    return [events[part == k] for k in range(n)]
+
+
 def user_tokens(
-    users: pd.DataFrame,
-    train: pd.DataFrame,
-    items: pd.DataFrame,
-    cutoff: pd.Timestamp,
-    cfg: FeatureConfig,
+    users: pd.DataFrame, side: UserSide, cutoff: pd.Timestamp, cfg: FeatureConfig
 ) -> pd.DataFrame:
     """Attribute, tenure, RFM-style and preferred-category tokens per user.
 
@@ -152,32 +210,23 @@ def user_tokens(
         has = tenure.notna() & (months >= 0)
         parts.append(_long(users.loc[has, C.user], "tenure=" + tenure[has].astype(str)))
 
-    activity = train.groupby(C.user).size()
+    activity = side.activity
     parts.append(
         _long(
             activity.index.to_series(),
             "activity=" + _bands(activity, cfg.n_activity_bands).astype(str),
         )
     )
-    buys = train[train[C.event] == "purchase"]
-    spend = (buys[C.price] * buys[C.quantity]).groupby(buys[C.user]).sum()
-    orders = buys.groupby(C.user)[C.order].nunique()
-    recency = (cutoff - buys.groupby(C.user)[C.timestamp].max()).dt.days
-    buyers = spend.index.to_series()
-    parts.append(_long(buyers, "spend=" + _bands(spend, cfg.n_spend_bands).astype(str)))
-    parts.append(_long(buyers, "orders=" + _bands(orders, cfg.n_activity_bands).astype(str)))
-    parts.append(_long(buyers, "recency=" + _bands(-recency, cfg.n_activity_bands).astype(str)))
+    buyers = side.spend.index.to_series()
+    parts.append(_long(buyers, "spend=" + _bands(side.spend, cfg.n_spend_bands).astype(str)))
+    parts.append(_long(buyers, "orders=" + _bands(side.orders, cfg.n_activity_bands).astype(str)))
+    parts.append(
+        _long(buyers, "recency=" + _bands(-side.recency, cfg.n_activity_bands).astype(str))
+    )
     non_buyers = users.loc[~users[C.user].isin(buyers), C.user]
     parts.append(_long(non_buyers, pd.Series("buyer=no", index=non_buyers.index)))
-
     if cfg.n_preferred_categories:
-        cats = train[[C.user, C.item]].assign(
-            category=train[C.item].map(items.set_index(C.item)[C.category])
-        )
-        share = cats.groupby([C.user, "category"]).size().rename("n").reset_index()
-        share["share"] = share["n"] / share.groupby(C.user)["n"].transform("sum")
-        top = share.sort_values([C.user, "share", "category"], ascending=[True, False, True])
-        top = top.groupby(C.user).head(cfg.n_preferred_categories)
+        top = side.likes
         parts.append(
             _long(
                 top[C.user],
@@ -254,14 +303,23 @@ def encode(
 
 
 def build(
-    events: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame, cfg: FeatureConfig
+    events: pd.DataFrame,
+    items: pd.DataFrame,
+    users: pd.DataFrame,
+    cfg: FeatureConfig,
+    side: UserSide | None = None,
 ) -> FeatureSet:
     """Split, weight and featurise; fit LightFM's ``Dataset`` maps over the whole catalogue
-    and every known user, so cold users and items have rows of their own."""
+    and every known user, so cold users and items have rows of their own.
+
+    ``side``: the training window's per-user results when computed elsewhere (per
+    partition, :func:`combine`); computed here otherwise."""
     split = temporal_split(events, cfg.holdout_days)
-    pairs = interaction_weights(split.train, split.cutoff, cfg)
+    if side is None:
+        side = user_side(split.train, items, split.cutoff, cfg)
+    pairs = side.pairs
     popularity = pairs.groupby(C.item)[C.weight].sum()
-    u_tokens = user_tokens(users, split.train, items, split.cutoff, cfg)
+    u_tokens = user_tokens(users, side, split.cutoff, cfg)
     i_tokens = item_tokens(items, popularity, cfg)
 
     user_ids = np.asarray(sorted(set(users[C.user]) | set(events[C.user])), dtype=object)

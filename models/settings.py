@@ -188,6 +188,13 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(
         None, description="when set, /feedback and /admin/* require it in the x-api-key header"
     )
+    dask_address: str | None = Field(
+        None,
+        description="Dask scheduler (tcp://host:8786): per-user feature work runs there",
+    )
+    feature_partitions: int = Field(
+        8, ge=1, description="partitions of users for feature building on Dask"
+    )
     shop: ShopConfig = ShopConfig()
     serving: ServingConfig = ServingConfig()
     monitor: MonitorConfig = MonitorConfig()
