@@ -68,8 +68,8 @@ def deploy(
     """Register (or update) the deployments with ``run`` as their run config; returns
     whether the pool was created and what was registered."""
     created = asyncio.run(_ensure_pool(pool))
-    # Built and applied directly: Flow.deploy's check for online workers sends a request
-    # that Prefect 3.8.8's own server rejects (offset/limit null).
+    # Built and applied directly (not Flow.deploy, which is about building and pushing
+    # images): a process pool runs the code from this directory, in place.
     common = {"work_pool_name": pool, "job_variables": {"env": _env(settings)}}
     run_config = run.model_dump(mode="json")
     retrain = DeploymentEventTrigger(
