@@ -40,7 +40,12 @@ class IngestResult:
         report: dict[str, Any] = {
             name: {**v.counts(), "reasons": v.reasons()} for name, v in self.tables().items()
         }
-        report["users"]["added_from_events"] = self.users_added_from_events
+        # Customers seen only in events are added to the accepted users after validation:
+        # counted on their own, so read = accepted + quarantined holds for the file.
+        added = self.users_added_from_events
+        report["users"]["read"] -= added
+        report["users"]["accepted"] -= added
+        report["users"]["added_from_events"] = added
         report["pseudonymised"] = self.pseudonymised
         ev = self.events.accepted
         if len(ev):
