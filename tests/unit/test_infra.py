@@ -20,18 +20,19 @@ INFRA = Path(__file__).resolve().parents[2] / "infra"
 K8S_VERSION = kubernetes_validate.latest_version()
 
 
-def test_compose_file_follows_the_compose_specification():
-    compose = INFRA / "docker-compose.yml"
-    done = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("check-jsonschema")),
-            "--builtin-schema",
-            "vendor.compose-spec",
-            str(compose),
-        ],
+def check_compose(path: Path) -> subprocess.CompletedProcess:
+    """check-jsonschema against its vendored copy of the Compose specification."""
+    validator = str(Path(sys.executable).with_name("check-jsonschema"))
+    return subprocess.run(
+        [validator, "--builtin-schema", "vendor.compose-spec", str(path)],
         capture_output=True,
         text=True,
     )
+
+
+def test_compose_file_follows_the_compose_specification():
+    compose = INFRA / "docker-compose.yml"
+    done = check_compose(compose)
     assert done.returncode == 0, done.stdout + done.stderr
     services = yaml.safe_load(compose.read_text())["services"]
     expected = {"postgres", "prefect-server", "prefect-worker", "mlflow", "serving", "evidently-ui"}
@@ -46,16 +47,7 @@ def test_compose_file_is_rejected_when_broken(tmp_path):
     broken["services"]["serving"]["ports"] = {"not": "a list"}
     path = tmp_path / "compose.yml"
     path.write_text(yaml.safe_dump(broken))
-    done = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("check-jsonschema")),
-            "--builtin-schema",
-            "vendor.compose-spec",
-            str(path),
-        ],
-        capture_output=True,
-    )
-    assert done.returncode != 0
+    assert check_compose(path).returncode != 0
 
 
 @pytest.mark.parametrize("path", sorted((INFRA / "k8s").glob("*.yaml")), ids=lambda p: p.name)
