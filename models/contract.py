@@ -266,21 +266,20 @@ def complete_users(users: pd.DataFrame, events: pd.DataFrame) -> tuple[pd.DataFr
     return pd.concat([users, extra], ignore_index=True), len(missing)
 
 
+def pseudonym(customer_id: str, key: str) -> str:
+    """One customer id's keyed hash (HMAC-SHA256, 16 hex chars): how serving finds a
+    pseudonymised customer from the id the shop sends."""
+    return "c_" + hmac.new(key.encode(), customer_id.encode(), hashlib.sha256).hexdigest()[:16]
+
+
 def pseudonymise(ids: pd.Series, key: str) -> pd.Series:
-    """Replace customer ids by a keyed hash (HMAC-SHA256, 16 hex chars).
+    """Replace customer ids by their :func:`pseudonym`.
 
     Hashes each distinct id once; the mapping is stable for a given key, so the same
     customer keeps the same pseudonym across runs, and it cannot be reversed without the key.
     """
-    secret = key.encode()
     codes, uniques = pd.factorize(ids, use_na_sentinel=True)
-    hashed = np.array(
-        [
-            "c_" + hmac.new(secret, str(u).encode(), hashlib.sha256).hexdigest()[:16]
-            for u in uniques
-        ],
-        dtype=object,
-    )
+    hashed = np.array([pseudonym(str(u), key) for u in uniques], dtype=object)
     out = pd.Series(pd.NA, index=ids.index, dtype="string")
     has = codes >= 0
     out[has] = hashed[codes[has]]

@@ -4,7 +4,8 @@ Requests put a record on an in-memory queue (microseconds); a daemon thread appe
 records to JSON Lines files partitioned by day,
 ``$CARTLIFT_HOME/predictions/date=YYYY-MM-DD/part-<pid>.jsonl``, one file per worker
 process. Records that cannot be written (disk full, read-only home) are counted as lost
-and the count is reported, never silently dropped.
+and reported (an error log line, ``/metadata`` and the ``on_write`` callback, which the
+service turns into a Prometheus counter), never silently dropped.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 import os
 import queue
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,9 +24,16 @@ log = logging.getLogger(__name__)
 
 
 class PredictionLog:
-    def __init__(self, directory: Path, flush_seconds: float = 1.0):
+    def __init__(
+        self,
+        directory: Path,
+        flush_seconds: float = 1.0,
+        on_write: Callable[[str, int], None] | None = None,
+    ):
+        """``on_write(outcome, n)`` hears of every batch: outcome "written" or "lost"."""
         self.directory = Path(directory)
         self.flush_seconds = flush_seconds
+        self.on_write = on_write
         self._queue: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
         self.written = 0
         self.lost = 0
@@ -56,8 +65,10 @@ class PredictionLog:
                 with path.open("a", encoding="utf-8") as fh:
                     fh.write("\n".join(lines) + "\n")
                 self.written += len(lines)
+                outcome = "written"
             except OSError as exc:
                 self.lost += len(lines)
+                outcome = "lost"
                 log.error(
                     "prediction log: %d records lost writing %s: %s (lost so far: %d)",
                     len(lines),
@@ -65,6 +76,8 @@ class PredictionLog:
                     exc,
                     self.lost,
                 )
+            if self.on_write is not None:
+                self.on_write(outcome, len(lines))
 
     def _run(self) -> None:
         while not self._stop.wait(self.flush_seconds):

@@ -4,7 +4,9 @@ Endpoints are thin: they validate input (pydantic, 4xx naming the field), ask th
 :class:`models.engine.Engine` of the currently loaded model, and queue a prediction log
 record. The model is loaded once per worker; a poller swaps in a new champion atomically
 (requests in flight keep the engine they started with); a model that fails to load is
-logged and the old one keeps serving.
+logged, the old one keeps serving and the failed version is retried only after a pause.
+With pseudonymisation on, customer ids are replaced by their pseudonym on arrival: the
+model knows customers only by pseudonym, and raw ids never reach the prediction log.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from http import HTTPStatus
 from typing import Annotated
@@ -25,6 +28,7 @@ from bentoml.exceptions import BentoMLException
 from pydantic import Field
 
 from models.catalogue import apply_items
+from models.contract import pseudonym
 from models.engine import Answer, Engine
 from models.settings import Settings
 from serving import store
@@ -48,6 +52,7 @@ from serving.schemas import (
 
 log = logging.getLogger("cartlift.serving")
 NO_FILTERS = FiltersIn()
+RETRY_FAILED_SECONDS = 60.0  # a champion that failed to load is tried again after this
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 
 
@@ -72,8 +77,13 @@ class Cartlift:
         self._applied = -1  # size of the change log reflected in self.current
         self.watch = store.ChampionWatch(self.settings, self.settings.serving.reload_seconds)
         self._swap = threading.Lock()
+        self._failed: tuple[str, float] | None = None  # (version, when) of a failed load
+        key = self.settings.pseudonymise_key
+        self._key = key.get_secret_value() if key else None
         self.predictions = PredictionLog(
-            self.settings.predictions_dir, self.settings.serving.log_flush_seconds
+            self.settings.predictions_dir,
+            self.settings.serving.log_flush_seconds,
+            _log_counter() if self.settings.serving.metrics else None,
         )
         self._stop = threading.Event()
         self.reload()
@@ -86,10 +96,13 @@ class Cartlift:
         """Load the champion if it differs from the loaded version, and apply catalogue
         changes written since; returns the version served."""
         with self._swap:
+            version = None
             try:
                 version = self.watch.version()
                 if version is None:
                     log.warning("No champion in the registry yet: not ready")
+                elif self._failed_recently(version):
+                    pass
                 elif self.current is None or self.current.version != version:
                     loaded = self._with_changes(store.load(self.settings, version))
                     previous = self.current.version if self.current else None
@@ -98,11 +111,23 @@ class Cartlift:
                 elif self.changes.size() != self._applied:
                     self.current = self._with_changes(self.current)
             except Exception:  # a bad new model must never take the service down
+                self._failed = (version or "", time.monotonic())
                 log.exception(
-                    "Loading the champion failed; still serving version %s",
+                    "Loading champion version %s failed; still serving version %s "
+                    "(%s); trying again in %.0f s",
+                    version,
                     self.current.version if self.current else "none",
+                    "ready" if self.current else "not ready",
+                    RETRY_FAILED_SECONDS,
                 )
         return self.current.version if self.current else None
+
+    def _failed_recently(self, version: str) -> bool:
+        return (
+            self._failed is not None
+            and self._failed[0] == version
+            and time.monotonic() - self._failed[1] < RETRY_FAILED_SECONDS
+        )
 
     def _with_changes(self, loaded: store.Loaded) -> store.Loaded:
         """``loaded`` with the whole catalogue change log applied to its trained bundle."""
@@ -141,6 +166,12 @@ class Cartlift:
         if current is None:
             raise BentoMLException("no model loaded yet", error_code=HTTPStatus.SERVICE_UNAVAILABLE)
         return current
+
+    def _customer(self, user_id: str | None) -> str | None:
+        """The id the model and the logs know the customer by."""
+        if user_id is None or self._key is None:
+            return user_id
+        return pseudonym(user_id, self._key)
 
     def _check_key(self, ctx: bentoml.Context) -> None:
         expected = self.settings.api_key
@@ -196,6 +227,7 @@ class Cartlift:
         exclude_purchased: bool = True,
     ) -> Recommendations:
         """Personalised top-k for a customer (cold start through attributes or popularity)."""
+        user_id = self._customer(user_id)
         started, loaded = time.perf_counter(), self._model()
         answer = loaded.engine.recommend(
             user_id, k, filters.policy(), attributes, exclude_purchased
@@ -212,6 +244,7 @@ class Cartlift:
         attributes: Attributes | None = None,
     ) -> Recommendations:
         """Items that complete a cart: co-purchase rules plus the customer's affinity."""
+        user_id = self._customer(user_id)
         started, loaded = time.perf_counter(), self._model()
         answer = loaded.engine.cross_sell(cart, user_id, k, filters.policy(), attributes)
         return self._respond("cross_sell", loaded, answer, started, user_id, {"cart": cart})
@@ -227,6 +260,7 @@ class Cartlift:
         attributes: Attributes | None = None,
     ) -> Recommendations:
         """Pricier alternatives to an item in its category, best first."""
+        user_id = self._customer(user_id)
         started, loaded = time.perf_counter(), self._model()
         answer = loaded.engine.upsell(
             item_id, user_id, k, max_price_ratio, filters.policy(), attributes
@@ -267,7 +301,7 @@ class Cartlift:
             {
                 "endpoint": "feedback",
                 "request_id": request_id,
-                "user_id": user_id,
+                "user_id": self._customer(user_id),
                 "item_id": item_id,
                 "event": event,
             }
@@ -326,3 +360,18 @@ class Cartlift:
         """Check the registry for a new champion now (instead of waiting for the poller)."""
         self._check_key(ctx)
         return {"model_version": self.reload()}
+
+
+def _log_counter() -> Callable[[str, int], None]:
+    """A Prometheus counter of prediction log records by outcome (written / lost).
+
+    Created in the worker, after BentoML has set up Prometheus' multiprocess directory,
+    so ``/metrics`` sums it over all workers."""
+    from prometheus_client import Counter
+
+    counter = Counter(
+        "cartlift_prediction_log_records",
+        "Prediction log records by outcome: written, or lost (disk full, read-only home)",
+        ["outcome"],
+    )
+    return lambda outcome, n: counter.labels(outcome=outcome).inc(n)

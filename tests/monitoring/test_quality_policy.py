@@ -64,6 +64,17 @@ def test_evidently_quality_reports_agree_with_the_hand_computed_values():
         quality_report(HAND_LOG[HAND_LOG["endpoint"] == "feedback"], train, k=3)
 
 
+def test_lists_shorter_than_k_are_judged_at_their_length():
+    # A shop asks for 3 items while the monitor judges at 10: a report, not a crash.
+    train = pd.DataFrame({"user_id": ["x"], "item_id": ["a"]})
+    metrics = {
+        m["config"]["type"].split(":")[-1]: m["value"]
+        for m in quality_report(HAND_LOG, train, k=10).dict()["metrics"]
+    }
+    ndcg = list(metrics["NDCG"]["value"].values())
+    assert len(ndcg) == 3 and ndcg[-1] == pytest.approx(feedback_quality(HAND_LOG, 3)["ndcg_at_3"])
+
+
 def test_feedback_quality_of_an_empty_log_is_zero_lists():
     assert feedback_quality(pd.DataFrame(), k=10)["lists"] == 0
 

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -20,19 +17,13 @@ from flows.lake import write_shop
 from flows.pipeline import pipeline
 from flows.registry import promote
 from models.settings import FeatureConfig, RunConfig, Settings, TrainConfig
-from serving.launch import command
+from tests.serving.server import running
 
 FAST = RunConfig(
     features=FeatureConfig(holdout_days=14), train=TrainConfig(no_components=16, epochs=10)
 )
 API_KEY = "test-admin-key"
 KEY = {"x-api-key": API_KEY}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -53,40 +44,8 @@ def trained(home, tiny_shop, tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(trained):
     home, _ = trained
-    port = free_port()
-    env = {
-        **os.environ,
-        "CARTLIFT_HOME": str(home),
-        "BENTOML_HOME": str(home / "bentoml"),
-        "BENTOML_DO_NOT_TRACK": "true",
-        "CARTLIFT_SERVING__RELOAD_SECONDS": "1",
-        "CARTLIFT_SERVING__WORKERS": "2",
-        "CARTLIFT_SERVING__LOG_FLUSH_SECONDS": "0.2",
-        "CARTLIFT_API_KEY": API_KEY,
-    }
-    log = (home / "server.log").open("w")
-    proc = subprocess.Popen(
-        command("127.0.0.1", port),
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            if client.get("/readyz").status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert proc.poll() is None, (home / "server.log").read_text()[-3000:]
-        time.sleep(0.5)
-    else:
-        pytest.fail("service not ready in 120 s:\n" + (home / "server.log").read_text()[-3000:])
-    yield client
-    proc.terminate()
-    proc.wait(timeout=30)
-    client.close()
+    with running(home, CARTLIFT_SERVING__WORKERS="2", CARTLIFT_API_KEY=API_KEY) as server:
+        yield server.client
 
 
 def post(client: httpx.Client, route: str, body: dict, **kw) -> httpx.Response:
@@ -211,7 +170,7 @@ def test_prediction_log_has_one_record_per_response(server, trained):
         "model_version",
         "latency_ms",
     } <= set(logged[0])
-    assert API_KEY not in Path(home, "server.log").read_text()
+    assert all(API_KEY not in log.read_text() for log in Path(home).glob("server-*.log"))
 
 
 def test_hot_reload_under_load_without_failures(server, trained):
