@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +24,28 @@ from models.settings import Settings
 
 log = logging.getLogger(__name__)
 PIP_REQUIREMENTS = ["cartlift", "rectools-lightfm==1.17.3", "numpy", "pandas", "scipy"]
+# MLflow's codes for a store that failed on its side or could not be reached (the client
+# reports a refused connection or exhausted HTTP retries as INTERNAL_ERROR).
+TRANSIENT = {"INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED"}
+
+
+class RegistryUnavailableError(OSError):
+    """MLflow could not be reached or failed on its side. An I/O error: the flows' tasks
+    retry it, while a refused request (a bad name, a missing version) fails at once."""
+
+
+@contextmanager
+def unavailable_as_io(settings: Settings, action: str) -> Iterator[None]:
+    """Turn MLflow's transient failures into :class:`RegistryUnavailableError` naming the
+    store and what was being done."""
+    try:
+        yield
+    except MlflowException as exc:
+        if exc.error_code not in TRANSIENT:
+            raise
+        raise RegistryUnavailableError(
+            f"MLflow at {settings.tracking_uri} failed while {action}: {exc.message[:500]}"
+        ) from exc
 
 
 @dataclass(frozen=True)

@@ -174,7 +174,8 @@ def score(
 @task(name="load champion", **IO_RETRIES)
 def champion(config: RunConfig) -> registry.Champion | None:
     settings = settings_for(config)
-    return registry.load_champion(registry.connect(settings), settings)
+    with registry.unavailable_as_io(settings, "loading the champion"):
+        return registry.load_champion(registry.connect(settings), settings)
 
 
 @task(name="apply the quality gate")
@@ -204,9 +205,23 @@ def register(
 ) -> tuple[str, str]:
     """Log config, data window, row counts, metrics and charts; register the model.
 
-    Returns (version, run id).
+    Returns (version, run id). An MLflow outage is retried; a version whose registration
+    broke off half-way is left without its tags and never becomes the champion.
     """
     settings = settings_for(config)
+    with registry.unavailable_as_io(settings, "registering the model"):
+        return _log_and_register(model, fs, snapshot, scores, decision, config, settings)
+
+
+def _log_and_register(
+    model: HybridModel,
+    fs: FeatureSet,
+    snapshot: LakeSnapshot,
+    scores: dict[str, dict[str, float]],
+    decision: Decision,
+    config: RunConfig,
+    settings: Settings,
+) -> tuple[str, str]:
     k = config.evaluate.k
     report = snapshot.report()
     window = {
@@ -295,7 +310,8 @@ def register(
 @task(name="move the champion alias", **IO_RETRIES)
 def crown(version: str, config: RunConfig) -> None:
     settings = settings_for(config)
-    registry.set_champion(registry.connect(settings), settings, version)
+    with registry.unavailable_as_io(settings, "moving the champion alias"):
+        registry.set_champion(registry.connect(settings), settings, version)
     get_run_logger().info("Version %s is the new champion", version)
 
 
