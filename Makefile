@@ -4,13 +4,15 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export CARTLIFT_HOME ?= $(CURDIR)/.cartlift
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: help setup demo demo-drift test test-fast lint bench requirements serve clean
+.PHONY: help setup demo demo-drift test test-fast lint audit bench soak requirements serve clean
 
 help:
 	@echo "make demo   - install, generate the default shop, run the pipeline, show the champion"
 	@echo "make demo-drift - the monitoring loop: drift -> retrain -> gate -> new champion served"
 	@echo "make test   - install and run the test suite (unit, flows, data tiers)"
 	@echo "make lint   - ruff and mypy"
+	@echo "make audit  - bandit on the code, pip-audit on the locked dependencies (needs a vulnerability service)"
+	@echo "make soak   - benchmarks/soak.py (10 minutes of mixed traffic on the real service)"
 	@echo "make bench  - benchmarks/pipeline.py (200k and 2M events; slow)"
 
 setup:
@@ -35,6 +37,14 @@ lint: setup
 	$(UV) run ruff format --check flows models serving monitoring tests benchmarks
 	$(UV) run mypy models monitoring
 
+audit: setup
+	$(UV) run bandit -r flows models serving monitoring -q
+	$(UV) export --frozen --no-hashes --no-emit-project --format requirements-txt -q > .audit-requirements.txt
+	$(UV) run pip-audit -r .audit-requirements.txt --no-deps --disable-pip --progress-spinner off
+
+soak: setup
+	$(UV) run python benchmarks/soak.py
+
 bench: setup
 	$(UV) run python benchmarks/pipeline.py
 
@@ -46,4 +56,4 @@ requirements:
 	$(UV) export --frozen --no-dev --no-hashes --no-emit-project --format requirements-txt -q > serving/requirements.txt
 
 clean:
-	rm -rf .cartlift .pytest_cache
+	rm -rf .cartlift .pytest_cache .audit-requirements.txt

@@ -12,7 +12,7 @@ import numpy as np
 import typer
 import yaml
 
-from models.settings import RunConfig, Settings, ShopConfig
+from models.settings import RunConfig, Settings, ShopConfig, redacted
 
 Format = Annotated[str, typer.Option("--format", help="contract | online-retail | csv")]
 Mapping = Annotated[Path | None, typer.Option("--map", help="column mapping for --format csv")]
@@ -173,9 +173,10 @@ def pipeline(
     alias = f"{settings.registered_model}@{settings.champion_alias}"
     typer.echo(f"Champion: {alias} = version {result.champion_version}")
     typer.echo(
-        f"MLflow store: {settings.tracking_uri} (artifacts in {settings.mlflow_artifacts_dir})"
+        f"MLflow store: {redacted(settings.tracking_uri)} "
+        f"(artifacts in {settings.mlflow_artifacts_dir})"
     )
-    typer.echo(f"Browse it: mlflow ui --backend-store-uri {settings.tracking_uri}")
+    typer.echo(f"Browse it: mlflow ui --backend-store-uri {redacted(settings.tracking_uri)}")
 
 
 @app.command()
@@ -283,7 +284,7 @@ def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
 ) -> None:
     """Serve the champion over HTTP with BentoML (reloads when the champion moves)."""
-    import subprocess
+    import subprocess  # starts `bentoml serve` (docs/security.md)  # nosec B404
 
     from serving.launch import command
 
@@ -291,7 +292,7 @@ def serve(
     # One BLAS thread per worker: several workers on few cores must not oversubscribe.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     cmd = command(host, port)
-    raise typer.Exit(subprocess.call(cmd))
+    raise typer.Exit(subprocess.call(cmd))  # fixed argv, no shell  # nosec B603
 
 
 @app.command("recommend-batch")

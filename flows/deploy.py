@@ -14,6 +14,7 @@ the worker must run in the project's environment (``uv run prefect worker start`
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from uuid import UUID
@@ -25,7 +26,9 @@ from prefect.exceptions import ObjectNotFound
 
 from flows.monitor import EVENT, monitor
 from flows.pipeline import pipeline
-from models.settings import RunConfig, Settings
+from models.settings import RunConfig, Settings, has_password
+
+log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
 NIGHTLY = "0 2 * * *"
@@ -53,12 +56,23 @@ async def _ensure_pool(name: str) -> bool:
 
 def _env(settings: Settings) -> dict[str, str]:
     """Where the flow runs keep their state: the deploying side's settings, so a worker
-    started elsewhere uses the same lake, registry and reports."""
+    started elsewhere uses the same lake, registry and reports.
+
+    A URI carrying a password is left out (the Prefect server would store it in clear):
+    the worker's own environment must then provide it."""
     env = {"CARTLIFT_HOME": str(settings.home)}
-    if settings.mlflow_tracking_uri:
-        env["CARTLIFT_MLFLOW_TRACKING_URI"] = settings.mlflow_tracking_uri
-    if settings.mlflow_registry_uri:
-        env["CARTLIFT_MLFLOW_REGISTRY_URI"] = settings.mlflow_registry_uri
+    for name, uri in (
+        ("CARTLIFT_MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri),
+        ("CARTLIFT_MLFLOW_REGISTRY_URI", settings.mlflow_registry_uri),
+    ):
+        if uri and has_password(uri):
+            log.warning(
+                "%s carries a password: not stored in the deployments; set it in the "
+                "worker's environment instead",
+                name,
+            )
+        elif uri:
+            env[name] = uri
     return env
 
 

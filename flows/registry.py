@@ -20,7 +20,7 @@ from mlflow.models import infer_signature
 from flows.mlflow_model import ARTIFACT, CartliftModel
 from models.bundle import Bundle
 from models.hybrid import HybridModel
-from models.settings import Settings
+from models.settings import Settings, redacted
 
 log = logging.getLogger(__name__)
 PIP_REQUIREMENTS = ["cartlift", "rectools-lightfm==1.17.3", "numpy", "pandas", "scipy"]
@@ -43,8 +43,9 @@ def unavailable_as_io(settings: Settings, action: str) -> Iterator[None]:
     except MlflowException as exc:
         if exc.error_code not in TRANSIENT:
             raise
+        where = redacted(settings.tracking_uri)
         raise RegistryUnavailableError(
-            f"MLflow at {settings.tracking_uri} failed while {action}: {exc.message[:500]}"
+            f"MLflow at {where} failed while {action}: {exc.message[:500]}"
         ) from exc
 
 

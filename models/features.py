@@ -20,7 +20,7 @@ from models.columns import Columns
 from models.settings import FeatureConfig
 
 C = Columns
-TOKEN = "token"
+TOKEN = "token"  # a feature name prefix, not a secret  # nosec B105
 ID = "id"
 PRICE_BAND_NAMES = {1: ("any",), 2: ("low", "high"), 3: ("budget", "mid", "premium")}
 

@@ -10,11 +10,25 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATASET = "default-shop"
+
+
+def redacted(uri: str) -> str:
+    """``uri`` with any password replaced by ``***``: safe to print, log or store."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
+def has_password(uri: str | None) -> bool:
+    return bool(uri) and urlsplit(uri or "").password is not None
 
 
 class _Strict(BaseModel):
@@ -111,6 +125,9 @@ class ServingConfig(_Strict):
     )
     reload_seconds: float = Field(30.0, gt=0, description="how often the champion alias is checked")
     log_flush_seconds: float = Field(1.0, gt=0, description="prediction log flush interval")
+    max_request_bytes: int = Field(
+        1_048_576, ge=1024, description="larger request bodies are refused (413) unread"
+    )
 
 
 class MonitorConfig(_Strict):

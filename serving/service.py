@@ -33,6 +33,7 @@ from models.engine import Answer, Engine
 from models.settings import Settings
 from serving import store
 from serving.changes import ChangeLog
+from serving.limits import BodyLimit
 from serving.predlog import PredictionLog
 from serving.schemas import (
     MAX_ITEMS,
@@ -101,14 +102,12 @@ class Cartlift:
                 version = self.watch.version()
                 if version is None:
                     log.warning("No champion in the registry yet: not ready")
-                elif self._failed_recently(version):
-                    pass
-                elif self.current is None or self.current.version != version:
+                elif self._is_new(version) and not self._failed_recently(version):
                     loaded = self._with_changes(store.load(self.settings, version))
                     previous = self.current.version if self.current else None
                     self.current = loaded  # one reference swap: atomic for readers
                     log.info("Serving version %s (was %s)", version, previous)
-                elif self.changes.size() != self._applied:
+                elif self.current is not None and self.changes.size() != self._applied:
                     self.current = self._with_changes(self.current)
             except Exception:  # a bad new model must never take the service down
                 self._failed = (version or "", time.monotonic())
@@ -121,6 +120,9 @@ class Cartlift:
                     RETRY_FAILED_SECONDS,
                 )
         return self.current.version if self.current else None
+
+    def _is_new(self, version: str) -> bool:
+        return self.current is None or self.current.version != version
 
     def _failed_recently(self, version: str) -> bool:
         return (
@@ -360,6 +362,9 @@ class Cartlift:
         """Check the registry for a new champion now (instead of waiting for the poller)."""
         self._check_key(ctx)
         return {"model_version": self.reload()}
+
+
+Cartlift.add_asgi_middleware(BodyLimit, max_bytes=_SERVING.max_request_bytes)
 
 
 def _log_counter() -> Callable[[str, int], None]:

@@ -88,7 +88,7 @@ def log_counts(client: httpx.Client) -> dict[str, float]:
     return counts
 
 
-def test_raw_customer_ids_never_reach_mlflow_the_prediction_log_or_reports(shop, service):
+def test_raw_ids_and_secrets_never_reach_mlflow_the_prediction_log_or_reports(shop, service):
     home, tiny = shop
     client = service.client
     raw = set(tiny.users["user_id"].astype(str))
@@ -123,6 +123,11 @@ def test_raw_customer_ids_never_reach_mlflow_the_prediction_log_or_reports(shop,
             for m in RAW_ID.findall(Path(path).read_bytes())
         }
         assert not found & raw, f"raw customer ids in the {name}: {sorted(found & raw)[:5]}"
+    # Neither secret is written anywhere: stores, logs, reports, the lake.
+    written = [p for p in home.rglob("*") if p.is_file()]
+    for secret in (SECRET, API_KEY):
+        leaks = [str(p) for p in written if secret.encode() in p.read_bytes()]
+        assert not leaks, f"a secret was written to {leaks[:3]}"
 
 
 def test_a_killed_worker_is_replaced_and_few_requests_fail(service):

@@ -140,6 +140,19 @@ def test_malformed_requests_get_4xx_naming_the_field(server, route, body, field)
     assert field in r.text
 
 
+def test_request_bodies_are_limited_in_size(server):
+    big = json.dumps({"user_id": "u000003", "k": 5, "attributes": {"x": "y" * 2_000_000}})
+    r = server.post("/recommend", content=big, headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "limit of 1,048,576 bytes" in r.json()["error"]
+
+    def chunked():  # httpx sends a generator without Content-Length, in chunks
+        yield b'{"user_id": "u000003", "k": 3}'
+
+    r = server.post("/recommend", content=chunked(), headers={"content-type": "application/json"})
+    assert r.status_code == 411
+    assert post(server, "/recommend", {"user_id": "u000003", "k": 3}).status_code == 200
+
+
 def test_feedback_needs_the_api_key(server):
     body = {"request_id": "r1", "user_id": "u000003", "item_id": "i000001", "event": "click"}
     assert post(server, "/feedback", body).status_code == 401
