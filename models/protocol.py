@@ -156,12 +156,12 @@ def evaluate(
     top = rank(scorer, t, k_max, protocol.batch)
     values = per_user(top, t, protocol.ks)
     rng = np.random.default_rng(protocol.seed)
-    rows = []
+    rows: list[tuple] = []
     for slice_name, mask in t.slices.items():
         for key, per in values.items():
-            metric, k = key.rsplit("_at_", 1)
+            metric, at = key.rsplit("_at_", 1)
             mean, lo, hi = bootstrap_ci(per[mask], protocol.bootstrap, protocol.confidence, rng)
-            rows.append((name, slice_name, metric, int(k), mean, lo, hi, int(mask.sum())))
+            rows.append((name, slice_name, metric, int(at), mean, lo, hi, int(mask.sum())))
     n_items = t.truth.shape[1]
     for k in protocol.ks:
         extra = {"coverage": coverage(top[:, :k], n_items)}

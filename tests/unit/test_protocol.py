@@ -20,27 +20,10 @@ from models.protocol import (
 
 # 4 users x 5 items. User 3 has nothing relevant left after exclusion: not evaluated.
 TRUTH = sp.csr_matrix(
-    np.array(
-        [
-            [1, 0, 0, 1, 0],
-            [0, 1, 0, 0, 0],
-            [0, 0, 0, 0, 1],
-            [1, 0, 0, 0, 0],
-        ],
-        dtype=np.float32,
-    )
+    np.array([[1, 0, 0, 1, 0], [0, 1, 0, 0, 0], [0, 0, 0, 0, 1], [1, 0, 0, 0, 0]])
 )
-EXCLUDE = sp.csr_matrix(
-    np.array(
-        [
-            [0, 0, 1, 0, 0],
-            [0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0],
-            [1, 0, 0, 0, 0],
-        ],
-        dtype=np.float32,
-    )
-)
+# User 0 had item 2 already, user 3 item 0.
+EXCLUDE = sp.csr_matrix(([1.0, 1.0], ([0, 3], [2, 0])), shape=(4, 5))
 # Every user gets the same scores: item 2 > 0 > 1 > 3 > 4.
 SCORES = np.array([0.9, 0.5, 1.0, 0.3, 0.1], dtype=np.float32)
 
