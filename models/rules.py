@@ -57,9 +57,18 @@ def mine(baskets: pd.DataFrame, item_ids: np.ndarray, min_count: int = 2) -> Rul
     incidence = sp.csr_matrix(
         (np.ones(len(cols), np.float32), (order_codes, cols)), shape=(n_baskets, len(item_ids))
     )
+    return from_incidence(incidence, min_count)
+
+
+def from_incidence(incidence: sp.spmatrix, min_count: int = 2) -> Rules:
+    """Rules from a (n_baskets, n_items) basket-item incidence matrix."""
+    incidence = sp.csr_matrix(incidence, dtype=np.float32)
+    incidence.data[:] = 1.0  # an item twice in a basket is one basket
     pairs = (incidence.T @ incidence).tocsr()
     counts = pairs.diagonal().astype(np.float64)
     pairs.setdiag(0)
     pairs.data[pairs.data < min_count] = 0
     pairs.eliminate_zeros()
-    return Rules(n_baskets=n_baskets, item_counts=counts, pair_counts=pairs.astype(np.float64))
+    return Rules(
+        n_baskets=incidence.shape[0], item_counts=counts, pair_counts=pairs.astype(np.float64)
+    )
