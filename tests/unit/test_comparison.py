@@ -1,0 +1,69 @@
+"""Every model on a small shop's temporal split through the one protocol."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.baselines import (
+    AssociationRules,
+    CategoryPopularity,
+    GlobalPopularity,
+    ImplicitALS,
+    ItemKNN,
+)
+from models.comparison import compare, interactions, lightfm_scorer, tasks
+from models.evaluation import evaluate as gate_evaluate
+from models.evaluation import holdout
+from models.features import build
+from models.hybrid import HybridModel
+from models.protocol import Protocol
+from models.settings import EvaluateConfig, FeatureConfig, TrainConfig
+
+
+@pytest.fixture(scope="module")
+def fitted(tiny_shop):
+    fs = build(tiny_shop.events, tiny_shop.items, tiny_shop.users, FeatureConfig(holdout_days=14))
+    hybrid = HybridModel.fit(fs, TrainConfig(no_components=8, epochs=5))
+    data = interactions(fs)
+    scorers = {"lightfm-hybrid": lightfm_scorer(hybrid, fs)}
+    for model in (
+        GlobalPopularity(),
+        CategoryPopularity(),
+        ItemKNN(),
+        AssociationRules(),
+        ImplicitALS(factors=8, iterations=5),
+    ):
+        scorers[model.name] = model.fit(data).scores
+    return fs, hybrid, scorers
+
+
+def test_the_protocol_agrees_with_the_gates_evaluation(fitted):
+    fs, hybrid, scorers = fitted
+    gate = gate_evaluate(hybrid, fs, holdout(fs, EvaluateConfig()), EvaluateConfig())
+    table = compare(fs, {"lightfm-hybrid": scorers["lightfm-hybrid"]}, True, Protocol(ks=(10,)))
+    row = table.query("task == 'customers' and slice == 'all' and metric == 'ndcg' and k == 10")
+    assert row["mean"].item() == pytest.approx(gate["ndcg_at_10"], abs=1e-6)
+    assert row["users"].item() == gate["users"]
+
+
+def test_every_model_every_slice_every_k_with_intervals(fitted):
+    fs, _, scorers = fitted
+    table = compare(fs, scorers, False, Protocol(ks=(5, 10, 20), bootstrap=200))
+    assert set(table["model"]) == set(scorers)
+    assert set(table["task"]) == {"customers", "new items"}
+    assert set(table["slice"]) == {"all", "warm", "cold_users"}
+    assert set(table["k"]) == {5, 10, 20}
+    assert {"novelty", "diversity", "coverage"} <= set(table["metric"])
+    ranked = table.dropna(subset=["lower"])
+    assert (ranked["lower"] <= ranked["mean"] + 1e-12).all()
+    assert (ranked["mean"] <= ranked["upper"] + 1e-12).all()
+
+
+def test_excluding_purchases_removes_them_from_truth_and_lists(fitted):
+    fs, _, _ = fitted
+    counted, excluded = tasks(fs, False)["customers"], tasks(fs, True)["customers"]
+    assert excluded.truth.nnz < counted.truth.nnz and excluded.exclude.nnz > 0
+    assert excluded.truth.multiply(excluded.exclude).nnz == 0
+    assert counted.exclude.nnz == 0
+    assert np.isin(excluded.users, counted.users).all()
