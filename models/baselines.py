@@ -4,8 +4,9 @@ Every baseline learns from the same :class:`Interactions` (the training window a
 matrices) and answers two questions, vectorised over the catalogue:
 
 - ``scores(rows)``: (len(rows), n_items) scores for users (personal recommendations);
-- ``related(items)``: (n_items,) scores of items that go with a set of items (a cart for
-  cross-sell, an anchor for upsell).
+- ``related(carts)``: (n_carts, n_items) scores of items that go with each row's set of
+  items, ``carts`` a 0/1 (n_carts, n_items) matrix (carts for cross-sell, one-item rows
+  for an upsell anchor).
 
 Filters (exclusions, category, price) are applied by the caller, the same for every
 model, so the comparison is between the scores alone.
@@ -42,7 +43,7 @@ class Baseline(Protocol):
 
     def scores(self, rows: np.ndarray) -> np.ndarray: ...
 
-    def related(self, items: np.ndarray) -> np.ndarray: ...
+    def related(self, carts: sp.csr_matrix) -> np.ndarray: ...
 
 
 def _popularity(data: Interactions) -> np.ndarray:
@@ -70,8 +71,8 @@ class GlobalPopularity:
     def scores(self, rows: np.ndarray) -> np.ndarray:
         return np.tile(self.pop.astype(np.float32), (len(rows), 1))
 
-    def related(self, items: np.ndarray) -> np.ndarray:
-        return self.pop.astype(np.float32)
+    def related(self, carts: sp.csr_matrix) -> np.ndarray:
+        return self.scores(np.arange(carts.shape[0]))
 
 
 @dataclass
@@ -107,9 +108,14 @@ class CategoryPopularity:
         share = _dense(self.user_category[rows])[:, self.category]
         return share + self._tiebreak()
 
-    def related(self, items: np.ndarray) -> np.ndarray:
-        same = np.isin(self.category, self.category[items]).astype(np.float32)
-        return same + self._tiebreak()
+    def related(self, carts: sp.csr_matrix) -> np.ndarray:
+        n_cat = int(self.category.max()) + 1
+        onehot = sp.csr_matrix(
+            (np.ones(len(self.category)), (np.arange(len(self.category)), self.category)),
+            shape=(len(self.category), n_cat),
+        )
+        same = _dense(carts @ onehot)[:, self.category] > 0
+        return same.astype(np.float32) + self._tiebreak()
 
 
 def top_per_row(m: sp.csr_matrix, n: int) -> sp.csr_matrix:
@@ -151,9 +157,9 @@ class ItemKNN:
         assert self.history is not None and self.sim is not None, "fit first"
         return _dense(self.history[rows] @ self.sim)
 
-    def related(self, items: np.ndarray) -> np.ndarray:
+    def related(self, carts: sp.csr_matrix) -> np.ndarray:
         assert self.sim is not None, "fit first"
-        return _dense(self.sim.T[items].sum(axis=0)).ravel()
+        return _dense(carts @ self.sim)
 
 
 @dataclass
@@ -180,9 +186,9 @@ class AssociationRules:
         assert self.history is not None and self.confidence is not None, "fit first"
         return _dense(self.history[rows] @ self.confidence)
 
-    def related(self, items: np.ndarray) -> np.ndarray:
+    def related(self, carts: sp.csr_matrix) -> np.ndarray:
         assert self.confidence is not None, "fit first"
-        return _dense(self.confidence[items].sum(axis=0)).ravel()
+        return _dense(carts @ self.confidence)
 
 
 @dataclass
@@ -219,5 +225,5 @@ class ImplicitALS:
     def scores(self, rows: np.ndarray) -> np.ndarray:
         return self.user_factors[rows] @ self.item_factors.T
 
-    def related(self, items: np.ndarray) -> np.ndarray:
-        return self.item_factors @ self.item_factors[items].sum(axis=0)
+    def related(self, carts: sp.csr_matrix) -> np.ndarray:
+        return np.asarray(carts @ self.item_factors) @ self.item_factors.T

@@ -9,15 +9,25 @@ purchases counted, or items a customer bought before the cutoff excluded (discov
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from models.baselines import Interactions
 from models.columns import Columns
+from models.engine import Answer, Engine
 from models.features import FeatureSet
 from models.hybrid import HybridModel
+from models.policies import Filters
 from models.protocol import Protocol, Scorer, Task, evaluate, task
+from models.shopping_tasks import (
+    cross_sell_cases,
+    judge_cross_sell,
+    judge_upsell,
+    upsell_cases,
+)
 
 C = Columns
 
@@ -92,3 +102,84 @@ def compare(
             table = evaluate(name, scorer, t, protocol, share, onehot)
             frames.append(table.assign(task=task_name))
     return pd.concat(frames, ignore_index=True)
+
+
+# --- cross-sell and upsell ---------------------------------------------------------------
+
+CartScorer = Callable[[np.ndarray, sp.csr_matrix], np.ndarray]  # (users, carts) -> scores
+EVERYTHING = Filters(in_stock_only=False)  # holdout purchases were in stock when bought
+
+
+def _catalogue(fs: FeatureSet) -> tuple[np.ndarray, np.ndarray]:
+    """Prices and category codes in the feature set's item order."""
+    prices = pd.to_numeric(fs.items[C.price], errors="coerce").fillna(0).to_numpy(float)
+    return prices, pd.factorize(fs.items[C.category].astype(str))[0]
+
+
+def from_lists(lists: list[list[int]], n_items: int) -> np.ndarray:
+    """Score matrix of ranked lists: the first item highest, unlisted items -inf."""
+    scores = np.full((len(lists), n_items), -np.inf)
+    for row, items in enumerate(lists):  # one list per case: evaluation, not serving
+        scores[row, items] = np.arange(len(items), 0, -1)
+    return scores
+
+
+def _engine(ask: Callable[[list[str], str], Answer], fs: FeatureSet) -> CartScorer:
+    """A scorer asking the engine once per case with the case's items and customer."""
+    users, items = fs.user_ids, fs.item_ids
+    pos = {item: i for i, item in enumerate(items)}
+
+    def score(rows: np.ndarray, carts: sp.csr_matrix) -> np.ndarray:
+        lists = [
+            [pos[s.item_id] for s in ask(list(items[carts[i].indices]), str(users[rows[i]])).items]
+            for i in range(len(rows))
+        ]
+        return from_lists(lists, len(items))
+
+    return score
+
+
+def engine_cross_sell(engine: Engine, fs: FeatureSet, k: int) -> CartScorer:
+    """The product's own cross-sell (co-purchase lift plus the customer's affinity)."""
+    return _engine(lambda cart, user: engine.cross_sell(cart, user, k, EVERYTHING), fs)
+
+
+def engine_upsell(engine: Engine, fs: FeatureSet, k: int) -> CartScorer:
+    """The product's own upsell (embedding closeness to the anchor plus affinity)."""
+    return _engine(lambda anchor, user: engine.upsell(anchor[0], user, k, None, EVERYTHING), fs)
+
+
+def cross_sell_table(fs: FeatureSet, scorers: dict[str, CartScorer], k: int = 10) -> pd.DataFrame:
+    """Hit rate, MRR and revenue-weighted hit rate at ``k`` on the holdout's baskets."""
+    user_map, _, item_map, _ = fs.dataset.mapping()
+    prices, _ = _catalogue(fs)
+    cases = cross_sell_cases(fs.split.test, user_map, item_map, prices)
+    rows = [
+        {"model": name, **judge_cross_sell(score(cases.users, cases.carts), cases, k)}
+        for name, score in scorers.items()
+    ]
+    return pd.DataFrame(rows)
+
+
+def upsell_table(
+    fs: FeatureSet, events: pd.DataFrame, scorers: dict[str, CartScorer], k: int = 10
+) -> pd.DataFrame:
+    """Hit rate at ``k`` and mean uplift of hits on the holdout's pricier purchases."""
+    user_map, _, item_map, _ = fs.dataset.mapping()
+    prices, category = _catalogue(fs)
+    cases = upsell_cases(events, fs.split.cutoff, user_map, item_map, prices, category)
+    anchors = sp.csr_matrix(
+        (np.ones(len(cases.anchor)), (np.arange(len(cases.anchor)), cases.anchor)),
+        shape=(len(cases.anchor), len(prices)),
+    )
+    rows = [
+        {"model": name, **judge_upsell(score(cases.users, anchors), cases, prices, category, k)}
+        for name, score in scorers.items()
+    ]
+    return pd.DataFrame(rows)
+
+
+def cheapest_pricier(fs: FeatureSet) -> CartScorer:
+    """The naive upsell: the next-cheapest pricier item of the category first."""
+    prices, _ = _catalogue(fs)
+    return lambda rows, anchors: np.tile(-prices, (len(rows), 1))

@@ -56,7 +56,7 @@ def test_category_popularity_keeps_to_the_customers_categories():
     # except the add-on it already holds a share of (item 6 is category 1, share 1/3).
     assert scores[0, [0, 1, 2]].min() > scores[0, [3, 4, 5]].max()
     assert np.argmax(scores[6]) == 6  # no history: the global best seller
-    related = model.related(np.array([0]))
+    related = model.related(matrix([[0]]))[0]
     assert related[[0, 1, 2]].min() > related[[3, 4, 5]].max()
 
 
@@ -73,7 +73,7 @@ def test_rules_score_by_summed_confidence():
     # confidence(6 -> 2) = 2 / 6 (baskets 1 and 2 of six). User 0 holds {0, 1, 6}.
     assert model.scores(np.array([0]))[0, 2] == pytest.approx(1 / 2 + 1 / 2 + 2 / 6)
     assert model.scores(np.array([0]))[0, 3] == pytest.approx(2 / 6)  # only through 6
-    assert model.related(np.array([0, 1]))[2] == pytest.approx(1.0)
+    assert model.related(matrix([[0, 1]]))[0, 2] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="need baskets"):
         AssociationRules().fit(Interactions(DATA.matrix, DATA.item_category))
 

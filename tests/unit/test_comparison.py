@@ -12,7 +12,19 @@ from models.baselines import (
     ImplicitALS,
     ItemKNN,
 )
-from models.comparison import compare, interactions, lightfm_scorer, tasks
+from models.bundle import build_bundle
+from models.comparison import (
+    cheapest_pricier,
+    compare,
+    cross_sell_table,
+    engine_cross_sell,
+    engine_upsell,
+    interactions,
+    lightfm_scorer,
+    tasks,
+    upsell_table,
+)
+from models.engine import Engine
 from models.evaluation import evaluate as gate_evaluate
 from models.evaluation import holdout
 from models.features import build
@@ -67,3 +79,33 @@ def test_excluding_purchases_removes_them_from_truth_and_lists(fitted):
     assert excluded.truth.multiply(excluded.exclude).nnz == 0
     assert counted.exclude.nnz == 0
     assert np.isin(excluded.users, counted.users).all()
+
+
+def test_cross_sell_and_upsell_tables_judge_the_product_and_the_baselines(fitted, tiny_shop):
+    fs, hybrid, _ = fitted
+    engine = Engine(build_bundle(hybrid, fs, FeatureConfig(holdout_days=14), {}))
+    data = interactions(fs)
+    rules = AssociationRules().fit(data)
+    popular = CategoryPopularity().fit(data)
+    cross = cross_sell_table(
+        fs,
+        {
+            "cartlift": engine_cross_sell(engine, fs, 10),
+            "association rules": lambda rows, carts: rules.related(carts),
+            "popularity": lambda rows, carts: GlobalPopularity().fit(data).related(carts),
+        },
+    ).set_index("model")
+    assert cross["cases"].min() > 20
+    assert cross["hit_rate_at_10"].between(0, 1).all() and cross["mrr_at_10"].between(0, 1).all()
+    assert cross.loc["cartlift", "hit_rate_at_10"] > cross.loc["popularity", "hit_rate_at_10"]
+    up = upsell_table(
+        fs,
+        tiny_shop.events,
+        {
+            "cartlift": engine_upsell(engine, fs, 10),
+            "cheapest pricier": cheapest_pricier(fs),
+            "popularity in category": lambda rows, anchors: popular.related(anchors),
+        },
+    ).set_index("model")
+    assert up["cases"].min() > 20 and up["hit_rate_at_10"].between(0, 1).all()
+    assert (up["uplift_of_hits_at_10"].dropna() > 0).all()
