@@ -12,7 +12,7 @@ import numpy as np
 import typer
 import yaml
 
-from models.settings import RunConfig, Settings, ShopConfig, redacted
+from models.settings import DEFAULT_DATASET, RunConfig, Settings, ShopConfig, redacted
 
 Format = Annotated[str, typer.Option("--format", help="contract | online-retail | csv")]
 Mapping = Annotated[Path | None, typer.Option("--map", help="column mapping for --format csv")]
@@ -56,6 +56,10 @@ def _run_config(
         stem = data.name.split(".")[0] if data.is_file() else data.name
         derived = re.sub(r"[^A-Za-z0-9_.-]", "-", stem)
         dataset = "online-retail" if fmt == "online-retail" else derived
+    tuned = settings.tuned_config(dataset or values.get("dataset", DEFAULT_DATASET))
+    if config is None and tuned.exists():
+        typer.echo(f"Using the tuned config {tuned} (give --config to override)")
+        values = yaml.safe_load(tuned.read_text())
     return RunConfig.model_validate({**values, **({"dataset": dataset} if dataset else {})})
 
 
@@ -235,6 +239,36 @@ def deploy(
         when = f"cron '{r.schedule}'" + (f", {r.trigger}" if r.trigger else "")
         typer.echo(f"  {r.name}  ({when})  id {r.id}")
     typer.echo(f"Start a worker: uv run prefect worker start --pool {pool}")
+
+
+@app.command()
+def tune(
+    data: Annotated[
+        Path | None, typer.Option(help="shop data; default: the generated default shop")
+    ] = None,
+    fmt: Format = "contract",
+    mapping: Mapping = None,
+    config: Annotated[Path | None, typer.Option(help="YAML run config to start from")] = None,
+    dataset: Annotated[str | None, typer.Option(help="name of the dataset in the lake")] = None,
+    trials: Annotated[int, typer.Option(help="configurations to try")] = 20,
+    parallel: Annotated[int, typer.Option(help="trials trained side by side")] = 2,
+    max_epochs: Annotated[int, typer.Option(help="epochs before early stopping ends a trial")] = 60,
+) -> None:
+    """Search the hybrid model's hyperparameters on a validation window; the best config
+    becomes the pipeline's default for the dataset."""
+    settings = _settings()
+    from flows.tune import tune as tune_flow
+
+    source = data or settings.default_shop_dir()
+    run = _run_config(settings, config, dataset, fmt, source)
+    result = tune_flow(
+        str(source), fmt, str(mapping) if mapping else None, run, trials, parallel, max_epochs
+    )
+    k = run.evaluate.k
+    typer.echo(f"\nBest of {len(result.trials)} trials: validation NDCG@{k} {result.score:.4f}")
+    for key, value in sorted(result.best.train.model_dump().items()):
+        typer.echo(f"  train.{key}: {value}")
+    typer.echo(f"Written to {result.config_path}; MLflow run {result.run_id}")
 
 
 @app.command("demo-drift")

@@ -26,6 +26,7 @@ from prefect.exceptions import ObjectNotFound
 
 from flows.monitor import EVENT, monitor
 from flows.pipeline import pipeline
+from flows.tune import tune
 from models.settings import RunConfig, Settings, has_password
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
 NIGHTLY = "0 2 * * *"
 HOURLY = "0 * * * *"
+WEEKLY = "0 3 * * 0"  # Sundays 03:00, after the nightly run
 
 
 @dataclass(frozen=True)
@@ -108,9 +110,19 @@ def deploy(
             description="Drift and quality reports; emits cartlift.drift.detected when due.",
             **common,
         ),
+        tune.from_source(str(ROOT), "flows/tune.py:tune").to_deployment(
+            name="weekly",
+            cron=WEEKLY,
+            parameters={"data": data, "fmt": fmt, "config": run_config},
+            concurrency_limit=1,
+            description="Hyperparameter search; the best config becomes the dataset's default "
+            "(picked up by the next `cartlift deploy`).",
+            **common,
+        ),
     ]
     ids = [deployment.apply(work_pool_name=pool) for deployment in planned]
     return created, [
         Registered("pipeline/nightly", ids[0], NIGHTLY, f"on {EVENT}"),
         Registered("monitor/hourly", ids[1], HOURLY, None),
+        Registered("tune/weekly", ids[2], WEEKLY, None),
     ]

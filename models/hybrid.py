@@ -41,6 +41,19 @@ def new_lightfm(cfg: TrainConfig) -> LightFM:
     )
 
 
+def fit_epoch(model: LightFM, fs: FeatureSet, cfg: TrainConfig) -> None:
+    """One more epoch over the feature set's interactions (features as configured)."""
+    model.fit_partial(
+        fs.interactions,
+        user_features=fs.user_features if cfg.use_features else None,
+        item_features=fs.item_features if cfg.use_features else None,
+        # k-OS does not take sample weights; the others learn more from heavier events.
+        sample_weight=None if cfg.loss == "warp-kos" else fs.weights,
+        epochs=1,
+        num_threads=cfg.num_threads,
+    )
+
+
 def check_finite(model: LightFM, cfg: TrainConfig) -> None:
     """Fail loudly on a diverged fit rather than serve NaN scores."""
     for part in ("user_embeddings", "item_embeddings", "item_biases", "user_biases"):
@@ -61,7 +74,8 @@ class Vectors:
 
 
 class Recommender(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def vectors(
         self,
@@ -122,25 +136,23 @@ class HybridModel:
         """Train on the feature set's weighted interactions; ``on_epoch(epoch, epochs, seconds)``
         reports progress."""
         model = new_lightfm(cfg)
-        uf = fs.user_features if cfg.use_features else None
-        itf = fs.item_features if cfg.use_features else None
-        # k-OS does not take sample weights; the others learn more from heavier events.
-        weights = None if cfg.loss == "warp-kos" else fs.weights
         started = time.perf_counter()
         for epoch in range(cfg.epochs):
             tick = time.perf_counter()
-            model.fit_partial(
-                fs.interactions,
-                user_features=uf,
-                item_features=itf,
-                sample_weight=weights,
-                epochs=1,
-                num_threads=cfg.num_threads,
-            )
+            fit_epoch(model, fs, cfg)
             if on_epoch:
                 on_epoch(epoch + 1, cfg.epochs, time.perf_counter() - tick)
-        seconds = time.perf_counter() - started
+        return cls.wrap(model, fs, cfg, time.perf_counter() - started)
+
+    @classmethod
+    def wrap(
+        cls, model: LightFM, fs: FeatureSet, cfg: TrainConfig, seconds: float = 0.0
+    ) -> HybridModel:
+        """A trained LightFM with the feature set's maps and precomputed representations
+        (also mid-training, to score a validation window between epochs)."""
         check_finite(model, cfg)
+        uf = fs.user_features if cfg.use_features else None
+        itf = fs.item_features if cfg.use_features else None
         user_bias, user_emb = model.get_user_representations(uf)
         item_bias, item_emb = model.get_item_representations(itf)
         return cls(

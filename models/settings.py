@@ -259,6 +259,10 @@ class Settings(BaseSettings):
     def mlflow_artifacts_dir(self) -> Path:
         return self.home / "mlartifacts"
 
+    def tuned_config(self, dataset: str) -> Path:
+        """Where ``tune`` writes a dataset's best run config (the pipeline's default)."""
+        return self.home / "configs" / f"{dataset}.yaml"
+
     @property
     def tracking_uri(self) -> str:
         return self.mlflow_tracking_uri or f"sqlite:///{self.home / 'mlflow.db'}"

@@ -1,0 +1,88 @@
+"""Hyperparameter search for the hybrid model: the search space, a validation window that
+never sees the holdout, and training with early stopping.
+
+The validation window is the last ``holdout_days`` of the *training* window: tuning
+scores configurations on events the final model also trains on, and the holdout the gate
+judges stays unseen until then.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from models.columns import Columns
+from models.evaluation import evaluate, holdout
+from models.features import FeatureSet, build, temporal_split
+from models.hybrid import HybridModel, fit_epoch, new_lightfm
+from models.settings import RunConfig
+
+C = Columns
+
+
+@dataclass
+class TrialResult:
+    params: dict[str, Any]
+    score: float  # best validation score
+    best_epoch: int
+    curve: list[tuple[int, float]] = field(default_factory=list)  # (epoch, score)
+
+
+def suggest(trial: Any) -> dict[str, Any]:
+    """One point of the search space from an Optuna trial."""
+    alpha = trial.suggest_float("alpha", 1e-7, 1e-3, log=True)
+    weight = trial.suggest_float("feature_weight", 0.1, 1.0)
+    return {
+        "train.loss": trial.suggest_categorical("loss", ["warp", "bpr"]),
+        "train.no_components": trial.suggest_int("no_components", 16, 128, log=True),
+        "train.learning_rate": trial.suggest_float("learning_rate", 0.005, 0.1, log=True),
+        "train.item_alpha": alpha,
+        "train.user_alpha": alpha,
+        "train.max_sampled": trial.suggest_int("max_sampled", 5, 50, log=True),
+        "features.user_feature_weight": weight,
+        "features.item_feature_weight": weight,
+    }
+
+
+def with_params(base: RunConfig, params: dict[str, Any]) -> RunConfig:
+    """``base`` with dotted ``section.field`` values replaced (validated)."""
+    values = base.model_dump()
+    for key, value in params.items():
+        section, name = key.split(".", 1)
+        values[section][name] = value
+    return RunConfig.model_validate(values)
+
+
+def validation_features(
+    events: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame, config: RunConfig
+) -> FeatureSet:
+    """Features whose holdout is the last ``holdout_days`` before the real cutoff."""
+    train = temporal_split(events, config.features.holdout_days).train
+    return build(train, items, users, config.features)
+
+
+def fit_early_stopping(
+    fs: FeatureSet, config: RunConfig, max_epochs: int, patience: int = 3, every: int = 2
+) -> TrialResult:
+    """Train epoch by epoch, score NDCG@k on the validation window every ``every`` epochs,
+    stop after ``patience`` checks without improvement; the best epoch is the result."""
+    cfg, k = config.train, config.evaluate.k
+    model = new_lightfm(cfg)
+    ho = holdout(fs, config.evaluate)
+    curve: list[tuple[int, float]] = []
+    best, best_epoch, waited = -1.0, 0, 0
+    for epoch in range(1, max_epochs + 1):
+        fit_epoch(model, fs, cfg)
+        if epoch % every and epoch != max_epochs:
+            continue
+        score = evaluate(HybridModel.wrap(model, fs, cfg), fs, ho, config.evaluate)[f"ndcg_at_{k}"]
+        curve.append((epoch, float(score)))
+        if score > best:
+            best, best_epoch, waited = float(score), epoch, 0
+        else:
+            waited += 1
+            if waited >= patience:
+                break
+    return TrialResult(params={}, score=best, best_epoch=best_epoch, curve=curve)

@@ -1,0 +1,45 @@
+"""The tune flow through the real Prefect engine and MLflow store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from flows.cli import _run_config
+from flows.lake import write_shop
+from flows.tune import tune
+from models.settings import FeatureConfig, RunConfig, Settings
+
+pytestmark = pytest.mark.usefixtures("prefect_engine")
+
+
+def test_tune_searches_in_parallel_logs_nested_runs_and_sets_the_default(home, tiny_shop, tmp_path):
+    shop = tmp_path / "shop"
+    write_shop(tiny_shop, shop)
+    base = RunConfig(dataset="shop", features=FeatureConfig(holdout_days=14))
+    result = tune(str(shop), "contract", None, base, trials=4, parallel=2, max_epochs=6)
+
+    assert len(result.trials) == 4
+    assert result.score == max(r.score for r in result.trials) > 0
+    assert {len(r.curve) for r in result.trials} <= {1, 2, 3}  # checked every 2 epochs
+    settings = Settings()
+    client = MlflowClient(tracking_uri=settings.tracking_uri)
+    experiment = client.get_experiment_by_name(settings.experiment_name)
+    children = client.search_runs(
+        [experiment.experiment_id], f"tags.mlflow.parentRunId = '{result.run_id}'"
+    )
+    assert len(children) == 4
+    assert all("train.no_components" in run.data.params for run in children)
+
+    saved = RunConfig.model_validate(yaml.safe_load(Path(result.config_path).read_text()))
+    best = max(result.trials, key=lambda r: r.score)
+    assert saved == result.best and saved.train.epochs == best.best_epoch
+    assert saved.train.no_components == best.params["train.no_components"]
+    # The pipeline's default for this dataset from now on; --config still wins.
+    assert _run_config(settings, None, None, "contract", shop) == saved
+    explicit = tmp_path / "run.yaml"
+    explicit.write_text("train: {epochs: 3}\n")
+    assert _run_config(settings, explicit, None, "contract", shop).train.epochs == 3
