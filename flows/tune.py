@@ -1,9 +1,9 @@
 """Flow ``tune``: search the hybrid model's hyperparameters and make the best the default.
 
 Optuna's TPE sampler (seeded) proposes configurations in batches of ``parallel``; each
-batch runs as Prefect tasks on the flow's task runner (threads here, Dask workers when
-``CARTLIFT_DASK_ADDRESS`` is set), each trial with early stopping on the validation
-window and logged as a nested MLflow run under the study's run. The best configuration,
+batch runs as Prefect tasks submitted side by side on the flow's task runner (Prefect's
+thread pool: LightFM releases the GIL while it trains), each trial with early stopping on
+the validation window and logged as a nested MLflow run under the study's run. The best configuration,
 with its best epoch count, is written to ``$CARTLIFT_HOME/configs/<dataset>.yaml``: the
 pipeline uses it when no ``--config`` is given.
 """
