@@ -63,9 +63,9 @@ def interactions(fs: FeatureSet) -> Interactions:
 
 
 def tasks(fs: FeatureSet, exclude_purchased: bool) -> dict[str, Task]:
-    """ "customers": every customer who bought after the cutoff, with slices warm and
-    cold-start (no event before the cutoff); "new items": the same, judged only on items
-    with no event before the cutoff."""
+    """Two tasks. In "customers", every customer who bought after the cutoff, with slices
+    warm and cold-start (no event before the cutoff); in "new items", the same customers
+    judged only on items with no event before the cutoff."""
     train, test = fs.split.train, fs.split.test
     truth = _pairs(fs, test[test[C.event] == "purchase"])
     bought = _pairs(fs, train[train[C.event] == "purchase"])
