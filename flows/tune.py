@@ -3,9 +3,10 @@
 Optuna's TPE sampler (seeded) proposes configurations in batches of ``parallel``; each
 batch runs as Prefect tasks submitted side by side on the flow's task runner (Prefect's
 thread pool: LightFM releases the GIL while it trains), each trial with early stopping on
-the validation window and logged as a nested MLflow run under the study's run. The best configuration,
-with its best epoch count, is written to ``$CARTLIFT_HOME/configs/<dataset>.yaml``: the
-pipeline uses it when no ``--config`` is given.
+the validation window and logged as a nested MLflow run under the study's run. The best
+configuration, with its best epoch count, is written to
+``$CARTLIFT_HOME/configs/<dataset>.yaml``: the pipeline uses it when no ``--config`` is
+given.
 """
 
 from __future__ import annotations
@@ -109,7 +110,8 @@ def tune(
     snapshot = ingest(data, fmt, mapping, config)
     registry.connect(settings)
     experiment = mlflow.get_experiment_by_name(settings.experiment_name)
-    assert experiment is not None
+    if experiment is None:  # connect() creates it: only a store that lost it gets here
+        raise RuntimeError(f"MLflow experiment {settings.experiment_name!r} not found")
     sampler = optuna.samplers.TPESampler(seed=base.train.seed)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=sampler)

@@ -51,6 +51,12 @@ def _popularity(data: Interactions) -> np.ndarray:
     return np.asarray(data.binary.sum(axis=0), dtype=np.float64).ravel()
 
 
+def _fitted(matrix: sp.csr_matrix | None) -> sp.csr_matrix:
+    if matrix is None:
+        raise RuntimeError("call fit() before asking the baseline for scores")
+    return matrix
+
+
 def _dense(m: sp.spmatrix | np.ndarray) -> np.ndarray:
     if sp.issparse(m):
         return np.asarray(m.toarray(), dtype=np.float32)  # type: ignore[union-attr]
@@ -104,8 +110,7 @@ class CategoryPopularity:
         return (self.pop / (self.pop.max() + 1)).astype(np.float32)
 
     def scores(self, rows: np.ndarray) -> np.ndarray:
-        assert self.user_category is not None, "fit first"
-        share = _dense(self.user_category[rows])[:, self.category]
+        share = _dense(_fitted(self.user_category)[rows])[:, self.category]
         return share + self._tiebreak()
 
     def related(self, carts: sp.csr_matrix) -> np.ndarray:
@@ -154,12 +159,10 @@ class ItemKNN:
         return self
 
     def scores(self, rows: np.ndarray) -> np.ndarray:
-        assert self.history is not None and self.sim is not None, "fit first"
-        return _dense(self.history[rows] @ self.sim)
+        return _dense(_fitted(self.history)[rows] @ _fitted(self.sim))
 
     def related(self, carts: sp.csr_matrix) -> np.ndarray:
-        assert self.sim is not None, "fit first"
-        return _dense(carts @ self.sim)
+        return _dense(carts @ _fitted(self.sim))
 
 
 @dataclass
@@ -183,12 +186,10 @@ class AssociationRules:
         return self
 
     def scores(self, rows: np.ndarray) -> np.ndarray:
-        assert self.history is not None and self.confidence is not None, "fit first"
-        return _dense(self.history[rows] @ self.confidence)
+        return _dense(_fitted(self.history)[rows] @ _fitted(self.confidence))
 
     def related(self, carts: sp.csr_matrix) -> np.ndarray:
-        assert self.confidence is not None, "fit first"
-        return _dense(carts @ self.confidence)
+        return _dense(carts @ _fitted(self.confidence))
 
 
 @dataclass
