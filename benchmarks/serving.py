@@ -244,6 +244,20 @@ def row(rate: float, name: str, m: dict[str, float]) -> str:
     return f"{rate:5.0f} req/s  {name:28s} {latency}  {done}"
 
 
+def service_env(home: Path, workers: int) -> dict[str, str]:
+    """The environment of a benchmarked service with its state under ``home``."""
+    return {
+        **os.environ,
+        "CARTLIFT_HOME": str(home),
+        "BENTOML_HOME": str(home / "bentoml"),
+        "BENTOML_DO_NOT_TRACK": "true",
+        "CARTLIFT_SERVING__WORKERS": str(workers),
+        # One BLAS thread per worker: two workers on two cores must not oversubscribe.
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+    }
+
+
 def wait_ready(url: str, proc: subprocess.Popen | mp.Process, timeout: float = 180) -> None:
     import httpx
 
@@ -274,16 +288,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
-        env = {
-            **os.environ,
-            "CARTLIFT_HOME": str(home),
-            "BENTOML_HOME": str(home / "bentoml"),
-            "BENTOML_DO_NOT_TRACK": "true",
-            "CARTLIFT_SERVING__WORKERS": str(args.workers),
-            # One BLAS thread per worker: two workers on two cores must not oversubscribe.
-            "OPENBLAS_NUM_THREADS": "1",
-            "OMP_NUM_THREADS": "1",
-        }
+        env = service_env(home, args.workers)
         os.environ.update(env)
         from flows import registry
         from models.settings import Settings

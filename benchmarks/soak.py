@@ -35,7 +35,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
 
-from benchmarks.serving import SPAWN, free_port, make_bundle, wait_ready
+from benchmarks.serving import SPAWN, free_port, make_bundle, service_env, wait_ready
 from serving.launch import command
 
 MIX = (("recommend", 0.5), ("cross_sell", 0.2), ("upsell", 0.2), ("feedback", 0.1))
@@ -141,13 +141,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
-        env = {
-            **os.environ,
-            "CARTLIFT_HOME": str(home),
-            "BENTOML_HOME": str(home / "bentoml"),
-            "BENTOML_DO_NOT_TRACK": "true",
-            "CARTLIFT_SERVING__WORKERS": str(args.workers),
-        }
+        env = service_env(home, args.workers)
         os.environ.update(env)
         import mlflow
 

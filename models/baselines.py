@@ -91,16 +91,17 @@ class CategoryPopularity:
     pop: np.ndarray = field(default_factory=lambda: np.zeros(0))
     category: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     user_category: sp.csr_matrix | None = None  # (n_users, n_categories) shares
+    item_category: sp.csr_matrix | None = None  # (n_items, n_categories) one-hot
 
     def fit(self, data: Interactions) -> CategoryPopularity:
         self.pop = _popularity(data)
         self.category = np.asarray(data.item_category, dtype=np.int64)
         n_cat = int(self.category.max()) + 1 if len(self.category) else 0
-        onehot = sp.csr_matrix(
+        self.item_category = sp.csr_matrix(
             (np.ones(len(self.category)), (np.arange(len(self.category)), self.category)),
             shape=(len(self.category), n_cat),
         )
-        counts = data.binary @ onehot
+        counts = data.binary @ self.item_category
         totals = np.asarray(counts.sum(axis=1)).ravel()
         self.user_category = sp.csr_matrix(sp.diags(1 / np.maximum(totals, 1)) @ counts)
         return self
@@ -114,12 +115,7 @@ class CategoryPopularity:
         return share + self._tiebreak()
 
     def related(self, carts: sp.csr_matrix) -> np.ndarray:
-        n_cat = int(self.category.max()) + 1
-        onehot = sp.csr_matrix(
-            (np.ones(len(self.category)), (np.arange(len(self.category)), self.category)),
-            shape=(len(self.category), n_cat),
-        )
-        same = _dense(carts @ onehot)[:, self.category] > 0
+        same = _dense(carts @ _fitted(self.item_category))[:, self.category] > 0
         return same.astype(np.float32) + self._tiebreak()
 
 

@@ -45,11 +45,17 @@ def _pairs(fs: FeatureSet, frame: pd.DataFrame) -> sp.csr_matrix:
     )
 
 
+def _catalogue(fs: FeatureSet) -> tuple[np.ndarray, np.ndarray]:
+    """Prices and category codes in the feature set's item order."""
+    prices = pd.to_numeric(fs.items[C.price], errors="coerce").fillna(0).to_numpy(float)
+    return prices, pd.factorize(fs.items[C.category].astype(str))[0]
+
+
 def interactions(fs: FeatureSet) -> Interactions:
     """The training window for the baselines: decayed event weights, item categories,
     and the baskets (orders) of the purchases."""
     _, _, item_map, _ = fs.dataset.mapping()
-    category = pd.factorize(fs.items[C.category].astype(str))[0]
+    _, category = _catalogue(fs)
     bought = fs.split.train[
         (fs.split.train[C.event] == "purchase") & fs.split.train[C.order].notna()
     ]
@@ -94,7 +100,7 @@ def compare(
     share of customers who had each item before the cutoff; diversity, item categories."""
     seen = _pairs(fs, fs.split.train)
     share = np.asarray(seen.sum(axis=0)).ravel() / max(seen.shape[0], 1)
-    codes = pd.factorize(fs.items[C.category].astype(str))[0]
+    _, codes = _catalogue(fs)
     onehot = np.eye(codes.max() + 1 if len(codes) else 1, dtype=np.float32)[codes]
     frames = []
     for task_name, t in tasks(fs, exclude_purchased).items():
@@ -108,12 +114,6 @@ def compare(
 
 CartScorer = Callable[[np.ndarray, sp.csr_matrix], np.ndarray]  # (users, carts) -> scores
 EVERYTHING = Filters(in_stock_only=False)  # holdout purchases were in stock when bought
-
-
-def _catalogue(fs: FeatureSet) -> tuple[np.ndarray, np.ndarray]:
-    """Prices and category codes in the feature set's item order."""
-    prices = pd.to_numeric(fs.items[C.price], errors="coerce").fillna(0).to_numpy(float)
-    return prices, pd.factorize(fs.items[C.category].astype(str))[0]
 
 
 def from_lists(lists: list[list[int]], n_items: int) -> np.ndarray:
