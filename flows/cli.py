@@ -271,6 +271,46 @@ def tune(
     typer.echo(f"Written to {result.config_path}; MLflow run {result.run_id}")
 
 
+benchmark = typer.Typer(no_args_is_help=True, help="Measure the product against baselines.")
+app.add_typer(benchmark, name="benchmark")
+
+
+@benchmark.command("quality")
+def benchmark_quality(
+    data: Annotated[
+        Path | None, typer.Option(help="shop data; default: the generated default shop")
+    ] = None,
+    fmt: Format = "contract",
+    mapping: Mapping = None,
+    config: Annotated[Path | None, typer.Option(help="YAML run config (default: tuned)")] = None,
+    dataset: Annotated[str | None, typer.Option(help="name of the dataset in the lake")] = None,
+    out: Annotated[Path | None, typer.Option(help="report directory")] = None,
+    bootstrap: Annotated[int, typer.Option(help="bootstrap samples per interval")] = 1000,
+) -> None:
+    """Every baseline, LightFM without features and the hybrid on the shop's holdout:
+    a Markdown + HTML report with intervals, logged to MLflow."""
+    settings = _settings()
+    from flows.quality import quality
+
+    source = data or settings.default_shop_dir()
+    run = _run_config(settings, config, dataset, fmt, source)
+    tuned = settings.tuned_config(run.dataset)
+    origin = str(config) if config else (str(tuned) if tuned.exists() else "defaults")
+    result = quality(
+        str(source),
+        fmt,
+        str(mapping) if mapping else None,
+        run,
+        str(out) if out else None,
+        bootstrap,
+        origin,
+    )
+    for v in result.verdicts:
+        typer.echo(f"{'PASS' if v.holds else 'FAIL'}  {v.claim}: {v.figure}")
+    typer.echo(f"Report: {result.files['markdown']} and {result.files['html']}")
+    typer.echo(f"MLflow run {result.run_id}")
+
+
 @app.command("demo-drift")
 def demo_drift(
     days: Annotated[int, typer.Option(help="days between the first champion and today")] = 60,

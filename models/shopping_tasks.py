@@ -81,11 +81,12 @@ def upsell_cases(
     prices: np.ndarray,
     category: np.ndarray,
 ) -> UpsellCases:
-    """Holdout purchases pricier than the cheapest item the customer viewed in the same
-    category before buying."""
+    """Holdout purchases pricier than the cheapest item the customer looked at in the same
+    category before buying: viewed, carted or bought (shops that export only orders, like
+    Online Retail, have no views; an item bought was an item seen)."""
     ev = _indexed(events, user_map, item_map).assign(cat=lambda f: category[f["col"]])
     buys = ev[(ev[C.event] == "purchase") & (ev[C.timestamp] >= cutoff)]
-    views = ev[ev[C.event] == "view"][["row", "cat", "col", C.timestamp]]
+    views = ev[["row", "cat", "col", C.timestamp]]
     pairs = buys[["row", "cat", "col", C.timestamp]].merge(
         views, on=["row", "cat"], suffixes=("", "_view")
     )

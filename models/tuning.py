@@ -8,6 +8,7 @@ judges stays unseen until then.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,26 +64,44 @@ def validation_features(
     return build(train, items, users, config.features)
 
 
-def fit_early_stopping(
-    fs: FeatureSet, config: RunConfig, max_epochs: int, patience: int = 3, every: int = 2
+def early_stopping(
+    step: Callable[[], None],
+    score: Callable[[], float],
+    max_epochs: int,
+    patience: int = 3,
+    every: int = 2,
 ) -> TrialResult:
-    """Train epoch by epoch, score NDCG@k on the validation window every ``every`` epochs,
-    stop after ``patience`` checks without improvement; the best epoch is the result."""
-    cfg, k = config.train, config.evaluate.k
-    model = new_lightfm(cfg)
-    ho = holdout(fs, config.evaluate)
+    """Run ``step`` (one epoch) up to ``max_epochs`` times, ``score`` every ``every`` epochs
+    and after the last; stop after ``patience`` checks without improvement. The best
+    epoch is the result (retrain to it: LightFM cannot roll back)."""
     curve: list[tuple[int, float]] = []
     best, best_epoch, waited = -1.0, 0, 0
     for epoch in range(1, max_epochs + 1):
-        fit_epoch(model, fs, cfg)
+        step()
         if epoch % every and epoch != max_epochs:
             continue
-        score = evaluate(HybridModel.wrap(model, fs, cfg), fs, ho, config.evaluate)[f"ndcg_at_{k}"]
-        curve.append((epoch, float(score)))
-        if score > best:
-            best, best_epoch, waited = float(score), epoch, 0
+        value = float(score())
+        curve.append((epoch, value))
+        if value > best:
+            best, best_epoch, waited = value, epoch, 0
         else:
             waited += 1
             if waited >= patience:
                 break
     return TrialResult(params={}, score=best, best_epoch=best_epoch, curve=curve)
+
+
+def fit_early_stopping(
+    fs: FeatureSet, config: RunConfig, max_epochs: int, patience: int = 3, every: int = 2
+) -> TrialResult:
+    """Train the hybrid epoch by epoch, scoring NDCG@k on the validation window."""
+    cfg, k = config.train, config.evaluate.k
+    model = new_lightfm(cfg)
+    ho = holdout(fs, config.evaluate)
+    return early_stopping(
+        lambda: fit_epoch(model, fs, cfg),
+        lambda: evaluate(HybridModel.wrap(model, fs, cfg), fs, ho, config.evaluate)[f"ndcg_at_{k}"],
+        max_epochs,
+        patience,
+        every,
+    )

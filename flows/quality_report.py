@@ -1,0 +1,256 @@
+"""The quality report's files: Markdown for the repository and MLflow, one self-contained
+HTML page for people, PNG plots with 95% intervals as error bars.
+
+Pure rendering over the tables of :mod:`models.comparison` and the verdicts of
+:mod:`models.verdicts`; the flow decides where the files go and logs them.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on servers and CI
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from models.verdicts import Verdict
+
+RANKING = ("precision", "recall", "ndcg", "map", "hit_rate")
+BEYOND = ("coverage", "novelty", "diversity")
+
+
+@dataclass
+class Report:
+    title: str
+    context: dict[str, str]  # what was measured: data, window, config, protocol
+    verdicts: list[Verdict]
+    personal: dict[str, pd.DataFrame]  # variant -> compare() table
+    cross: pd.DataFrame
+    upsell: pd.DataFrame
+    k: int = 10
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return "" if np.isnan(value) else f"{value:.4f}"
+    return str(value)
+
+
+def md_table(frame: pd.DataFrame) -> str:
+    """A GitHub Markdown table (the index becomes the first column)."""
+    frame = frame.reset_index()
+    lines = [
+        "| " + " | ".join(map(str, frame.columns)) + " |",
+        "|" + "---|" * len(frame.columns),
+    ]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(False)]
+    return "\n".join(lines)
+
+
+def with_interval(rows: pd.DataFrame) -> pd.Series:
+    return rows.apply(
+        lambda r: (
+            f"{r['mean']:.4f} [{r['lower']:.4f}, {r['upper']:.4f}]"
+            if np.isfinite(r["lower"])
+            else f"{r['mean']:.4f}"
+        ),
+        axis=1,
+    )
+
+
+def ranking_table(table: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Model x metric at ``k`` over all customers, mean with its 95% interval."""
+    rows = table[
+        (table["task"] == "customers")
+        & (table["slice"] == "all")
+        & (table["k"] == k)
+        & table["metric"].isin(RANKING)
+    ]
+    shown = rows.assign(value=with_interval(rows)).pivot(
+        index="model", columns="metric", values="value"
+    )
+    order = rows[rows["metric"] == "ndcg"].sort_values("mean", ascending=False)["model"]
+    return shown.loc[list(order), [m for m in RANKING if m in shown.columns]]
+
+
+def slice_table(table: pd.DataFrame, k: int) -> pd.DataFrame:
+    """NDCG@k per model on warm and cold-start customers and on new items."""
+    rows = _ndcg_by_where(table, k)
+    rows = rows.assign(value=with_interval(rows))
+    users = rows.groupby("where")["users"].max()
+    shown = rows.pivot(index="model", columns="where", values="value")
+    shown.columns = [f"{c} ({users[c]:,} customers)" for c in shown.columns]
+    return shown
+
+
+def beyond_table(table: pd.DataFrame, k: int) -> pd.DataFrame:
+    rows = table[(table["task"] == "customers") & (table["k"] == k)]
+    rows = rows[rows["metric"].isin(BEYOND)]
+    return rows.pivot(index="model", columns="metric", values="mean")
+
+
+def _ndcg_by_where(table: pd.DataFrame, k: int) -> pd.DataFrame:
+    """NDCG@k rows with ``where``: the customers' slice, or "new items" (all of them)."""
+    rows = table[(table["metric"] == "ndcg") & (table["k"] == k)]
+    rows = rows.assign(where=np.where(rows["task"] == "customers", rows["slice"], rows["task"]))
+    return rows[(rows["task"] == "customers") | (rows["slice"] == "all")]
+
+
+def _bar_chart(groups: dict[str, pd.DataFrame], names: list[str], k: int, title: str, path: Path):
+    """One bar per (model, group) with its 95% interval as the error bar."""
+    fig, ax = plt.subplots(figsize=(9, 4))
+    width = 0.8 / len(groups)
+    for i, (label, rows) in enumerate(groups.items()):
+        rows = rows.set_index("model").reindex(names)
+        err = np.vstack([rows["mean"] - rows["lower"], rows["upper"] - rows["mean"]])
+        x = np.arange(len(names)) + i * width
+        ax.bar(x, rows["mean"], width, yerr=err, capsize=3, label=label)
+    ax.set_xticks(np.arange(len(names)) + width * (len(groups) - 1) / 2, names, rotation=25)
+    ax.set_ylabel(f"NDCG@{k}")
+    ax.set_title(f"{title} (95% bootstrap intervals)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_models(personal: dict[str, pd.DataFrame], k: int, path: Path) -> Path:
+    """NDCG@k by model over all customers, one bar per variant of the truth."""
+    names = list(ranking_table(next(iter(personal.values())), k).index)
+    groups = {}
+    for variant, table in personal.items():
+        rows = _ndcg_by_where(table, k)
+        groups[variant] = rows[rows["where"] == "all"]
+    return _bar_chart(groups, names, k, f"NDCG@{k} by model", path)
+
+
+def plot_slices(table: pd.DataFrame, k: int, path: Path) -> Path:
+    """NDCG@k by model on each slice."""
+    rows = _ndcg_by_where(table, k)
+    groups = {where: rows[rows["where"] == where] for where in dict.fromkeys(rows["where"])}
+    names = list(ranking_table(table, k).index)
+    return _bar_chart(groups, names, k, f"NDCG@{k} by slice", path)
+
+
+def plot_shopping(cross: pd.DataFrame, upsell: pd.DataFrame, k: int, path: Path) -> Path:
+    """Hit rate@k of cross-sell and upsell per method."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, (name, table) in zip(axes, (("cross-sell", cross), ("upsell", upsell)), strict=True):
+        ordered = table.sort_values(f"hit_rate_at_{k}", ascending=False)
+        ax.bar(ordered["model"], ordered[f"hit_rate_at_{k}"])
+        ax.set_title(f"{name}: hit rate@{k} ({int(table['cases'].max()):,} cases)")
+        ax.tick_params(axis="x", rotation=30)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plots(report: Report, out: Path) -> list[Path]:
+    first_variant = next(iter(report.personal))
+    return [
+        plot_models(report.personal, report.k, out / "ndcg_by_model.png"),
+        plot_slices(report.personal[first_variant], report.k, out / "ndcg_by_slice.png"),
+        plot_shopping(report.cross, report.upsell, report.k, out / "cross_sell_upsell.png"),
+    ]
+
+
+def sections(report: Report) -> list[tuple[str, str, pd.DataFrame | None]]:
+    """(heading, text, table) in report order: shared by Markdown and HTML."""
+    k = report.k
+    verdicts = pd.DataFrame(
+        [(v.claim, v.figure, "yes" if v.holds else "NO") for v in report.verdicts],
+        columns=["claim", "figure", "holds"],
+    ).set_index("claim")
+    parts: list[tuple[str, str, pd.DataFrame | None]] = [
+        ("What was measured", "", pd.Series(report.context, name="value").to_frame()),
+        ("Verdicts", "Each claim checked on the tables below.", verdicts),
+    ]
+    for variant, table in report.personal.items():
+        parts += [
+            (
+                f"Recommendations, {variant}",
+                f"Every customer who bought after the cutoff; metrics at k = {k}, mean "
+                "[95% bootstrap interval over customers].",
+                ranking_table(table, k),
+            ),
+            (f"By slice, {variant}", f"NDCG@{k}.", slice_table(table, k)),
+            (
+                f"Beyond accuracy, {variant}",
+                "Catalogue coverage, novelty (mean -log2 share of customers who had the "
+                "item) and intra-list diversity (1 - mean category cosine).",
+                beyond_table(table, k),
+            ),
+        ]
+    parts += [
+        (
+            "Cross-sell",
+            "Holdout baskets of two or more items: one item hidden (seeded), the rest "
+            "given as the cart. Revenue hit rate weighs hits by the hidden item's price.",
+            report.cross.set_index("model"),
+        ),
+        (
+            "Upsell",
+            "Holdout purchases pricier than the cheapest item the customer looked at in the "
+            "same category before: that item is the anchor; candidates are the category's "
+            "pricier items.",
+            report.upsell.set_index("model"),
+        ),
+    ]
+    return parts
+
+
+def markdown(report: Report, images: list[Path]) -> str:
+    lines = [f"# {report.title}", ""]
+    for heading, text, table in sections(report):
+        lines += [f"## {heading}", ""] + ([text, ""] if text else [])
+        if table is not None:
+            lines += [md_table(table), ""]
+    lines += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in images]
+    return "\n".join(lines) + "\n"
+
+
+def html_page(report: Report, images: list[Path]) -> str:
+    """One page with the plots inlined, so it can be mailed or opened from MLflow."""
+    body = [f"<h1>{html.escape(report.title)}</h1>"]
+    for heading, text, table in sections(report):
+        body.append(f"<h2>{html.escape(heading)}</h2>")
+        if text:
+            body.append(f"<p>{html.escape(text)}</p>")
+        if table is not None:
+            body.append(table.to_html(float_format=lambda v: f"{v:.4f}", na_rep=""))
+    body.append("<h2>Plots</h2>")
+    for p in images:
+        data = base64.b64encode(p.read_bytes()).decode()
+        body.append(f'<p><img alt="{p.stem}" src="data:image/png;base64,{data}"></p>')
+    style = (
+        "body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
+        "table{border-collapse:collapse;margin:1em 0}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
+    )
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>"
+        f"{html.escape(report.title)}</title><style>{style}</style></head><body>"
+        + "\n".join(body)
+        + "</body></html>\n"
+    )
+
+
+def write(report: Report, out: Path) -> dict[str, Path]:
+    """Write report.md, report.html, the plots and the full metric table to ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    images = plots(report, out)
+    files = {"markdown": out / "report.md", "html": out / "report.html"}
+    files["markdown"].write_text(markdown(report, images))
+    files["html"].write_text(html_page(report, images))
+    long = pd.concat([t.assign(variant=v) for v, t in report.personal.items()], ignore_index=True)
+    files["metrics"] = out / "metrics.csv"
+    long.to_csv(files["metrics"], index=False)
+    return files

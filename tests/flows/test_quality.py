@@ -1,0 +1,76 @@
+"""`cartlift benchmark quality` on a small shop: the command behind docs/quality.md, end to
+end through the real Prefect engine and MLflow store."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import yaml
+from mlflow import MlflowClient
+from typer.testing import CliRunner
+
+from flows.cli import app
+from flows.lake import write_shop
+from models.settings import Settings
+
+pytestmark = pytest.mark.usefixtures("prefect_engine")
+
+MODELS = {
+    "popularity",
+    "popularity per category",
+    "item-kNN",
+    "association rules",
+    "implicit ALS",
+    "lightfm-cf",
+    "lightfm-hybrid",
+}
+
+
+def test_the_quality_report_scores_every_model_and_is_logged(home, tiny_shop, tmp_path):
+    shop = tmp_path / "shop"
+    write_shop(tiny_shop, shop)
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "dataset": "small-shop",
+                "features": {"holdout_days": 14},
+                "train": {"no_components": 8, "epochs": 5},
+            }
+        )
+    )
+    out = tmp_path / "report"
+    args = ["benchmark", "quality", "--data", str(shop), "--config", str(config)]
+    result = CliRunner().invoke(app, [*args, "--out", str(out), "--bootstrap", "100"])
+    assert result.exit_code == 0, result.output
+
+    # Every verdict printed, each with its figure.
+    verdicts = [line for line in result.output.splitlines() if line[:4] in ("PASS", "FAIL")]
+    assert len(verdicts) == 2 * 4 + 3
+    assert any("cross-sell hit rate@10 at least association rules'" in v for v in verdicts)
+
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert set(metrics["model"]) == MODELS
+    assert set(metrics["variant"]) == {"bought items excluded", "repeat purchases counted"}
+    assert set(metrics["slice"]) == {"all", "warm", "cold_users"}
+    ndcg = metrics.query("metric == 'ndcg' and k == 10 and slice == 'all'")
+    assert len(ndcg) == len(MODELS) * 2 * 2  # models x variants x tasks
+    assert (ndcg["lower"] <= ndcg["mean"]).all() and (ndcg["mean"] <= ndcg["upper"]).all()
+
+    markdown = (out / "report.md").read_text()
+    for heading in ("## Verdicts", "## Cross-sell", "## Upsell", "## By slice"):
+        assert heading in markdown
+    assert "| lightfm-hybrid |" in markdown and "![ndcg_by_model](ndcg_by_model.png)" in markdown
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 3 and "<table" in page
+    for name in ("ndcg_by_model", "ndcg_by_slice", "cross_sell_upsell"):
+        assert (out / f"{name}.png").stat().st_size > 10_000
+
+    settings = Settings()
+    client = MlflowClient(tracking_uri=settings.tracking_uri)
+    run_id = result.output.strip().splitlines()[-1].split()[-1]
+    run = client.get_run(run_id)
+    assert run.data.tags["cartlift.kind"] == "quality-report"
+    assert "excluded.ndcg_at_10.lightfm-hybrid" in run.data.metrics
+    logged = {f.path for f in client.list_artifacts(run_id, "quality")}
+    assert {"quality/report.md", "quality/report.html", "quality/metrics.csv"} <= logged
