@@ -170,7 +170,11 @@ def sections(report: Report) -> list[tuple[str, str, pd.DataFrame | None]]:
         columns=["claim", "figure", "holds"],
     ).set_index("claim")
     parts: list[tuple[str, str, pd.DataFrame | None]] = [
-        ("What was measured", "", pd.Series(report.context, name="value").to_frame()),
+        (
+            "What was measured",
+            "",
+            pd.Series(report.context, name="value").rename_axis("measured").to_frame(),
+        ),
         ("Verdicts", "Each claim checked on the tables below.", verdicts),
     ]
     for variant, table in report.personal.items():

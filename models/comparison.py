@@ -158,7 +158,7 @@ def cross_sell_table(fs: FeatureSet, scorers: dict[str, CartScorer], k: int = 10
         {"model": name, **judge_cross_sell(score(cases.users, cases.carts), cases, k)}
         for name, score in scorers.items()
     ]
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).astype({"cases": int})
 
 
 def upsell_table(
@@ -176,7 +176,7 @@ def upsell_table(
         {"model": name, **judge_upsell(score(cases.users, anchors), cases, prices, category, k)}
         for name, score in scorers.items()
     ]
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).astype({"cases": int})
 
 
 def cheapest_pricier(fs: FeatureSet) -> CartScorer:
