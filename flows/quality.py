@@ -43,6 +43,7 @@ from models.comparison import (
     interactions,
     lightfm_scorer,
     upsell_table,
+    with_buy_again,
 )
 from models.engine import Engine
 from models.features import FeatureSet
@@ -111,7 +112,9 @@ def quality(
     tables = {}
     for variant, exclude in VARIANTS.items():
         logger.info("Scoring %d models, %s", len(scorers), variant)
-        tables[variant] = score_all(fs, scorers, protocol, exclude)
+        # With repeats allowed the hybrid is scored as served: earlier purchases lifted.
+        served = scorers if exclude else scorers | {HYBRID: with_buy_again(fs, scorers[HYBRID])}
+        tables[variant] = score_all(fs, served, protocol, exclude)
 
     k = run.evaluate.k
     engine = Engine(build_bundle(hybrid, fs, run.features, {}))

@@ -20,7 +20,7 @@ from models.columns import Columns
 from models.engine import Answer, Engine
 from models.features import FeatureSet
 from models.hybrid import HybridModel
-from models.policies import Filters
+from models.policies import Filters, buy_again
 from models.protocol import Protocol, Scorer, Task, evaluate, task
 from models.shopping_tasks import (
     cross_sell_cases,
@@ -91,6 +91,14 @@ def lightfm_scorer(model: HybridModel, fs: FeatureSet) -> Scorer:
     """Scores from the model's precomputed representations (what serving uses)."""
     vec = model.vectors(fs.user_ids, fs.user_tokens, fs.item_ids, fs.item_tokens)
     return lambda rows: vec.users[rows] @ vec.items.T + vec.item_bias
+
+
+def with_buy_again(fs: FeatureSet, scorer: Scorer) -> Scorer:
+    """``scorer`` as the engine serves it when a shop allows repeat purchases: what each
+    customer bought before the cutoff lifted (:func:`models.policies.buy_again`)."""
+    train = fs.split.train
+    bought = _pairs(fs, train[train[C.event] == "purchase"])
+    return lambda rows: buy_again(np.asarray(scorer(rows), dtype=np.float64), bought[rows])
 
 
 def compare(

@@ -21,6 +21,7 @@ from models.policies import (
     allowed,
     anchors,
     best,
+    buy_again,
     cosine,
     cross_sell,
     popular,
@@ -161,9 +162,12 @@ class Engine:
         vec, kind = self.user_vector(user_id, attributes)
         aff = self.affinity(vec)
         scores = aff if aff is not None else popular(self.bundle.popularity, self.cat)
-        scores[self.blocked(filters)] = NEVER
+        bought = self._purchased(user_id)
         if exclude_purchased:
-            scores[self._purchased(user_id)] = NEVER
+            scores[bought] = NEVER
+        elif bought.size:  # repeat purchases allowed: earlier purchases first
+            buy_again(scores[None, :], self.bundle.purchased[self.user_pos[user_id]])
+        scores[self.blocked(filters)] = NEVER
         why = {
             "known": "matches your interest in {}",
             "features": "popular with customers like you in {}",
@@ -172,7 +176,12 @@ class Engine:
         warnings = (
             [] if kind == "known" else [f"user {user_id!r} unknown to the model: {kind} answer"]
         )
-        return self._answer(scores, k, lambda i: why.format(self.cat.category[i]), kind, warnings)
+        again = set(bought.tolist()) if not exclude_purchased else set()
+
+        def reason(i: int) -> str:
+            return "you bought this before" if i in again else why.format(self.cat.category[i])
+
+        return self._answer(scores, k, reason, kind, warnings)
 
     def cross_sell(
         self,

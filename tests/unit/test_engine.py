@@ -174,3 +174,13 @@ def test_an_update_for_an_item_the_model_lacks_is_skipped_when_not_strict(engine
     bundle, applied = apply_items(engine.bundle, changes, strict=False)
     assert applied.skipped == ("gone-item",) and not applied.added
     assert len(bundle.catalogue.item_ids) == len(engine.cat.item_ids)
+
+
+def test_with_repeats_allowed_earlier_purchases_come_first(engine):
+    user = buyer(engine)
+    bought = set(engine.cat.item_ids[engine.bundle.purchased[engine.user_pos[user]].indices])
+    answer = engine.recommend(user, 30, Filters(in_stock_only=False), exclude_purchased=False)
+    first = answer.items[: len(bought)]
+    assert {s.item_id for s in first} == bought
+    assert all(s.reason == "you bought this before" for s in first)
+    assert all(s.reason != "you bought this before" for s in answer.items[len(bought) :])
