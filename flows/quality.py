@@ -12,6 +12,7 @@ logged to MLflow with its headline figures.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from models.baselines import (
     GlobalPopularity,
     ImplicitALS,
     ItemKNN,
+    RecentPopularity,
 )
 from models.bundle import build_bundle
 from models.comparison import (
@@ -52,6 +54,7 @@ from models.settings import RunConfig
 from models.tuning import with_params
 from models.verdicts import HYBRID, PRODUCT, Verdict, personal, shopping
 
+RECENT_DAYS = 7  # "last week's best sellers": what a shop would try first
 VARIANTS = {"bought items excluded": True, "repeat purchases counted": False}
 
 
@@ -64,9 +67,10 @@ class QualityResult:
 
 @task(name="fit baselines", cache_policy=NO_CACHE)
 def fit_baselines(fs: FeatureSet, seed: int) -> dict[str, Baseline]:
-    data = interactions(fs)
+    data = interactions(fs, RECENT_DAYS)
     models: list[Baseline] = [
         GlobalPopularity(),
+        RecentPopularity(name=f"popularity, last {RECENT_DAYS} days"),
         CategoryPopularity(),
         ItemKNN(),
         AssociationRules(),
@@ -172,7 +176,8 @@ def quality(
                 & (table["k"] == k)
             ]
             for model, value in zip(rows["model"], rows["mean"], strict=True):
-                mlflow.log_metric(f"{key}.ndcg_at_{k}.{model.replace(' ', '_')}", value)
+                safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", model)  # MLflow's allowed characters
+                mlflow.log_metric(f"{key}.ndcg_at_{k}.{safe}", value)
         mlflow.log_metric("claims_holding", sum(v.holds for v in verdicts))
         mlflow.log_artifacts(str(target), artifact_path="quality")
     logger.info(

@@ -28,6 +28,7 @@ class Interactions:
     matrix: sp.csr_matrix  # (n_users, n_items) interaction weights
     item_category: np.ndarray  # (n_items,) integer category codes
     baskets: sp.csr_matrix | None = None  # (n_baskets, n_items) 0/1 incidence
+    recent: sp.csr_matrix | None = None  # (n_users, n_items) the window's last days only
 
     @property
     def binary(self) -> sp.csr_matrix:
@@ -49,6 +50,10 @@ class Baseline(Protocol):
 def _popularity(data: Interactions) -> np.ndarray:
     """Users who interacted with each item."""
     return np.asarray(data.binary.sum(axis=0), dtype=np.float64).ravel()
+
+
+def _users_per_item(matrix: sp.csr_matrix) -> np.ndarray:
+    return np.asarray((matrix != 0).sum(axis=0), dtype=np.float64).ravel()
 
 
 def _fitted(matrix: sp.csr_matrix | None) -> sp.csr_matrix:
@@ -79,6 +84,21 @@ class GlobalPopularity:
 
     def related(self, carts: sp.csr_matrix) -> np.ndarray:
         return self.scores(np.arange(carts.shape[0]))
+
+
+@dataclass
+class RecentPopularity(GlobalPopularity):
+    """The best sellers of the window's last days: what a shop puts on its home page, and
+    a seasonal shop's strongest simple signal; ties broken by the whole window."""
+
+    name: str = "popularity, last days"
+
+    def fit(self, data: Interactions) -> RecentPopularity:
+        if data.recent is None:
+            raise ValueError("recent popularity needs the window's last days (recent)")
+        whole = _popularity(data)
+        self.pop = _users_per_item(data.recent) + whole / (whole.max() + 1.0)
+        return self
 
 
 @dataclass

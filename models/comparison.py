@@ -51,9 +51,10 @@ def _catalogue(fs: FeatureSet) -> tuple[np.ndarray, np.ndarray]:
     return prices, pd.factorize(fs.items[C.category].astype(str))[0]
 
 
-def interactions(fs: FeatureSet) -> Interactions:
+def interactions(fs: FeatureSet, recent_days: int = 7) -> Interactions:
     """The training window for the baselines: decayed event weights, item categories,
-    and the baskets (orders) of the purchases."""
+    the baskets (orders) of the purchases, and who interacted with what in the last
+    ``recent_days`` before the cutoff."""
     _, _, item_map, _ = fs.dataset.mapping()
     _, category = _catalogue(fs)
     bought = fs.split.train[
@@ -65,7 +66,13 @@ def interactions(fs: FeatureSet) -> Interactions:
         (np.ones(len(orders), np.float32), (orders, bought[C.item].map(item_map).to_numpy())),
         shape=(int(orders.max()) + 1 if len(orders) else 0, len(item_map)),
     )
-    return Interactions(matrix=fs.weights.tocsr(), item_category=category, baskets=baskets)
+    train = fs.split.train
+    recent = _pairs(
+        fs, train[train[C.timestamp] >= fs.split.cutoff - pd.Timedelta(days=recent_days)]
+    )
+    return Interactions(
+        matrix=fs.weights.tocsr(), item_category=category, baskets=baskets, recent=recent
+    )
 
 
 def tasks(fs: FeatureSet, exclude_purchased: bool) -> dict[str, Task]:

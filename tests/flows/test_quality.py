@@ -17,6 +17,7 @@ pytestmark = pytest.mark.usefixtures("prefect_engine")
 
 MODELS = {
     "popularity",
+    "popularity, last 7 days",
     "popularity per category",
     "item-kNN",
     "association rules",

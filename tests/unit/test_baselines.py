@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -13,6 +15,7 @@ from models.baselines import (
     ImplicitALS,
     Interactions,
     ItemKNN,
+    RecentPopularity,
     top_per_row,
 )
 from models.protocol import Protocol, evaluate, task
@@ -47,6 +50,15 @@ def test_global_popularity_ranks_the_add_on_first():
     model = GlobalPopularity().fit(DATA)
     assert model.pop.tolist() == [2, 2, 2, 2, 2, 2, 6]
     assert np.argmax(model.scores(np.array([6]))[0]) == 6
+
+
+def test_recent_popularity_ranks_last_days_first_and_breaks_ties_by_the_window():
+    recent = matrix([[4], [4], [5], [], [], [], []])  # last week: item 4 twice, item 5 once
+    model = RecentPopularity().fit(replace(DATA, recent=recent))
+    order = np.argsort(-model.scores(np.array([0]))[0], kind="stable")
+    assert order[:3].tolist() == [4, 5, 6]  # then the window's best seller, item 6
+    with pytest.raises(ValueError, match="last days"):
+        RecentPopularity().fit(DATA)
 
 
 def test_category_popularity_keeps_to_the_customers_categories():
