@@ -52,7 +52,7 @@ from models.features import FeatureSet
 from models.protocol import Protocol, Scorer
 from models.settings import RunConfig
 from models.tuning import with_params
-from models.verdicts import HYBRID, PRODUCT, Verdict, personal, shopping
+from models.verdicts import HYBRID, PRODUCT, Verdict, ndcg_by_model, personal, shopping
 
 RECENT_DAYS = 7  # "last week's best sellers": what a shop would try first
 VARIANTS = {"bought items excluded": True, "repeat purchases counted": False}
@@ -125,10 +125,8 @@ def quality(
     logger.info("Cross-sell and upsell on the holdout (the serving engine, one case at a time)")
     related = {name: (lambda rows, carts, m=m: m.related(carts)) for name, m in baselines.items()}
     cross = cross_sell_table(fs, {PRODUCT: engine_cross_sell(engine, fs, k)} | related, k)
-    events = snapshot.read("events")
     upsell = upsell_table(
         fs,
-        events,
         {PRODUCT: engine_upsell(engine, fs, k), "cheapest pricier": cheapest_pricier(fs)} | related,
         k,
     )
@@ -169,15 +167,9 @@ def quality(
         mlflow.log_params({"dataset": run.dataset, "bootstrap": bootstrap, "k": k})
         for variant, table in tables.items():
             key = "excluded" if VARIANTS[variant] else "counted"
-            rows = table[
-                (table["task"] == "customers")
-                & (table["slice"] == "all")
-                & (table["metric"] == "ndcg")
-                & (table["k"] == k)
-            ]
-            for model, value in zip(rows["model"], rows["mean"], strict=True):
+            for model, stats in ndcg_by_model(table, "all", k).items():
                 safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", model)  # MLflow's allowed characters
-                mlflow.log_metric(f"{key}.ndcg_at_{k}.{safe}", value)
+                mlflow.log_metric(f"{key}.ndcg_at_{k}.{safe}", stats["mean"])
         mlflow.log_metric("claims_holding", sum(v.holds for v in verdicts))
         mlflow.log_artifacts(str(target), artifact_path="quality")
     logger.info(

@@ -45,6 +45,12 @@ def _pairs(fs: FeatureSet, frame: pd.DataFrame) -> sp.csr_matrix:
     )
 
 
+def _bought_before(fs: FeatureSet) -> sp.csr_matrix:
+    """Who bought what before the cutoff."""
+    train = fs.split.train
+    return _pairs(fs, train[train[C.event] == "purchase"])
+
+
 def _catalogue(fs: FeatureSet) -> tuple[np.ndarray, np.ndarray]:
     """Prices and category codes in the feature set's item order."""
     prices = pd.to_numeric(fs.items[C.price], errors="coerce").fillna(0).to_numpy(float)
@@ -81,7 +87,7 @@ def tasks(fs: FeatureSet, exclude_purchased: bool) -> dict[str, Task]:
     judged only on items with no event before the cutoff."""
     train, test = fs.split.train, fs.split.test
     truth = _pairs(fs, test[test[C.event] == "purchase"])
-    bought = _pairs(fs, train[train[C.event] == "purchase"])
+    bought = _bought_before(fs)
     exclude = bought if exclude_purchased else sp.csr_matrix(bought.shape, dtype=np.float32)
     seen = _pairs(fs, train)
     cold_user = np.diff(seen.indptr) == 0
@@ -103,8 +109,7 @@ def lightfm_scorer(model: HybridModel, fs: FeatureSet) -> Scorer:
 def with_buy_again(fs: FeatureSet, scorer: Scorer) -> Scorer:
     """``scorer`` as the engine serves it when a shop allows repeat purchases: what each
     customer bought before the cutoff lifted (:func:`models.policies.buy_again`)."""
-    train = fs.split.train
-    bought = _pairs(fs, train[train[C.event] == "purchase"])
+    bought = _bought_before(fs)
     return lambda rows: buy_again(np.asarray(scorer(rows), dtype=np.float64), bought[rows])
 
 
@@ -176,12 +181,11 @@ def cross_sell_table(fs: FeatureSet, scorers: dict[str, CartScorer], k: int = 10
     return pd.DataFrame(rows).astype({"cases": int})
 
 
-def upsell_table(
-    fs: FeatureSet, events: pd.DataFrame, scorers: dict[str, CartScorer], k: int = 10
-) -> pd.DataFrame:
+def upsell_table(fs: FeatureSet, scorers: dict[str, CartScorer], k: int = 10) -> pd.DataFrame:
     """Hit rate at ``k`` and mean uplift of hits on the holdout's pricier purchases."""
     user_map, _, item_map, _ = fs.dataset.mapping()
     prices, category = _catalogue(fs)
+    events = pd.concat([fs.split.train, fs.split.test])  # the split partitions the events
     cases = upsell_cases(events, fs.split.cutoff, user_map, item_map, prices, category)
     anchors = sp.csr_matrix(
         (np.ones(len(cases.anchor)), (np.arange(len(cases.anchor)), cases.anchor)),

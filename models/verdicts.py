@@ -24,7 +24,7 @@ class Verdict:
     holds: bool
 
 
-def _ndcg(table: pd.DataFrame, slice_name: str, k: int) -> dict[str, dict[str, float]]:
+def ndcg_by_model(table: pd.DataFrame, slice_name: str, k: int) -> dict[str, dict[str, float]]:
     """model -> mean, lower, upper, users of NDCG@k on a slice of the customers task."""
     rows = table[
         (table["task"] == "customers")
@@ -42,12 +42,12 @@ def _ndcg(table: pd.DataFrame, slice_name: str, k: int) -> dict[str, dict[str, f
 def personal(table: pd.DataFrame, variant: str, k: int = 10, margin: float = 1.1) -> list[Verdict]:
     """Over all customers: the hybrid against the best baseline (and ``margin`` times it),
     intervals apart from popularity; on cold-start customers, 1.5x popularity."""
-    rows = _ndcg(table, "all", k)
+    rows = ndcg_by_model(table, "all", k)
     baselines = {m: r["mean"] for m, r in rows.items() if not m.startswith("lightfm")}
     best = max(baselines, key=lambda m: baselines[m])
     ours, pop = rows[HYBRID], rows["popularity"]
     ratio = ours["mean"] / max(baselines[best], 1e-12)
-    cold = _ndcg(table, "cold_users", k)
+    cold = ndcg_by_model(table, "cold_users", k)
     cold_ours, cold_pop = cold[HYBRID]["mean"], cold["popularity"]["mean"]
     cold_ratio = cold_ours / max(cold_pop, 1e-12)
     return [

@@ -81,7 +81,7 @@ def test_excluding_purchases_removes_them_from_truth_and_lists(fitted):
     assert np.isin(excluded.users, counted.users).all()
 
 
-def test_cross_sell_and_upsell_tables_judge_the_product_and_the_baselines(fitted, tiny_shop):
+def test_cross_sell_and_upsell_tables_judge_the_product_and_the_baselines(fitted):
     fs, hybrid, _ = fitted
     engine = Engine(build_bundle(hybrid, fs, FeatureConfig(holdout_days=14), {}))
     data = interactions(fs)
@@ -100,7 +100,6 @@ def test_cross_sell_and_upsell_tables_judge_the_product_and_the_baselines(fitted
     assert cross.loc["cartlift", "hit_rate_at_10"] > cross.loc["popularity", "hit_rate_at_10"]
     up = upsell_table(
         fs,
-        tiny_shop.events,
         {
             "cartlift": engine_upsell(engine, fs, 10),
             "cheapest pricier": cheapest_pricier(fs),
