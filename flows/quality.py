@@ -146,7 +146,8 @@ def quality(
             "hybrid": (
                 f"{run.train.loss}, {run.train.no_components} components, lr "
                 f"{run.train.learning_rate:.3g}, {run.train.epochs} epochs, feature weight "
-                f"{run.features.user_feature_weight:.3g}"
+                f"{run.features.user_feature_weight:.3g}, trend weight "
+                f"{run.train.trend_weight:g} (cold-start {run.train.cold_trend_weight:g})"
             ),
             "protocol": f"k = 5/10/20, {bootstrap} bootstrap samples, seed {run.train.seed}",
         },

@@ -4,7 +4,8 @@ Optuna's TPE sampler (seeded) proposes configurations in batches of ``parallel``
 batch runs as Prefect tasks submitted side by side on the flow's task runner (Prefect's
 thread pool: LightFM releases the GIL while it trains), each trial with early stopping on
 the validation window and logged as a nested MLflow run under the study's run. The best
-configuration, with its best epoch count, is written to
+configuration, with its best epoch count and the trend weights that rank best on the
+validation window (:func:`models.tuning.lean_on_trend`), is written to
 ``$CARTLIFT_HOME/configs/<dataset>.yaml``: the pipeline uses it when no ``--config`` is
 given.
 """
@@ -24,10 +25,12 @@ from flows import registry
 from flows.ingest import ingest
 from flows.lake import LakeSnapshot
 from flows.tasks import settings_for
+from models.hybrid import HybridModel
 from models.settings import RunConfig
 from models.tuning import (
     TrialResult,
     fit_early_stopping,
+    lean_on_trend,
     suggest,
     validation_features,
     with_params,
@@ -89,6 +92,30 @@ def trial(
     return result
 
 
+@task(name="lean on the trend")
+def lean(snapshot: LakeSnapshot, config: RunConfig) -> tuple[RunConfig, dict[str, float]]:
+    """The best configuration retrained on the validation window, then its trend weights
+    chosen there (re-ranking only), with their validation scores."""
+    fs = validation_features(
+        snapshot.read("events"), snapshot.read("items"), snapshot.read("users"), config
+    )
+    tuned, scores = lean_on_trend(HybridModel.fit(fs, config.train).model, fs, config)
+    get_run_logger().info(
+        "Trends chosen on the validation window: customers with a history lean %.1f on "
+        "everyone's (half-life %g days; NDCG@%d %.4f), cold-start customers %.1f on "
+        "newcomers' (half-life %g days; %.4f, %d customers)",
+        tuned.train.trend_weight,
+        tuned.features.trend_half_life_days,
+        config.evaluate.k,
+        scores[f"val_warm_ndcg_at_{config.evaluate.k}"],
+        tuned.train.cold_trend_weight,
+        tuned.features.newcomer_half_life_days,
+        scores[f"val_cold_ndcg_at_{config.evaluate.k}"],
+        scores["val_cold_users"],
+    )
+    return tuned, scores
+
+
 def _short(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
@@ -137,7 +164,10 @@ def tune(
                 study.tell(t, result.score)
                 results.append(result)
         best = max(results, key=lambda r: r.score)
-        tuned = with_params(base, {**best.params, "train.epochs": max(best.best_epoch, 1)})
+        tuned, trend_scores = lean(
+            snapshot, with_params(base, {**best.params, "train.epochs": max(best.best_epoch, 1)})
+        )
+        mlflow.log_metrics(trend_scores)
         path = settings.tuned_config(base.dataset)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(tuned.model_dump(mode="json"), sort_keys=False))

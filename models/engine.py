@@ -64,7 +64,9 @@ class Engine:
         # product streams along items (BLAS gemv "N"): 3x faster than (n, d) @ (d,) here.
         self.item_emb_t = np.ascontiguousarray(model.item_emb.T)
         self.item_bias = model.item_bias
-        self.item_norms = np.linalg.norm(model.item_emb, axis=1)
+        self.taste = np.ascontiguousarray(model.taste_emb)  # item-to-item similarity
+        self.taste_t = np.ascontiguousarray(self.taste.T)
+        self.item_norms = np.linalg.norm(self.taste, axis=1)
         # Moments of [item_emb, item_bias] over the catalogue: the mean and spread of a
         # user's affinity follow from them in O(d^2), without a pass over the items.
         aug = np.hstack([model.item_emb, model.item_bias[:, None]]).astype(np.float64)
@@ -113,7 +115,7 @@ class Engine:
         if tokens is not None:
             ids = np.array(["request"], dtype=object)
             vec = self.bundle.model.vectors(ids, tokens, np.empty(0, dtype=object), None).users[0]
-            if np.abs(vec).sum() > 0:
+            if np.abs(vec[: self.taste.shape[1]]).sum() > 0:  # some attribute was known
                 return vec, "features"
         return None, "anonymous"
 
@@ -254,6 +256,7 @@ class Engine:
             self.item_bias,
             max_price_ratio,
             norms=self.item_norms,
+            taste=self.taste,
         )
         keep = self._filtered(filters)[0][cand]
         cand, cand_scores = cand[keep], cand_scores[keep]
@@ -274,7 +277,7 @@ class Engine:
         anchor = self.item_pos.get(item_id)
         if anchor is None:
             return Answer([], [f"item {item_id!r} unknown: no similar items"], "none")
-        scores = cosine(self.item_emb, anchor, self.item_norms, self.item_emb_t)
+        scores = cosine(self.taste, anchor, self.item_norms, self.taste_t)
         scores[self.blocked(filters)] = NEVER
         return self._answer(scores, k, lambda i: f"similar to {item_id}", "none", [])
 

@@ -63,6 +63,8 @@ class FeatureSet:
     items: pd.DataFrame
     users: pd.DataFrame
     item_popularity: np.ndarray  # (n_items,), decayed train weight per item
+    item_trend: np.ndarray  # (n_items,), customers per item, counted by recency (trend)
+    newcomer_trend: np.ndarray  # (n_items,), the same among customers in their first day
 
     @property
     def user_ids(self) -> np.ndarray:
@@ -119,6 +121,40 @@ def interaction_weights(
     )
     frame = frame[frame[C.weight] > 0]
     return frame.groupby([C.user, C.item], sort=True, observed=True)[C.weight].sum().reset_index()
+
+
+def trend(
+    train: pd.DataFrame, item_ids: np.ndarray, cutoff: pd.Timestamp, half_life_days: float
+) -> np.ndarray:
+    """What is selling now: each item's customers, each counted by how recently they last
+    touched it (1 at the cutoff, halved every ``half_life_days``), in ``item_ids`` order.
+
+    A short half-life makes this last week's best sellers without a hard window edge."""
+    last = train.groupby([C.item, C.user], observed=True)[C.timestamp].max()
+    age_days = (cutoff - last).dt.total_seconds().to_numpy() / 86_400.0
+    per_item = (
+        pd.Series(np.exp2(-age_days / half_life_days), index=last.index)
+        .groupby(level=0, observed=True)
+        .sum()
+    )
+    return pd.Series(item_ids).map(per_item).fillna(0.0).to_numpy(dtype=np.float64)
+
+
+def first_days(train: pd.DataFrame, days: float = 1.0) -> pd.DataFrame:
+    """Each customer's events in the first ``days`` after their first event."""
+    first = train[C.user].map(train.groupby(C.user, observed=True)[C.timestamp].min())
+    return train[train[C.timestamp] < first + pd.Timedelta(days=days)]
+
+
+def trends(
+    train: pd.DataFrame, item_ids: np.ndarray, cutoff: pd.Timestamp, cfg: FeatureConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """What sells now to everyone, and to newcomers (customers in their first day): a
+    new customer picks differently from a regular (Online Retail: docs/quality.md)."""
+    return (
+        trend(train, item_ids, cutoff, cfg.trend_half_life_days),
+        trend(first_days(train), item_ids, cutoff, cfg.newcomer_half_life_days),
+    )
 
 
 def _bands(values: pd.Series, n: int) -> pd.Series:
@@ -348,6 +384,7 @@ def build(
     item_identity = np.where(warm_items, np.arange(n_i), -1)
     user_features = encode(u_tokens, user_ids_ordered, user_fmap, user_identity, len(user_fmap))
     item_features = encode(i_tokens, item_ids, item_fmap, item_identity, len(item_fmap))
+    item_trend, newcomer_trend = trends(split.train, item_ids, split.cutoff, cfg)
     all_users = pd.DataFrame({C.user: user_ids_ordered}).merge(users, on=C.user, how="left")
     return FeatureSet(
         dataset=dataset,
@@ -361,4 +398,6 @@ def build(
         items=items.reset_index(drop=True),
         users=all_users,
         item_popularity=items[C.item].map(popularity).fillna(0.0).to_numpy(),
+        item_trend=item_trend,
+        newcomer_trend=newcomer_trend,
     )

@@ -64,6 +64,32 @@ def check_finite(model: LightFM, cfg: TrainConfig) -> None:
             )
 
 
+TREND_DIMS = 2  # everyone's trend, newcomers' trend
+
+
+def trend_scale(trend: np.ndarray) -> tuple[np.ndarray, float]:
+    """The trend on one scale for any shop: log customers, standardised over the catalogue;
+    and where an item nobody bought lies on that scale."""
+    x = np.log1p(np.asarray(trend, dtype=np.float64))
+    mean, spread = x.mean(), x.std()
+    if spread == 0:
+        return np.zeros_like(x, dtype=np.float32), 0.0
+    return ((x - mean) / spread).astype(np.float32), float(-mean / spread)
+
+
+def score_moments(item_emb: np.ndarray, item_bias: np.ndarray) -> np.ndarray:
+    """Second moments of ``[item_emb, item_bias]`` over the catalogue: the spread of any
+    user's scores follows from them in O(d^2), without scoring every item."""
+    aug = np.hstack([item_emb, item_bias[:, None]]).astype(np.float64)
+    return np.cov(aug, rowvar=False, bias=True).reshape(aug.shape[1], aug.shape[1])
+
+
+def score_spreads(user_emb: np.ndarray, moments: np.ndarray) -> np.ndarray:
+    """Standard deviation of each user's scores over the catalogue."""
+    u = np.hstack([user_emb, np.ones((len(user_emb), 1))]).astype(np.float64)
+    return np.sqrt(np.maximum(np.einsum("ud,de,ue->u", u, moments, u), 0.0))
+
+
 @dataclass
 class Vectors:
     """Scoring inputs: score(u, i) = users[u] @ items[i] + item_bias[i]."""
@@ -121,10 +147,22 @@ class HybridModel:
     item_bias: np.ndarray  # (n_items,)
     item_emb: np.ndarray  # (n_items, d)
     fit_seconds: float = 0.0
+    # The trends ride as TREND_DIMS more dimensions of the representations: an item's
+    # standardised trend among everyone and among newcomers; a customer's weight on one of
+    # them (a warm customer on everyone's, a cold one on newcomers') in spreads of their
+    # own scores. So every consumer of the vectors (gate, batch, serving) ranks with them.
+    trend_moments: np.ndarray | None = None  # score_moments before the trend dimensions
+    trend_of_new_item: np.ndarray | None = None  # (TREND_DIMS,) an item nobody bought yet
 
     @property
     def name(self) -> str:
         return "lightfm-hybrid" if self.config.use_features else "lightfm-cf"
+
+    @property
+    def taste_emb(self) -> np.ndarray:
+        """Item embeddings without the trend dimension: what items are like, for item-to-item
+        similarity (two best sellers are not alike for selling well)."""
+        return self.item_emb if self.trend_moments is None else self.item_emb[:, :-TREND_DIMS]
 
     @classmethod
     def fit(
@@ -155,6 +193,16 @@ class HybridModel:
         itf = fs.item_features if cfg.use_features else None
         user_bias, user_emb = model.get_user_representations(uf)
         item_bias, item_emb = model.get_item_representations(itf)
+        moments = score_moments(item_emb, item_bias)
+        (everyone, new_e), (newcomers, new_n) = map(trend_scale, (fs.item_trend, fs.newcomer_trend))
+        # Users with no training interaction have no identity: known by attributes alone.
+        warm = np.diff(fs.interactions.tocsr().indptr) > 0
+        lean = (
+            np.column_stack(
+                [np.where(warm, cfg.trend_weight, 0.0), np.where(warm, 0.0, cfg.cold_trend_weight)]
+            )
+            * score_spreads(user_emb, moments)[:, None]
+        )
         return cls(
             config=cfg,
             dataset=fs.dataset,
@@ -162,27 +210,35 @@ class HybridModel:
             user_ids=fs.user_ids,
             item_ids=fs.item_ids,
             user_bias=user_bias,
-            user_emb=user_emb,
+            user_emb=np.hstack([user_emb, lean]).astype(np.float32),
             item_bias=item_bias,
-            item_emb=item_emb,
+            item_emb=np.column_stack([item_emb, everyone, newcomers]).astype(np.float32),
             fit_seconds=seconds,
+            trend_moments=moments,
+            trend_of_new_item=np.array([new_e, new_n]),
         )
 
     def encode_new(
         self, ids: np.ndarray, tokens: pd.DataFrame | None, users: bool
     ) -> tuple[np.ndarray, np.ndarray]:
         """Representations of ids the model never saw, from their feature tokens alone."""
-        d = self.model.no_components
         bias = np.zeros(len(ids), np.float32)
-        emb = np.zeros((len(ids), d), np.float32)
-        if tokens is None or not self.config.use_features or len(ids) == 0:
+        emb = np.zeros((len(ids), self.model.no_components), np.float32)
+        if tokens is not None and self.config.use_features and len(ids):
+            fmap = self.dataset.mapping()[1 if users else 3]
+            rows = tokens[tokens["id"].isin(set(ids))] if len(tokens) else tokens
+            mat = encode(rows, ids, fmap, None, len(fmap))
+            weights = self.model.user_embeddings if users else self.model.item_embeddings
+            biases = self.model.user_biases if users else self.model.item_biases
+            bias, emb = (mat @ biases).astype(np.float32), (mat @ weights).astype(np.float32)
+        if self.trend_moments is None or self.trend_of_new_item is None:
             return bias, emb
-        fmap = self.dataset.mapping()[1 if users else 3]
-        rows = tokens[tokens["id"].isin(set(ids))] if len(tokens) else tokens
-        mat = encode(rows, ids, fmap, None, len(fmap))
-        weights = self.model.user_embeddings if users else self.model.item_embeddings
-        biases = self.model.user_biases if users else self.model.item_biases
-        return (mat @ biases).astype(np.float32), (mat @ weights).astype(np.float32)
+        if users:  # a customer the model never saw leans on what newcomers pick
+            spread = score_spreads(emb, self.trend_moments)
+            lean = np.column_stack([np.zeros(len(ids)), self.config.cold_trend_weight * spread])
+        else:
+            lean = np.tile(self.trend_of_new_item, (len(ids), 1))
+        return bias, np.hstack([emb, lean]).astype(np.float32)
 
     def _lookup(
         self, ids: np.ndarray, tokens: pd.DataFrame | None, users: bool

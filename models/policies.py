@@ -201,6 +201,7 @@ def upsell(
     affinity_weight: float = 3.0,
     margin_weight: float = 0.2,
     norms: np.ndarray | None = None,
+    taste: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pricier alternatives to ``anchor`` in its category: (positions, scores).
 
@@ -209,7 +210,8 @@ def upsell(
     similarity to the anchor, the user's affinity (``user_vec``, standardised over the
     candidates) and, where items carry one, their margin. Affinity weighs three times
     the closeness: on the default shop and Online Retail the pricier item a customer goes
-    on to buy follows their taste more than the anchor (docs/quality.md).
+    on to buy follows their taste more than the anchor (docs/quality.md). Closeness is
+    measured on ``taste`` (``norms`` are its norms) when given, else on ``item_emb``.
     """
     members = cat.members[cat.category_code[anchor]]
     price = cat.price[members]
@@ -217,14 +219,15 @@ def upsell(
     if max_price_ratio is not None:
         keep &= price <= cat.price[anchor] * max_price_ratio
     cand = members[keep]
-    emb = item_emb[cand]
+    like = item_emb if taste is None else taste
+    near = like[cand]
     if norms is None:
-        cand_norms, anchor_norm = np.linalg.norm(emb, axis=1), np.linalg.norm(item_emb[anchor])
+        cand_norms, anchor_norm = np.linalg.norm(near, axis=1), np.linalg.norm(like[anchor])
     else:
         cand_norms, anchor_norm = norms[cand], norms[anchor]
-    scores = emb @ item_emb[anchor] / np.maximum(cand_norms * anchor_norm, 1e-12)
+    scores = near @ like[anchor] / np.maximum(cand_norms * anchor_norm, 1e-12)
     if user_vec is not None and cand.size:
-        affinity = emb @ user_vec + (0.0 if item_bias is None else item_bias[cand])
+        affinity = item_emb[cand] @ user_vec + (0.0 if item_bias is None else item_bias[cand])
         scores = scores + affinity_weight * standardise(affinity)
     margin = cat.margin[cand]
     if np.isfinite(margin).any():

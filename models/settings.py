@@ -58,6 +58,12 @@ class FeatureConfig(_Strict):
     holdout_days: int = Field(30, ge=1, description="last N days held out for evaluation")
     event_weights: dict[str, float] = {"view": 1.0, "add_to_cart": 3.0, "purchase": 6.0}
     half_life_days: float = Field(60.0, gt=0, description="time decay of interaction weights")
+    trend_half_life_days: float = Field(
+        3.0, gt=0, description="time decay of the trend (what sells now) the model leans on"
+    )
+    newcomer_half_life_days: float = Field(
+        7.0, gt=0, description="time decay of what newcomers (first day) pick: cold start"
+    )
     n_spend_bands: int = Field(4, ge=1)
     n_activity_bands: int = Field(4, ge=1)
     n_price_bands: int = Field(3, ge=1, description="price bands within a category")
@@ -86,6 +92,18 @@ class TrainConfig(_Strict):
     max_sampled: int = Field(30, ge=1)
     epochs: int = Field(20, ge=1)
     use_features: bool = Field(True, description="False trains pure collaborative filtering")
+    trend_weight: float = Field(
+        0.0,
+        ge=0,
+        description="lean on what sells now: the trend's weight, in spreads of a customer's "
+        "scores (tune chooses it per shop)",
+    )
+    cold_trend_weight: float = Field(
+        0.0,
+        ge=0,
+        description="customers known by their attributes alone: the weight of what "
+        "newcomers pick now",
+    )
     seed: int = 42
     num_threads: int = Field(
         1, ge=1, description="1 is bit-for-bit reproducible; >1 trains lock-free (Hogwild)"

@@ -12,6 +12,7 @@ from flows.cli import _run_config
 from flows.lake import write_shop
 from flows.tune import tune
 from models.settings import FeatureConfig, RunConfig, Settings
+from models.tuning import TREND_GRID
 
 pytestmark = pytest.mark.usefixtures("prefect_engine")
 
@@ -38,6 +39,10 @@ def test_tune_searches_in_parallel_logs_nested_runs_and_sets_the_default(home, t
     best = max(result.trials, key=lambda r: r.score)
     assert saved == result.best and saved.train.epochs == best.best_epoch
     assert saved.train.no_components == best.params["train.no_components"]
+    # The trend weights were chosen on the validation window and logged on the study.
+    assert {saved.train.trend_weight, saved.train.cold_trend_weight} <= set(TREND_GRID)
+    study = client.get_run(result.run_id).data.metrics
+    assert 0 < study["val_warm_ndcg_at_10"] <= 1 and "val_cold_users" in study
     # The pipeline's default for this dataset from now on; --config still wins.
     assert _run_config(settings, None, None, "contract", shop) == saved
     explicit = tmp_path / "run.yaml"

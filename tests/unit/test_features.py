@@ -4,7 +4,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.features import build, encode, interaction_weights, item_tokens, temporal_split
+from models.features import (
+    build,
+    encode,
+    interaction_weights,
+    item_tokens,
+    temporal_split,
+    trend,
+    trends,
+)
 from models.ingest import validate_tables
 from models.settings import FeatureConfig
 
@@ -86,3 +94,36 @@ def test_feature_set_shapes_and_cold_rows(tables):
     identity = fs.item_features[cold][:, :n_i]
     assert identity.nnz == 0
     assert set(fs.summary()) >= {"users", "items", "interactions", "cutoff"}
+
+
+def test_trend_counts_each_customer_once_halved_by_age():
+    cutoff = pd.Timestamp("2026-01-10")
+    train = pd.DataFrame(
+        {
+            "user_id": ["u1", "u1", "u2", "u3"],
+            "item_id": ["a", "a", "a", "b"],
+            "timestamp": pd.to_datetime(["2026-01-01", "2026-01-10", "2026-01-07", "2026-01-04"]),
+        }
+    )
+    got = trend(train, np.array(["a", "b", "c"], dtype=object), cutoff, half_life_days=3.0)
+    # a: u1 last touched it at the cutoff (1), u2 3 days before (1/2); b: 6 days (1/4).
+    assert got.tolist() == pytest.approx([1.5, 0.25, 0.0])
+
+
+def test_newcomers_trend_counts_only_each_customers_first_day():
+    cutoff = pd.Timestamp("2026-01-10")
+    train = pd.DataFrame(
+        {
+            "user_id": ["old", "old", "new", "new"],
+            "item_id": ["a", "b", "b", "c"],
+            "timestamp": pd.to_datetime(
+                ["2025-06-01 00:00", "2026-01-09 00:00", "2026-01-09 10:00", "2026-01-09 20:00"]
+            ),
+        }
+    )
+    cfg = FeatureConfig(trend_half_life_days=1.0, newcomer_half_life_days=1.0)
+    everyone, newcomers = trends(train, np.array(["a", "b", "c"], dtype=object), cutoff, cfg)
+    # "old" bought b a day before the cutoff, long after arriving: everyone's trend only.
+    new_b, new_c = 2 ** (-14 / 24), 2 ** (-4 / 24)  # "new" bought b 14 h, c 4 h before
+    assert everyone.tolist() == pytest.approx([2.0**-222, 0.5 + new_b, new_c])
+    assert newcomers.tolist() == pytest.approx([2.0**-222, new_b, new_c])

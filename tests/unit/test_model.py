@@ -110,3 +110,86 @@ def test_chunked_top_k_is_exact(n):
     ref_idx, ref_val = _select(scores, 10)
     assert np.array_equal(val, ref_val)
     assert np.array_equal(idx[1:], ref_idx[1:]) and idx[0, 0] == 7
+
+
+def test_trend_weight_adds_spreads_of_a_customers_own_scores(model, fs):
+    """With the trend on, a customer with a history scores LightFM's score + weight x their
+    score spread x the item's standardised trend; with it off, LightFM's alone."""
+    from models.hybrid import TREND_DIMS, score_moments, score_spreads, trend_scale
+
+    lean = HybridModel.wrap(model.model, fs, FAST.model_copy(update={"trend_weight": 2.0}))
+    base = FAST.no_components
+    assert lean.user_emb.shape[1] == model.item_emb.shape[1] == base + TREND_DIMS
+    assert np.array_equal(lean.taste_emb, model.taste_emb)  # similarity ignores the trend
+    assert lean.taste_emb.shape[1] == base
+    warm = np.flatnonzero(np.diff(fs.interactions.tocsr().indptr) > 0)[:30]
+    plain = lean.user_emb[warm, :base] @ lean.taste_emb.T + lean.item_bias
+    spread = score_spreads(
+        lean.user_emb[warm, :base], score_moments(lean.taste_emb, lean.item_bias)
+    )
+    assert np.allclose(plain.std(axis=1), spread, rtol=1e-3)
+    expected = plain + 2.0 * spread[:, None] * trend_scale(fs.item_trend)[0]
+    assert np.allclose(lean.user_emb[warm] @ lean.item_emb.T + lean.item_bias, expected, atol=1e-4)
+    # Off (the default): the extra dimensions are zero for every customer.
+    assert np.all(model.user_emb[:, base:] == 0)
+
+
+def test_cold_customers_lean_on_what_newcomers_pick(model, fs):
+    from models.hybrid import trend_scale
+
+    cfg = FAST.model_copy(update={"trend_weight": 1.0, "cold_trend_weight": 3.0})
+    lean = HybridModel.wrap(model.model, fs, cfg)
+    base = FAST.no_components
+    cold = np.flatnonzero(np.diff(fs.interactions.tocsr().indptr) == 0)
+    warm = np.flatnonzero(np.diff(fs.interactions.tocsr().indptr) > 0)
+    assert len(cold) and len(warm)
+    # Warm customers lean on everyone's trend only, cold ones on newcomers' only.
+    assert np.all(lean.user_emb[warm, base + 1] == 0) and np.all(lean.user_emb[warm, base] > 0)
+    assert np.all(lean.user_emb[cold, base] == 0) and np.all(lean.user_emb[cold, base + 1] > 0)
+    assert np.allclose(lean.item_emb[:, base + 1], trend_scale(fs.newcomer_trend)[0])
+    # A customer the model never saw, with a cold customer's tokens, is encoded the same.
+    tokens = fs.user_tokens[fs.user_tokens["id"] == fs.user_ids[cold[0]]]
+    new = lean.vectors(
+        np.array(["someone new"], dtype=object),
+        tokens.assign(id="someone new"),
+        np.array(["brand new"], dtype=object),
+        None,
+    )
+    assert np.allclose(new.users[0], lean.user_emb[cold[0]], atol=1e-6)
+    # An item nobody bought sits at the bottom of both trends.
+    assert np.all(new.items[0, base:] <= lean.item_emb[:, base:].min(axis=0) + 1e-6)
+    nobody = (fs.item_trend == 0) & (fs.newcomer_trend == 0)
+    if nobody.any():
+        assert np.allclose(new.items[0, base:], lean.item_emb[nobody, base:][0])
+
+
+def test_lean_on_trend_chooses_the_best_of_the_grid_per_slice(model, fs):
+    from dataclasses import replace
+
+    from models.features import trends
+    from models.settings import RunConfig
+    from models.tuning import HALF_LIFE_GRID, MIN_COLD_USERS, TREND_GRID, lean_on_trend
+
+    config = RunConfig(features=FeatureConfig(holdout_days=14), train=FAST)
+    ho = holdout(fs, config.evaluate)
+    tuned, scores = lean_on_trend(model.model, fs, config)
+
+    def ndcg(half_life: float, w: float) -> tuple[float, float]:
+        feats = config.features.model_copy(
+            update={"trend_half_life_days": half_life, "newcomer_half_life_days": half_life}
+        )
+        item_trend, newcomer_trend = trends(fs.split.train, fs.item_ids, fs.split.cutoff, feats)
+        at = replace(fs, item_trend=item_trend, newcomer_trend=newcomer_trend)
+        cfg = FAST.model_copy(update={"trend_weight": w, "cold_trend_weight": w})
+        m = evaluate(HybridModel.wrap(model.model, at, cfg), at, ho, config.evaluate)
+        n, n_cold, cold = m["users"], m["cold_users.users"], m["cold_users.ndcg_at_10"]
+        return (m["ndcg_at_10"] * n - cold * n_cold) / (n - n_cold), cold
+
+    grid = {(h, w): ndcg(h, w) for h in HALF_LIFE_GRID for w in TREND_GRID}
+    warm = (tuned.features.trend_half_life_days, tuned.train.trend_weight)
+    cold = (tuned.features.newcomer_half_life_days, tuned.train.cold_trend_weight)
+    assert grid[warm][0] == max(v[0] for v in grid.values()) == scores["val_warm_ndcg_at_10"]
+    if scores["val_cold_users"] < MIN_COLD_USERS:  # too few to choose on: follow the warm
+        assert cold == warm
+    else:
+        assert grid[cold][1] == max(v[1] for v in grid.values())
