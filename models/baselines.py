@@ -226,13 +226,16 @@ class ImplicitALS:
         from implicit.cpu.als import AlternatingLeastSquares
         from threadpoolctl import threadpool_limits
 
-        with threadpool_limits(1, "blas"):  # implicit's own threads do the work
+        # One thread: implicit's parallel solver sums in a varying order, so its factors
+        # (and every figure that uses them) would differ run to run in the last digits.
+        with threadpool_limits(1, "blas"):
             model = AlternatingLeastSquares(
                 factors=self.factors,
                 regularization=self.regularization,
                 alpha=self.alpha,
                 iterations=self.iterations,
                 random_state=self.seed,
+                num_threads=1,
             )
             model.fit(data.matrix.tocsr().astype(np.float32), show_progress=False)
         self.user_factors = np.asarray(model.user_factors, dtype=np.float32)

@@ -160,7 +160,7 @@ class HybridModel:
 
     @property
     def taste_emb(self) -> np.ndarray:
-        """Item embeddings without the trend dimension: what items are like, for item-to-item
+        """Item embeddings without the trend dimensions: what items are like, for item-to-item
         similarity (two best sellers are not alike for selling well)."""
         return self.item_emb if self.trend_moments is None else self.item_emb[:, :-TREND_DIMS]
 
