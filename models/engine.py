@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from models.bundle import Bundle
+from models.hybrid import score_moments
 from models.policies import (
     NEVER,
     Filters,
@@ -69,9 +70,10 @@ class Engine:
         self.item_norms = np.linalg.norm(self.taste, axis=1)
         # Moments of [item_emb, item_bias] over the catalogue: the mean and spread of a
         # user's affinity follow from them in O(d^2), without a pass over the items.
-        aug = np.hstack([model.item_emb, model.item_bias[:, None]]).astype(np.float64)
-        self._aff_mean = aug.mean(axis=0)
-        self._aff_cov = np.cov(aug, rowvar=False, bias=True)
+        self._aff_mean = np.append(
+            model.item_emb.mean(axis=0, dtype=np.float64), model.item_bias.mean(dtype=np.float64)
+        )
+        self._aff_cov = score_moments(model.item_emb, model.item_bias)
         self._filters: dict[Filters, tuple[np.ndarray, np.ndarray]] = {}
 
     def _filtered(self, filters: Filters) -> tuple[np.ndarray, np.ndarray]:
