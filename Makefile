@@ -33,12 +33,12 @@ test-fast: setup
 	$(UV) run pytest tests/unit
 
 lint: setup
-	$(UV) run ruff check flows models serving monitoring tests benchmarks
-	$(UV) run ruff format --check flows models serving monitoring tests benchmarks
-	$(UV) run mypy models monitoring
+	$(UV) run ruff check flows models serving monitoring infra tests benchmarks
+	$(UV) run ruff format --check flows models serving monitoring infra tests benchmarks
+	$(UV) run mypy models monitoring infra
 
 audit: setup
-	$(UV) run bandit -r flows models serving monitoring -q
+	$(UV) run bandit -r flows models serving monitoring infra -q
 	$(UV) export --frozen --no-hashes --no-emit-project --format requirements-txt -q > .audit-requirements.txt
 	$(UV) run pip-audit -r .audit-requirements.txt --no-deps --disable-pip --progress-spinner off
 

@@ -24,7 +24,7 @@ sys.path[:] = [str(_ROOT)] + [
 import numpy as np
 
 from benchmarks.serving import make_bundle
-from models.batch import recommend_all
+from models.ranking.batch import recommend_all
 
 
 def bare(user_emb: np.ndarray, item_emb: np.ndarray, k: int, block: int = 256) -> None:

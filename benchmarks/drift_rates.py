@@ -3,7 +3,7 @@ market shift (detections), over 20 generated shops.
 
 For each seed a shop is generated; the champion's training window is its first months and
 the current window the following week, either as generated (stable) or after
-:func:`models.shop.shift` (a new category takes a quarter of the traffic, one category's
+:func:`models.data.shop.shift` (a new category takes a quarter of the traffic, one category's
 prices rise 30%). The monitor's own windows, Evidently drift report and policy decide.
 
     uv run python benchmarks/drift_rates.py [--seeds 20]
@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pandas as pd
 
-from models.settings import MonitorConfig, ShopConfig
-from models.shop import generate, shift
+from models.config import MonitorConfig, ShopConfig
+from models.data.shop import generate, shift
 from monitoring.drift import drift
 from monitoring.policy import decide
 from monitoring.windows import windows

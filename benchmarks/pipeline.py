@@ -52,11 +52,11 @@ class Peak:
 def run(size: int, threads: int, workdir: Path) -> None:
 
     from flows.ingest import ingest
-    from flows.lake import write_shop
     from flows.train import build_features, evaluate_and_register, train
-    from models.hybrid import new_lightfm
-    from models.settings import RunConfig, ShopConfig
-    from models.shop import generate
+    from infra.lake import write_shop
+    from models.config import RunConfig, ShopConfig
+    from models.data.shop import generate
+    from models.recommenders.hybrid import new_lightfm
 
     users, items, sessions = PROFILES.get(size, (max(100, size // 65), 2_000, 14.0))
     config = RunConfig(dataset=f"bench-{size}")

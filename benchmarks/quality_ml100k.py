@@ -2,9 +2,9 @@
 
 Per-user stratified random split 75/25 (seed 42), every rating a positive, training items
 never recommended, k = 10; users as the sample for 95% bootstrap intervals. Compares the
-baselines of :mod:`models.baselines` with LightFM pure collaborative filtering and the
+baselines of :mod:`models.recommenders.baselines` with LightFM pure collaborative filtering and the
 hybrid (user age band, gender and occupation; movie genres), all through
-:mod:`models.protocol`. The reference table lists popularity 0.225 / 0.253 (P@10 /
+:mod:`models.evaluation.protocol`. The reference table lists popularity 0.225 / 0.253 (P@10 /
 NDCG@10), BPR (Cornac) 0.389 / 0.445, BiVAE 0.408 / 0.469.
 
     uv run python benchmarks/quality_ml100k.py [--data ../shared/data/ml-100k]
@@ -12,7 +12,7 @@ NDCG@10), BPR (Cornac) 0.389 / 0.445, BiVAE 0.408 / 0.469.
         [--tune 40]
 
 ``--tune N`` adds the tuned hybrid: N trials of the ``tune`` flow's search space and
-sampler (:mod:`models.tuning`, Optuna TPE, seeded) with early stopping, scored on a
+sampler (:mod:`models.evaluation.tuning`, Optuna TPE, seeded) with early stopping, scored on a
 validation split carved from the *training* ratings the same way (per user, 75/25, its
 own seed); the best configuration is retrained on all training ratings and only then
 meets the test split, once.
@@ -36,11 +36,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from models.baselines import GlobalPopularity, ImplicitALS, Interactions, ItemKNN
-from models.hybrid import new_lightfm
-from models.protocol import Protocol, Scorer, Task, evaluate, per_user, rank, task
-from models.settings import TrainConfig
-from models.tuning import early_stopping, suggest
+from models.config import TrainConfig
+from models.evaluation.protocol import Protocol, Scorer, Task, evaluate, per_user, rank, task
+from models.evaluation.tuning import early_stopping, suggest
+from models.recommenders.baselines import GlobalPopularity, ImplicitALS, Interactions, ItemKNN
+from models.recommenders.hybrid import new_lightfm
 
 AGE_BANDS = [0, 18, 25, 35, 45, 55, 200]
 

@@ -61,10 +61,10 @@ def make_bundle(n_items: int, n_users: int, seed: int = 0):
     from lightfm import LightFM
     from lightfm.data import Dataset
 
-    from models.bundle import Bundle
-    from models.hybrid import HybridModel
-    from models.policies import Catalogue
-    from models.settings import FeatureConfig, TrainConfig
+    from models.config import FeatureConfig, TrainConfig
+    from models.ranking.bundle import Bundle
+    from models.ranking.policies import Catalogue
+    from models.recommenders.hybrid import HybridModel
 
     rng = np.random.default_rng(seed)
     item_ids = np.array([f"i{i:07d}" for i in range(n_items)], dtype=object)
@@ -290,8 +290,8 @@ def main() -> None:
         home = Path(tmp) / "home"
         env = service_env(home, args.workers)
         os.environ.update(env)
-        from flows import registry
-        from models.settings import Settings
+        from infra import registry
+        from infra.settings import Settings
 
         print(
             f"Building a {args.items:,}-item x {DIM} catalogue and registering it ...", flush=True

@@ -145,8 +145,8 @@ def main() -> None:
         os.environ.update(env)
         import mlflow
 
-        from flows import registry
-        from models.settings import Settings
+        from infra import registry
+        from infra.settings import Settings
 
         print(f"Registering a {args.items:,}-item champion ...", flush=True)
         settings = Settings()

@@ -12,7 +12,8 @@ import numpy as np
 import typer
 import yaml
 
-from models.settings import DEFAULT_DATASET, RunConfig, Settings, ShopConfig, redacted
+from infra.settings import Settings
+from models.config import DEFAULT_DATASET, RunConfig, ShopConfig, redacted
 
 Format = Annotated[str, typer.Option("--format", help="contract | online-retail | csv")]
 Mapping = Annotated[Path | None, typer.Option("--map", help="column mapping for --format csv")]
@@ -72,9 +73,9 @@ def generate(
     seed: Annotated[int | None, typer.Option()] = None,
 ) -> None:
     """Write the embedded default shop (seeded, deterministic) as contract CSV files."""
-    from flows.lake import write_shop
-    from models.shop import describe
-    from models.shop import generate as make
+    from infra.lake import write_shop
+    from models.data.shop import describe
+    from models.data.shop import generate as make
 
     settings = _settings()
     updates = {
@@ -109,7 +110,7 @@ def ingest(
     """Validate a shop's files into the lake; bad rows are quarantined with reasons."""
     settings = _settings()
     from flows.ingest import ingest as ingest_flow
-    from models.ingest import summary_lines
+    from models.data.ingest import summary_lines
 
     run = _run_config(settings, None, dataset, fmt, data)
     snapshot = ingest_flow(str(data), fmt, str(mapping) if mapping else None, run)
@@ -133,7 +134,7 @@ def pipeline(
     """Ingest, build features, train, evaluate and register; the gate decides the champion."""
     settings = _settings()
     from flows.pipeline import pipeline as pipeline_flow
-    from models.ingest import summary_lines
+    from models.data.ingest import summary_lines
 
     source = data or settings.default_shop_dir()
     if data is None and not source.exists():
@@ -379,8 +380,8 @@ def recommend_batch(
     import time
 
     settings = _settings()
-    from flows.registry import load_champion_bundle
-    from models.batch import recommend_all
+    from infra.registry import load_champion_bundle
+    from models.ranking.batch import recommend_all
 
     version, bundle = load_champion_bundle(settings)
     ids = None
@@ -404,7 +405,7 @@ def promote(
 ) -> None:
     """Move the champion alias to a version (rollback or manual promotion)."""
     settings = _settings()
-    from flows.registry import promote as move
+    from infra.registry import promote as move
 
     try:
         moved = move(settings, version)
@@ -418,7 +419,7 @@ def promote(
 def champion() -> None:
     """Show the current champion version and its tags."""
     settings = _settings()
-    from flows.registry import describe_champion
+    from infra.registry import describe_champion
 
     info = describe_champion(settings)
     if info is None:

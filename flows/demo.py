@@ -2,7 +2,7 @@
 
 Two months ago the shop trained its champion and started serving it. Since then a new
 product line launched and took a quarter of the traffic, and the busiest category's
-prices rose 30% (:func:`models.shop.shift`). The nightly ingest brings the two months
+prices rose 30% (:func:`models.data.shop.shift`). The nightly ingest brings the two months
 in; the monitor sees the drift, emits ``cartlift.drift.detected``, retrains; the quality
 gate compares the new model with the champion on the same recent holdout; the service
 picks up the new champion on its own.
@@ -22,14 +22,15 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from flows import registry
 from flows.ingest import ingest
-from flows.lake import write_shop
 from flows.monitor import monitor
 from flows.pipeline import pipeline
-from models.columns import Columns
-from models.settings import RunConfig, Settings, ShopConfig
-from models.shop import LAUNCH, Shop, generate, shift
+from infra import registry
+from infra.lake import write_shop
+from infra.settings import Settings
+from models.config import RunConfig, ShopConfig
+from models.data.columns import Columns
+from models.data.shop import LAUNCH, Shop, generate, shift
 from serving.launch import command
 
 C = Columns

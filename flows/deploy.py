@@ -27,7 +27,8 @@ from prefect.exceptions import ObjectNotFound
 from flows.monitor import EVENT, monitor
 from flows.pipeline import pipeline
 from flows.tune import tune
-from models.settings import RunConfig, Settings, has_password
+from infra.settings import Settings
+from models.config import RunConfig, has_password
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,8 @@ import pandas as pd
 import yaml
 from prefect import flow, get_run_logger, task
 
-from flows.lake import (
+from flows.tasks import IO_RETRIES, settings_for
+from infra.lake import (
     LakeSnapshot,
     find_table,
     fingerprint,
@@ -17,12 +18,12 @@ from flows.lake import (
     write_json,
     write_parquet,
 )
-from flows.tasks import IO_RETRIES, settings_for
-from models.adapters import FORMATS, RawTables, from_mapping, from_online_retail
-from models.columns import Columns
-from models.contract import ContractError
-from models.ingest import IngestResult, summary_lines, validate_tables
-from models.settings import RunConfig, Settings
+from infra.settings import Settings
+from models.config import RunConfig
+from models.data.adapters import FORMATS, RawTables, from_mapping, from_online_retail
+from models.data.columns import Columns
+from models.data.contract import ContractError
+from models.data.ingest import IngestResult, summary_lines, validate_tables
 
 C = Columns
 

@@ -18,12 +18,13 @@ from evidently.core.report import Snapshot
 from prefect import flow, get_run_logger, task
 from prefect.events import emit_event
 
-from flows import registry
-from flows.lake import write_json
 from flows.pipeline import pipeline
 from flows.tasks import settings_for
-from models.columns import Columns
-from models.settings import RunConfig, Settings
+from infra import registry
+from infra.lake import write_json
+from infra.settings import Settings
+from models.config import RunConfig
+from models.data.columns import Columns
 from monitoring import dashboard
 from monitoring.drift import PREDICTIONS_TAG, Drift, drift
 from monitoring.policy import Decision, decide

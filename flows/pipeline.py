@@ -7,7 +7,7 @@ from prefect import flow
 from flows.ingest import ingest
 from flows.tasks import settings_for
 from flows.train import Registration, evaluate_and_register, features_flow, train
-from models.settings import RunConfig
+from models.config import RunConfig
 
 
 @flow(name="pipeline")

@@ -3,7 +3,7 @@
 The baselines a shop could build in an afternoon (popularity, popularity per category,
 item-kNN, association rules, implicit ALS), LightFM without features and the hybrid with
 the run config (the tuned one when ``tune`` has written it) are scored through the one
-protocol of :mod:`models.protocol`, twice: repeat purchases counted, and items bought
+protocol of :mod:`models.evaluation.protocol`, twice: repeat purchases counted, and items bought
 before the cutoff excluded. The product's own cross-sell and upsell (the serving engine
 over the hybrid) are judged against the classic methods. The report (Markdown, HTML,
 plots, the full metric table) goes to ``$CARTLIFT_HOME/reports/quality/<dataset>`` and is
@@ -21,22 +21,14 @@ import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows import registry
 from flows.ingest import ingest
-from flows.quality_report import Report, write
 from flows.tasks import settings_for
 from flows.train import features_flow, fit
-from models.baselines import (
-    AssociationRules,
-    Baseline,
-    CategoryPopularity,
-    GlobalPopularity,
-    ImplicitALS,
-    ItemKNN,
-    RecentPopularity,
-)
-from models.bundle import build_bundle
-from models.comparison import (
+from infra import registry
+from infra.reports import Report, write
+from models.config import RunConfig
+from models.evaluation.protocol import Protocol, Scorer
+from models.evaluation.tasks import (
     cheapest_pricier,
     compare,
     cross_sell_table,
@@ -47,12 +39,20 @@ from models.comparison import (
     upsell_table,
     with_buy_again,
 )
-from models.engine import Engine
-from models.features import FeatureSet
-from models.protocol import Protocol, Scorer
-from models.settings import RunConfig
-from models.tuning import with_params
-from models.verdicts import HYBRID, PRODUCT, Verdict, ndcg_by_model, personal, shopping
+from models.evaluation.tuning import with_params
+from models.evaluation.verdicts import HYBRID, PRODUCT, Verdict, ndcg_by_model, personal, shopping
+from models.features.build import FeatureSet
+from models.ranking.bundle import build_bundle
+from models.ranking.engine import Engine
+from models.recommenders.baselines import (
+    AssociationRules,
+    Baseline,
+    CategoryPopularity,
+    GlobalPopularity,
+    ImplicitALS,
+    ItemKNN,
+    RecentPopularity,
+)
 
 RECENT_DAYS = 7  # "last week's best sellers": what a shop would try first
 VARIANTS = {"bought items excluded": True, "repeat purchases counted": False}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.settings import RunConfig, Settings
+from infra.settings import Settings
+from models.config import RunConfig
 
 
 def retry_on_io(task: Any, task_run: Any, state: Any) -> bool:

@@ -15,14 +15,17 @@ import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
 
-from flows import registry
-from flows.charts import metric_comparison
-from flows.lake import LakeSnapshot
 from flows.tasks import IO_RETRIES, settings_for
-from models import features as features_module
-from models.bundle import build_bundle
-from models.evaluation import Holdout, evaluate, holdout
-from models.features import (
+from infra import registry
+from infra.lake import LakeSnapshot
+from infra.reports import metric_comparison
+from infra.settings import Settings
+from models.config import FeatureConfig, RunConfig, TrainConfig
+from models.data.ingest import as_frame
+from models.evaluation.gate import Decision, gate
+from models.evaluation.holdout import Holdout, evaluate, holdout
+from models.features import build as features_module
+from models.features.build import (
     FeatureSet,
     UserSide,
     build,
@@ -31,10 +34,8 @@ from models.features import (
     temporal_split,
     user_side,
 )
-from models.gate import Decision, gate
-from models.hybrid import HybridModel, Popularity
-from models.ingest import as_frame
-from models.settings import FeatureConfig, RunConfig, Settings, TrainConfig
+from models.ranking.bundle import build_bundle
+from models.recommenders.hybrid import HybridModel, Popularity
 
 CHART_METRICS = ("precision", "recall", "ndcg", "map", "hit_rate")
 

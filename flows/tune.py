@@ -5,7 +5,7 @@ batch runs as Prefect tasks submitted side by side on the flow's task runner (Pr
 thread pool: LightFM releases the GIL while it trains), each trial with early stopping on
 the validation window and logged as a nested MLflow run under the study's run. The best
 configuration, with its best epoch count and the trend weights that rank best on the
-validation window (:func:`models.tuning.lean_on_trend`), is written to
+validation window (:func:`models.evaluation.tuning.lean_on_trend`), is written to
 ``$CARTLIFT_HOME/configs/<dataset>.yaml``: the pipeline uses it when no ``--config`` is
 given.
 """
@@ -21,13 +21,12 @@ import yaml
 from mlflow import MlflowClient
 from prefect import flow, get_run_logger, task
 
-from flows import registry
 from flows.ingest import ingest
-from flows.lake import LakeSnapshot
 from flows.tasks import settings_for
-from models.hybrid import HybridModel
-from models.settings import RunConfig
-from models.tuning import (
+from infra import registry
+from infra.lake import LakeSnapshot
+from models.config import RunConfig
+from models.evaluation.tuning import (
     TrialResult,
     fit_early_stopping,
     lean_on_trend,
@@ -35,6 +34,7 @@ from models.tuning import (
     validation_features,
     with_params,
 )
+from models.recommenders.hybrid import HybridModel
 
 
 @dataclass

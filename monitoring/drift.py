@@ -9,7 +9,7 @@ from evidently import DataDefinition, Dataset, Report
 from evidently.core.report import Snapshot
 from evidently.presets import DataDriftPreset
 
-from models.settings import MonitorConfig
+from models.config import MonitorConfig
 from monitoring.windows import CATEGORICAL, NUMERICAL
 
 DATA_TAG, PREDICTIONS_TAG = "data-drift", "prediction-drift"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from models.settings import MonitorConfig
+from models.config import MonitorConfig
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from models.columns import Columns
+from models.data.columns import Columns
 from monitoring.quality import LIST_ENDPOINTS
 
 C = Columns

@@ -29,7 +29,7 @@ from evidently.metrics import (
     PrecisionTopK,
 )
 
-from models.columns import Columns
+from models.data.columns import Columns
 from monitoring.quality import per_list, ranked
 
 C = Columns

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from models.columns import Columns
+from models.data.columns import Columns
 
 C = Columns
 NUMERICAL = ("price", "user_events_per_day", "basket_size")

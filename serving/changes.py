@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from models.columns import Columns
+from models.data.columns import Columns
 
 C = Columns
 

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.policies import Filters
+from models.ranking.policies import Filters
 
 MAX_K = 100
 MAX_LIST = 50

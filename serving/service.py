@@ -1,7 +1,7 @@
 """The BentoML service: the champion over HTTP, reloaded when the champion moves.
 
 Endpoints are thin: they validate input (pydantic, 4xx naming the field), ask the
-:class:`models.engine.Engine` of the currently loaded model, and queue a prediction log
+:class:`models.ranking.engine.Engine` of the currently loaded model, and queue a prediction log
 record. The model is loaded once per worker; a poller swaps in a new champion atomically
 (requests in flight keep the engine they started with); a model that fails to load is
 logged, the old one keeps serving and the failed version is retried only after a pause.
@@ -27,10 +27,10 @@ import pandas as pd
 from bentoml.exceptions import BentoMLException
 from pydantic import Field
 
-from models.catalogue import apply_items
-from models.contract import pseudonym
-from models.engine import Answer, Engine
-from models.settings import Settings
+from infra.settings import Settings
+from models.data.contract import pseudonym
+from models.ranking.catalogue import apply_items
+from models.ranking.engine import Answer, Engine
 from serving import store
 from serving.changes import ChangeLog
 from serving.limits import BodyLimit

@@ -14,10 +14,10 @@ import bentoml.exceptions
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from flows import registry
-from models.bundle import Bundle
-from models.engine import Engine
-from models.settings import Settings
+from infra import registry
+from infra.settings import Settings
+from models.ranking.bundle import Bundle
+from models.ranking.engine import Engine
 
 log = logging.getLogger(__name__)
 

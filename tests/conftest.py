@@ -10,9 +10,9 @@ import pytest
 from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 from prefect.testing.utilities import prefect_test_harness
 
-from models.adapters import RawTables
-from models.settings import ShopConfig
-from models.shop import Shop, generate
+from models.config import ShopConfig
+from models.data.adapters import RawTables
+from models.data.shop import Shop, generate
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TINY_SHOP = ShopConfig(

@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from flows.lake import read_raw
 from flows.pipeline import pipeline
-from models.adapters import from_mapping, from_online_retail
-from models.ingest import validate_tables
-from models.settings import RunConfig
+from infra.lake import read_raw
+from models.config import RunConfig
+from models.data.adapters import from_mapping, from_online_retail
+from models.data.ingest import validate_tables
 from tests.conftest import SHARED_DATA
 
 FILE = SHARED_DATA / "online-retail" / "online_retail.csv.gz"

@@ -9,10 +9,18 @@ import pytest
 from distributed import LocalCluster
 
 from flows.ingest import ingest
-from flows.lake import write_shop
 from flows.train import features_flow
-from models.features import FeatureSet, build, combine, partition_by_user, temporal_split, user_side
-from models.settings import FeatureConfig, RunConfig, Settings
+from infra.lake import write_shop
+from infra.settings import Settings
+from models.config import FeatureConfig, RunConfig
+from models.features.build import (
+    FeatureSet,
+    build,
+    combine,
+    partition_by_user,
+    temporal_split,
+    user_side,
+)
 
 pytestmark = pytest.mark.usefixtures("prefect_engine")
 CFG = FeatureConfig(holdout_days=14)

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from flows.demo import drift_demo
-from models.settings import FeatureConfig, RunConfig, Settings, ShopConfig, TrainConfig
+from infra.settings import Settings
+from models.config import FeatureConfig, RunConfig, ShopConfig, TrainConfig
 
 # Big enough that two months of a shifted shop separate the models beyond the gate's
 # margin on the holdout (the tiny shop's 150 holdout users do not, reliably).

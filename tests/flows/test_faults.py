@@ -25,10 +25,10 @@ import yaml
 from mlflow import MlflowClient
 from prefect.settings import PREFECT_API_URL
 
-from flows.lake import write_shop
 from flows.pipeline import pipeline
-from flows.registry import RegistryUnavailableError
-from models.settings import FeatureConfig, RunConfig, TrainConfig
+from infra.lake import write_shop
+from infra.registry import RegistryUnavailableError
+from models.config import FeatureConfig, RunConfig, TrainConfig
 from tests.production.services import BIN, Service, clean_env, free_port
 
 pytestmark = pytest.mark.usefixtures("prefect_engine")

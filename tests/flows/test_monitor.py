@@ -10,10 +10,11 @@ import pandas as pd
 import pytest
 from evidently.ui.workspace import Workspace
 
-from flows.lake import write_shop
 from flows.monitor import monitor
 from flows.pipeline import pipeline
-from models.settings import FeatureConfig, RunConfig, Settings, TrainConfig
+from infra.lake import write_shop
+from infra.settings import Settings
+from models.config import FeatureConfig, RunConfig, TrainConfig
 
 FAST = RunConfig(
     features=FeatureConfig(holdout_days=14), train=TrainConfig(no_components=16, epochs=10)

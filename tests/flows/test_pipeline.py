@@ -12,10 +12,11 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from flows.ingest import ingest
-from flows.lake import write_shop
 from flows.pipeline import pipeline
-from models.contract import ContractError
-from models.settings import FeatureConfig, RunConfig, Settings, TrainConfig
+from infra.lake import write_shop
+from infra.settings import Settings
+from models.config import FeatureConfig, RunConfig, TrainConfig
+from models.data.contract import ContractError
 
 FAST = RunConfig(
     features=FeatureConfig(holdout_days=14), train=TrainConfig(no_components=16, epochs=10)

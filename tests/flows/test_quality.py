@@ -10,8 +10,8 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from flows.cli import app
-from flows.lake import write_shop
-from models.settings import Settings
+from infra.lake import write_shop
+from infra.settings import Settings
 
 pytestmark = pytest.mark.usefixtures("prefect_engine")
 

@@ -9,10 +9,11 @@ import yaml
 from mlflow import MlflowClient
 
 from flows.cli import _run_config
-from flows.lake import write_shop
 from flows.tune import tune
-from models.settings import FeatureConfig, RunConfig, Settings
-from models.tuning import TREND_GRID
+from infra.lake import write_shop
+from infra.settings import Settings
+from models.config import FeatureConfig, RunConfig
+from models.evaluation.tuning import TREND_GRID
 
 pytestmark = pytest.mark.usefixtures("prefect_engine")
 

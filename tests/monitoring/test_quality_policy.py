@@ -5,8 +5,8 @@ import math
 import pandas as pd
 import pytest
 
-from models.settings import MonitorConfig
-from models.shop import shift
+from models.config import MonitorConfig
+from models.data.shop import shift
 from monitoring.drift import drift
 from monitoring.policy import decide
 from monitoring.predictions import CATEGORICAL as SERVED_CATEGORICAL

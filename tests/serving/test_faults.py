@@ -22,13 +22,14 @@ import psutil
 import pytest
 from mlflow import MlflowClient
 
-from flows.lake import write_shop
-from flows.mlflow_model import ARTIFACT, CartliftModel
 from flows.monitor import monitor
 from flows.pipeline import pipeline
-from flows.registry import connect
-from models.contract import pseudonym
-from models.settings import FeatureConfig, RunConfig, Settings, TrainConfig
+from infra.lake import write_shop
+from infra.pyfunc import ARTIFACT, CartliftModel
+from infra.registry import connect
+from infra.settings import Settings
+from models.config import FeatureConfig, RunConfig, TrainConfig
+from models.data.contract import pseudonym
 from tests.serving.server import Server, running, wait_ready
 
 FAST = RunConfig(

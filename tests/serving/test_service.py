@@ -13,10 +13,11 @@ import hypothesis.errors
 import pytest
 import schemathesis
 
-from flows.lake import write_shop
 from flows.pipeline import pipeline
-from flows.registry import promote
-from models.settings import FeatureConfig, RunConfig, Settings, TrainConfig
+from infra.lake import write_shop
+from infra.registry import promote
+from infra.settings import Settings
+from models.config import FeatureConfig, RunConfig, TrainConfig
 from tests.serving.server import running
 
 FAST = RunConfig(

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flows.lake import read_raw
-from models.adapters import ONLINE_RETAIL_COLUMNS, from_mapping, from_online_retail
-from models.contract import ContractError
-from models.ingest import validate_tables
+from infra.lake import read_raw
+from models.data.adapters import ONLINE_RETAIL_COLUMNS, from_mapping, from_online_retail
+from models.data.contract import ContractError
+from models.data.ingest import validate_tables
 from tests.conftest import as_raw
 from tests.unit.test_ingest_fuzz import NOW, SETTINGS, dates, hostile_text, ids, mostly, numbers
 

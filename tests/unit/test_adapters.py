@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from models.adapters import categorise, design_line, from_mapping, from_online_retail
-from models.ingest import validate_tables
+from models.data.adapters import categorise, design_line, from_mapping, from_online_retail
+from models.data.ingest import validate_tables
 from tests.conftest import as_raw
 
 LINES = as_raw(

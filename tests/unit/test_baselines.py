@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from models.baselines import (
+from models.evaluation.protocol import Protocol, evaluate, task
+from models.recommenders.baselines import (
     AssociationRules,
     CategoryPopularity,
     GlobalPopularity,
@@ -18,7 +19,6 @@ from models.baselines import (
     RecentPopularity,
     top_per_row,
 )
-from models.protocol import Protocol, evaluate, task
 
 # Users 0-2 buy in category 0 (items 0-2), users 3-5 in category 1 (items 3-5); item 6
 # (category 1) is everyone's add-on; user 6 has no history. Each user misses one item of

@@ -5,15 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.baselines import (
-    AssociationRules,
-    CategoryPopularity,
-    GlobalPopularity,
-    ImplicitALS,
-    ItemKNN,
-)
-from models.bundle import build_bundle
-from models.comparison import (
+from models.config import EvaluateConfig, FeatureConfig, TrainConfig
+from models.evaluation.holdout import evaluate as gate_evaluate
+from models.evaluation.holdout import holdout
+from models.evaluation.protocol import Protocol
+from models.evaluation.tasks import (
     cheapest_pricier,
     compare,
     cross_sell_table,
@@ -24,13 +20,17 @@ from models.comparison import (
     tasks,
     upsell_table,
 )
-from models.engine import Engine
-from models.evaluation import evaluate as gate_evaluate
-from models.evaluation import holdout
-from models.features import build
-from models.hybrid import HybridModel
-from models.protocol import Protocol
-from models.settings import EvaluateConfig, FeatureConfig, TrainConfig
+from models.features.build import build
+from models.ranking.bundle import build_bundle
+from models.ranking.engine import Engine
+from models.recommenders.baselines import (
+    AssociationRules,
+    CategoryPopularity,
+    GlobalPopularity,
+    ImplicitALS,
+    ItemKNN,
+)
+from models.recommenders.hybrid import HybridModel
 
 
 @pytest.fixture(scope="module")

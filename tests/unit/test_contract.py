@@ -5,15 +5,15 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from models.adapters import RawTables
-from models.contract import (
+from models.data.adapters import RawTables
+from models.data.contract import (
     ContractError,
     pseudonymise,
     validate_events,
     validate_items,
     validate_users,
 )
-from models.ingest import validate_tables
+from models.data.ingest import validate_tables
 from tests.conftest import as_raw
 
 ITEMS = as_raw(

@@ -4,14 +4,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.bundle import Bundle, build_bundle
-from models.catalogue import apply_items
-from models.engine import Engine
-from models.features import build
-from models.hybrid import HybridModel
-from models.ingest import validate_tables
-from models.policies import Filters
-from models.settings import FeatureConfig, TrainConfig
+from models.config import FeatureConfig, TrainConfig
+from models.data.ingest import validate_tables
+from models.features.build import build
+from models.ranking.bundle import Bundle, build_bundle
+from models.ranking.catalogue import apply_items
+from models.ranking.engine import Engine
+from models.ranking.policies import Filters
+from models.recommenders.hybrid import HybridModel
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +92,7 @@ def test_similar_and_popular(engine):
 
 
 def test_batch_matches_the_engine_for_known_users(engine):
-    from models.batch import recommend_all
+    from models.ranking.batch import recommend_all
 
     users = engine.bundle.model.user_ids[:50]
     table = recommend_all(engine.bundle, users, 5)
@@ -104,7 +104,7 @@ def test_batch_matches_the_engine_for_known_users(engine):
 
 
 def test_affinity_z_matches_direct_standardisation(engine):
-    from models.policies import standardise
+    from models.ranking.policies import standardise
 
     vec = engine.bundle.model.user_emb[3]
     direct = standardise((engine.item_emb @ vec + engine.item_bias).astype(np.float64))
@@ -112,7 +112,7 @@ def test_affinity_z_matches_direct_standardisation(engine):
 
 
 def test_cross_sell_fast_path_agrees_with_full_catalogue_scoring(engine):
-    from models.policies import NEVER, best, cross_sell
+    from models.ranking.policies import NEVER, best, cross_sell
 
     lift = engine.bundle.lift
     item = int(np.argmax(np.diff(lift.indptr)))  # the item with the most complements

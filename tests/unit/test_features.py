@@ -4,7 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.features import (
+from models.config import FeatureConfig
+from models.data.ingest import validate_tables
+from models.features.build import (
     build,
     encode,
     interaction_weights,
@@ -13,8 +15,6 @@ from models.features import (
     trend,
     trends,
 )
-from models.ingest import validate_tables
-from models.settings import FeatureConfig
 
 
 @pytest.fixture(scope="module")

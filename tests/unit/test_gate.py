@@ -1,4 +1,4 @@
-from models.gate import decide
+from models.evaluation.gate import decide
 
 
 def test_first_model_needs_to_beat_popularity():
@@ -18,7 +18,7 @@ def test_margin_is_relative():
 
 
 def test_champion_from_another_dataset_is_not_compared():
-    from models.gate import gate
+    from models.evaluation.gate import gate
 
     scores = {"candidate": {"ndcg_at_10": 0.2}, "popularity": {"ndcg_at_10": 0.1}}
     decision = gate(scores, "online-retail", "default-shop", "3", 0.01)

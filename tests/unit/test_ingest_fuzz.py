@@ -12,10 +12,10 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flows.lake import read_raw
-from models.adapters import RawTables
-from models.contract import ContractError
-from models.ingest import validate_tables
+from infra.lake import read_raw
+from models.data.adapters import RawTables
+from models.data.contract import ContractError
+from models.data.ingest import validate_tables
 from tests.conftest import as_raw
 
 NOW = dt.datetime(2026, 7, 1)

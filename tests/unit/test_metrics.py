@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from models.metrics import (
+from models.evaluation.metrics import (
     coverage,
     hit_rate_at_k,
     hits_from_pairs,

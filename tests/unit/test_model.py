@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from models.evaluation import evaluate, holdout
-from models.features import build
-from models.hybrid import HybridModel, Popularity
-from models.ingest import validate_tables
-from models.ranking import top_k, top_k_scores
-from models.settings import EvaluateConfig, FeatureConfig, TrainConfig
+from models.config import EvaluateConfig, FeatureConfig, TrainConfig
+from models.data.ingest import validate_tables
+from models.evaluation.holdout import evaluate, holdout
+from models.features.build import build
+from models.ranking.topk import top_k, top_k_scores
+from models.recommenders.hybrid import HybridModel, Popularity
 
 FAST = TrainConfig(no_components=16, epochs=5, num_threads=1)
 
@@ -78,7 +78,7 @@ def test_unknown_user_with_attributes_is_scored_from_features(model, fs):
 def test_diverged_parameters_are_refused_with_advice(model):
     import copy
 
-    from models.hybrid import ModelDivergedError, check_finite
+    from models.recommenders.hybrid import ModelDivergedError, check_finite
 
     broken = copy.deepcopy(model.model)
     broken.item_embeddings[0, 0] = np.nan
@@ -99,7 +99,7 @@ def test_hybrid_beats_popularity_on_tiny_shop(model, fs):
 
 @pytest.mark.parametrize("n", [1_000, 5_000, 5_121, 30_000])
 def test_chunked_top_k_is_exact(n):
-    from models.ranking import _select
+    from models.ranking.topk import _select
 
     rng = np.random.default_rng(n)
     scores = rng.normal(size=(64, n)).astype(np.float32)
@@ -115,7 +115,7 @@ def test_chunked_top_k_is_exact(n):
 def test_trend_weight_adds_spreads_of_a_customers_own_scores(model, fs):
     """With the trend on, a customer with a history scores LightFM's score + weight x their
     score spread x the item's standardised trend; with it off, LightFM's alone."""
-    from models.hybrid import TREND_DIMS, score_moments, score_spreads, trend_scale
+    from models.recommenders.hybrid import TREND_DIMS, score_moments, score_spreads, trend_scale
 
     lean = HybridModel.wrap(model.model, fs, FAST.model_copy(update={"trend_weight": 2.0}))
     base = FAST.no_components
@@ -135,7 +135,7 @@ def test_trend_weight_adds_spreads_of_a_customers_own_scores(model, fs):
 
 
 def test_cold_customers_lean_on_what_newcomers_pick(model, fs):
-    from models.hybrid import trend_scale
+    from models.recommenders.hybrid import trend_scale
 
     cfg = FAST.model_copy(update={"trend_weight": 1.0, "cold_trend_weight": 3.0})
     lean = HybridModel.wrap(model.model, fs, cfg)
@@ -166,9 +166,9 @@ def test_cold_customers_lean_on_what_newcomers_pick(model, fs):
 def test_lean_on_trend_chooses_the_best_of_the_grid_per_slice(model, fs):
     from dataclasses import replace
 
-    from models.features import trends
-    from models.settings import RunConfig
-    from models.tuning import HALF_LIFE_GRID, MIN_COLD_USERS, TREND_GRID, lean_on_trend
+    from models.config import RunConfig
+    from models.evaluation.tuning import HALF_LIFE_GRID, MIN_COLD_USERS, TREND_GRID, lean_on_trend
+    from models.features.build import trends
 
     config = RunConfig(features=FeatureConfig(holdout_days=14), train=FAST)
     ho = holdout(fs, config.evaluate)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from models.policies import (
+from models.ranking.policies import (
     Catalogue,
     Filters,
     allowed,
@@ -22,7 +22,7 @@ from models.policies import (
     sparse_rows,
     upsell,
 )
-from models.rules import mine
+from models.recommenders.rules import mine
 
 ITEMS = pd.DataFrame(
     {

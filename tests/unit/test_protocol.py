@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from models.protocol import (
+from models.evaluation.protocol import (
     Protocol,
     bootstrap_ci,
     evaluate,

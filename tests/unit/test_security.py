@@ -10,10 +10,11 @@ import sys
 from pathlib import Path
 
 from flows.deploy import _env
-from models.settings import Settings, has_password, redacted
+from infra.settings import Settings
+from models.config import has_password, redacted
 
 ROOT = Path(__file__).resolve().parents[2]
-CODE = ("flows", "models", "serving", "monitoring")
+CODE = ("flows", "models", "serving", "monitoring", "infra")
 
 
 def test_bandit_finds_nothing_unreviewed():

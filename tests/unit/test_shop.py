@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.settings import ShopConfig
-from models.shop import CONSUMABLES, FAMILIES, generate
+from models.config import ShopConfig
+from models.data.shop import CONSUMABLES, FAMILIES, generate
 from tests.conftest import TINY_SHOP
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.shopping_tasks import (
+from models.evaluation.shopping import (
     cross_sell_cases,
     judge_cross_sell,
     judge_upsell,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from models.verdicts import personal, shopping
+from models.evaluation.verdicts import personal, shopping
 
 
 def _rows(slice_name: str, values: dict[str, tuple[float, float, float]], users: int):

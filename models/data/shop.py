@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from models.columns import Columns
-from models.settings import ShopConfig
+from models.config import ShopConfig
+from models.data.columns import Columns
 
 C = Columns
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from models.metrics import (
+from models.evaluation.metrics import (
     coverage,
     hit_rate_at_k,
     hits_from_pairs,
@@ -28,7 +28,7 @@ from models.metrics import (
     precision_at_k,
     recall_at_k,
 )
-from models.ranking import top_k_scores
+from models.ranking.topk import top_k_scores
 
 METRICS = ("precision", "recall", "ndcg", "map", "hit_rate")
 Scorer = Callable[[np.ndarray], np.ndarray]  # user rows -> (len(rows), n_items) scores

@@ -183,7 +183,7 @@ class ItemKNN:
 
 @dataclass
 class AssociationRules:
-    """Rules i -> j mined from baskets (models.rules); an item's score sums the
+    """Rules i -> j mined from baskets (models.recommenders.rules); an item's score sums the
     confidence of the rules leading to it from the given items (the cart, or what the
     customer bought)."""
 
@@ -193,7 +193,7 @@ class AssociationRules:
     confidence: sp.csr_matrix | None = None
 
     def fit(self, data: Interactions) -> AssociationRules:
-        from models.rules import from_incidence
+        from models.recommenders.rules import from_incidence
 
         if data.baskets is None:
             raise ValueError("association rules need baskets (orders) in the training window")

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.columns import EVENT_COLUMNS, ITEM_COLUMNS, Columns
-from models.contract import ContractError, require_columns
+from models.data.columns import EVENT_COLUMNS, ITEM_COLUMNS, Columns
+from models.data.contract import ContractError, require_columns
 
 C = Columns
 FORMATS = ("contract", "online-retail", "csv")

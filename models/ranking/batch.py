@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from models.bundle import Bundle
-from models.ranking import top_k
+from models.ranking.bundle import Bundle
+from models.ranking.topk import top_k
 
 
 def recommend_all(
@@ -18,7 +18,7 @@ def recommend_all(
 ) -> pd.DataFrame:
     """Long table (user_id, rank, item_id, score) for the given known users (all if None).
 
-    Vectorised over users in blocks (``models.ranking.top_k``): one matrix product and one
+    Vectorised over users in blocks (``models.ranking.topk.top_k``): one matrix product and one
     ``argpartition`` per block, no per-user Python work. Unknown ids are dropped.
     """
     model = bundle.model

@@ -6,9 +6,9 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from models.bundle import Bundle
-from models.hybrid import HybridModel
-from models.ranking import top_k
+from models.ranking.bundle import Bundle
+from models.ranking.topk import top_k
+from models.recommenders.hybrid import HybridModel
 
 ARTIFACT = "bundle"
 MAX_K = 100

@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from models.bundle import Bundle
-from models.columns import Columns
-from models.features import item_tokens
-from models.policies import Catalogue
+from models.data.columns import Columns
+from models.features.build import item_tokens
+from models.ranking.bundle import Bundle
+from models.ranking.policies import Catalogue
 
 C = Columns
 UPDATABLE = (C.title, C.price, C.in_stock, C.margin)

@@ -1,7 +1,7 @@
 """A shop's temporal split as a protocol task, and every model scored on it.
 
-Bridges :mod:`models.features` (the shop's contract data, split at the cutoff) and
-:mod:`models.protocol`: the training window becomes :class:`~models.baselines.Interactions`
+Bridges :mod:`models.features.build` (the shop's contract data, split at the cutoff) and
+:mod:`models.evaluation.protocol`: the training window becomes :class:`~models.recommenders.baselines.Interactions`
 for the baselines, what customers bought after the cutoff becomes the truth, and LightFM
 (collaborative or hybrid) becomes one more scorer. Two variants of the truth: repeat
 purchases counted, or items a customer bought before the cutoff excluded (discovery).
@@ -15,19 +15,19 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from models.baselines import Interactions
-from models.columns import Columns
-from models.engine import Answer, Engine
-from models.features import FeatureSet
-from models.hybrid import HybridModel
-from models.policies import Filters, buy_again
-from models.protocol import Protocol, Scorer, Task, evaluate, task
-from models.shopping_tasks import (
+from models.data.columns import Columns
+from models.evaluation.protocol import Protocol, Scorer, Task, evaluate, task
+from models.evaluation.shopping import (
     cross_sell_cases,
     judge_cross_sell,
     judge_upsell,
     upsell_cases,
 )
+from models.features.build import FeatureSet
+from models.ranking.engine import Answer, Engine
+from models.ranking.policies import Filters, buy_again
+from models.recommenders.baselines import Interactions
+from models.recommenders.hybrid import HybridModel
 
 C = Columns
 
@@ -108,7 +108,7 @@ def lightfm_scorer(model: HybridModel, fs: FeatureSet) -> Scorer:
 
 def with_buy_again(fs: FeatureSet, scorer: Scorer) -> Scorer:
     """``scorer`` as the engine serves it when a shop allows repeat purchases: what each
-    customer bought before the cutoff lifted (:func:`models.policies.buy_again`)."""
+    customer bought before the cutoff lifted (:func:`models.ranking.policies.buy_again`)."""
     bought = _bought_before(fs)
     return lambda rows: buy_again(np.asarray(scorer(rows), dtype=np.float64), bought[rows])
 

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from models.columns import Columns
+from models.data.columns import Columns
 
 C = Columns
 

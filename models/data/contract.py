@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from models.columns import (
+from models.data.columns import (
     EVENT_COLUMNS,
     EVENT_TYPES,
     ITEM_COLUMNS,

@@ -15,12 +15,12 @@ import pandas as pd
 import scipy.sparse as sp
 
 from models.artifacts import load_pickle, save_pickle
-from models.columns import Columns
-from models.features import FeatureSet
-from models.hybrid import HybridModel
-from models.policies import Catalogue
-from models.rules import mine
-from models.settings import FeatureConfig
+from models.config import FeatureConfig
+from models.data.columns import Columns
+from models.features.build import FeatureSet
+from models.ranking.policies import Catalogue
+from models.recommenders.hybrid import HybridModel
+from models.recommenders.rules import mine
 
 C = Columns
 RULES_PER_ITEM = 50

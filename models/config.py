@@ -1,19 +1,17 @@
-"""The one typed settings object: every path, URI and knob cartlift uses.
+"""Every knob that decides a model or a service's behaviour, as plain validated data.
 
-Paths, URIs and secrets come from the environment (``CARTLIFT_*``); modelling knobs
-live in :class:`RunConfig`, which is plain data (no secrets), so it can travel as a
-Prefect flow parameter and be logged to MLflow exactly as used.
+:class:`RunConfig` decides a model: it travels as a flow parameter and is logged to MLflow
+exactly as used. The environment (paths, URIs, secrets) is read by
+:class:`infra.settings.Settings` alone, never here.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 DEFAULT_DATASET = "default-shop"
 
@@ -197,96 +195,3 @@ class RunConfig(_Strict):
 
         walk("", self.model_dump(mode="json"))
         return out
-
-
-class Settings(BaseSettings):
-    """Paths, URIs and secrets from ``CARTLIFT_*`` variables, plus the run config.
-
-    All state lives under ``home``; each location can be moved by its own variable
-    (e.g. ``CARTLIFT_MLFLOW_TRACKING_URI=http://mlflow:5000`` for a server).
-    """
-
-    model_config = SettingsConfigDict(
-        env_prefix="CARTLIFT_", env_nested_delimiter="__", extra="forbid"
-    )
-
-    home: Path = Path(".cartlift")
-    mlflow_tracking_uri: str | None = None
-    mlflow_registry_uri: str | None = None
-    experiment_name: str = "cartlift"
-    registered_model: str = "cartlift-recommender"
-    champion_alias: str = "champion"
-    pseudonymise_key: SecretStr | None = Field(
-        None,
-        description="HMAC key: when set, customer ids are replaced by keyed hashes at ingestion",
-    )
-    api_key: SecretStr | None = Field(
-        None, description="when set, /feedback and /admin/* require it in the x-api-key header"
-    )
-    dask_address: str | None = Field(
-        None,
-        description="Dask scheduler (tcp://host:8786): per-user feature work runs there",
-    )
-    feature_partitions: int = Field(
-        8, ge=1, description="partitions of users for feature building on Dask"
-    )
-    shop: ShopConfig = ShopConfig()
-    serving: ServingConfig = ServingConfig()
-    monitor: MonitorConfig = MonitorConfig()
-    run: RunConfig = RunConfig()
-
-    @field_validator("home")
-    @classmethod
-    def _absolute(cls, value: Path) -> Path:
-        return value.expanduser().resolve()
-
-    # Locations under home. Derived, so they cannot disagree with it.
-    @property
-    def raw_dir(self) -> Path:
-        return self.home / "raw"
-
-    @property
-    def lake_dir(self) -> Path:
-        return self.home / "lake"
-
-    @property
-    def quarantine_dir(self) -> Path:
-        return self.home / "quarantine"
-
-    @property
-    def reports_dir(self) -> Path:
-        return self.home / "reports"
-
-    @property
-    def predictions_dir(self) -> Path:
-        return self.home / "predictions"
-
-    @property
-    def serving_dir(self) -> Path:
-        return self.home / "serving"
-
-    @property
-    def prefect_home(self) -> Path:
-        return self.home / "prefect"
-
-    @property
-    def bentoml_home(self) -> Path:
-        return self.home / "bentoml"
-
-    @property
-    def mlflow_artifacts_dir(self) -> Path:
-        return self.home / "mlartifacts"
-
-    def tuned_config(self, dataset: str) -> Path:
-        """Where ``tune`` writes a dataset's best run config (the pipeline's default)."""
-        return self.home / "configs" / f"{dataset}.yaml"
-
-    @property
-    def tracking_uri(self) -> str:
-        return self.mlflow_tracking_uri or f"sqlite:///{self.home / 'mlflow.db'}"
-
-    def default_shop_dir(self) -> Path:
-        return self.raw_dir / DEFAULT_DATASET
-
-    def dataset_lake(self, dataset: str) -> Path:
-        return self.lake_dir / dataset

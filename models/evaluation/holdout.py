@@ -15,12 +15,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from models.columns import Columns
-from models.features import FeatureSet
-from models.hybrid import Recommender
-from models.metrics import coverage, hits_from_pairs, ranking_report
-from models.ranking import top_k
-from models.settings import EvaluateConfig
+from models.config import EvaluateConfig
+from models.data.columns import Columns
+from models.evaluation.metrics import coverage, hits_from_pairs, ranking_report
+from models.features.build import FeatureSet
+from models.ranking.topk import top_k
+from models.recommenders.hybrid import Recommender
 
 C = Columns
 SLICES = ("all", "cold_users", "cold_items")

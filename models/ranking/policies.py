@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from models.columns import Columns
-from models.ranking import top_k_scores
+from models.data.columns import Columns
+from models.ranking.topk import top_k_scores
 
 C = Columns
 NEVER = -np.inf

@@ -1,7 +1,7 @@
 """The hybrid LightFM recommender and the popularity baseline, behind one interface.
 
 A recommender turns ids (plus feature tokens for ids it never saw) into vectors, and
-:func:`models.ranking.top_k` ranks them. The hybrid keeps LightFM's ``Dataset`` maps and
+:func:`models.ranking.topk.top_k` ranks them. The hybrid keeps LightFM's ``Dataset`` maps and
 precomputed user and item representations, so scoring is a matrix product, never a
 per-request ``predict`` over the catalogue.
 """
@@ -20,8 +20,8 @@ from lightfm import LightFM
 from lightfm.data import Dataset
 
 from models.artifacts import load_pickle, save_pickle
-from models.features import FeatureSet, encode
-from models.settings import TrainConfig
+from models.config import TrainConfig
+from models.features.build import FeatureSet, encode
 
 
 class ModelDivergedError(RuntimeError):

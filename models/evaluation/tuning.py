@@ -15,11 +15,11 @@ from typing import Any
 import pandas as pd
 from lightfm import LightFM
 
-from models.columns import Columns
-from models.evaluation import evaluate, holdout
-from models.features import FeatureSet, build, temporal_split, trends
-from models.hybrid import HybridModel, fit_epoch, new_lightfm
-from models.settings import RunConfig
+from models.config import RunConfig
+from models.data.columns import Columns
+from models.evaluation.holdout import evaluate, holdout
+from models.features.build import FeatureSet, build, temporal_split, trends
+from models.recommenders.hybrid import HybridModel, fit_epoch, new_lightfm
 
 C = Columns
 

@@ -3,7 +3,7 @@
 Each claim is one of issue 5's acceptance points, phrased for a shop: does the tuned
 hybrid beat every baseline, by how much, with intervals apart from popularity; does it
 serve cold-start customers better than popularity; are its cross-sell and upsell at least
-as good as the classic methods. Pure functions over :func:`models.comparison.compare` and
+as good as the classic methods. Pure functions over :func:`models.evaluation.tasks.compare` and
 the cross-sell / upsell tables, so the report and the tests judge the same way.
 """
 

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.columns import Columns
-from models.contract import ContractError
-from models.shop import Shop
+from models.data.columns import Columns
+from models.data.contract import ContractError
+from models.data.shop import Shop
 
 log = logging.getLogger(__name__)
 TABLES = ("items", "users", "events")

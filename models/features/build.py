@@ -16,8 +16,8 @@ import pandas as pd
 import scipy.sparse as sp
 from lightfm.data import Dataset
 
-from models.columns import Columns
-from models.settings import FeatureConfig
+from models.config import FeatureConfig
+from models.data.columns import Columns
 
 C = Columns
 TOKEN = "token"  # a feature name prefix, not a secret  # nosec B105

@@ -17,10 +17,11 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
-from flows.mlflow_model import ARTIFACT, CartliftModel
-from models.bundle import Bundle
-from models.hybrid import HybridModel
-from models.settings import Settings, redacted
+from infra.pyfunc import ARTIFACT, CartliftModel
+from infra.settings import Settings
+from models.config import redacted
+from models.ranking.bundle import Bundle
+from models.recommenders.hybrid import HybridModel
 
 log = logging.getLogger(__name__)
 PIP_REQUIREMENTS = ["cartlift", "rectools-lightfm==1.17.3", "numpy", "pandas", "scipy"]

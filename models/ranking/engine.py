@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from models.bundle import Bundle
-from models.hybrid import score_moments
-from models.policies import (
+from models.ranking.bundle import Bundle
+from models.ranking.policies import (
     NEVER,
     Filters,
     allowed,
@@ -29,6 +28,7 @@ from models.policies import (
     sparse_rows,
     upsell,
 )
+from models.recommenders.hybrid import score_moments
 
 BLOCKED_CACHE = 256
 

@@ -1,8 +1,9 @@
-"""The quality report's files: Markdown for the repository and MLflow, one self-contained
-HTML page for people, PNG plots with 95% intervals as error bars.
+"""Report files: the charts logged with each pipeline run, and the quality report as
+Markdown for the repository and MLflow, one self-contained HTML page for people, and PNG
+plots with 95% intervals as error bars.
 
-Pure rendering over the tables of :mod:`models.comparison` and the verdicts of
-:mod:`models.verdicts`; the flow decides where the files go and logs them.
+Pure rendering over the tables of :mod:`models.evaluation.tasks` and the verdicts of
+:mod:`models.evaluation.verdicts`; the flow decides where the files go and logs them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from models.verdicts import Verdict
+from models.evaluation.verdicts import Verdict
 
 RANKING = ("precision", "recall", "ndcg", "map", "hit_rate")
 BEYOND = ("coverage", "novelty", "diversity")
@@ -258,3 +259,21 @@ def write(report: Report, out: Path) -> dict[str, Path]:
     files["metrics"] = out / "metrics.csv"
     long.to_csv(files["metrics"], index=False)
     return files
+
+
+def metric_comparison(
+    scores: dict[str, dict[str, float]], metrics: list[str], path: Path, title: str
+) -> Path:
+    """Grouped bars: one group per metric, one bar per model."""
+    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(metrics)), 4))
+    width = 0.8 / max(1, len(scores))
+    x = np.arange(len(metrics))
+    for i, (name, values) in enumerate(scores.items()):
+        ax.bar(x + i * width, [values.get(m, np.nan) for m in metrics], width, label=name)
+    ax.set_xticks(x + width * (len(scores) - 1) / 2, metrics, rotation=30, ha="right")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

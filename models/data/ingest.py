@@ -8,9 +8,9 @@ from typing import Any
 
 import pandas as pd
 
-from models.adapters import RawTables
-from models.columns import Columns
-from models.contract import (
+from models.data.adapters import RawTables
+from models.data.columns import Columns
+from models.data.contract import (
     Validated,
     complete_users,
     pseudonymise,

@@ -1,0 +1,1 @@
+"""A shop's data: the contract and its columns, adapters, ingestion, the generated shop."""

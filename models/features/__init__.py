@@ -1,0 +1,1 @@
+"""From events to model inputs: temporal split, weighted interactions, feature tokens."""

@@ -1,0 +1,1 @@
+"""Every recommender behind one interface: the hybrid LightFM model and the baselines."""
