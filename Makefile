@@ -36,6 +36,7 @@ lint: setup
 	$(UV) run ruff check flows models serving monitoring infra tests benchmarks
 	$(UV) run ruff format --check flows models serving monitoring infra tests benchmarks
 	$(UV) run mypy models monitoring infra
+	$(UV) run lint-imports
 
 audit: setup
 	$(UV) run bandit -r flows models serving monitoring infra -q
@@ -51,9 +52,11 @@ bench: setup
 serve: setup
 	$(UV) run cartlift serve
 
-# The Bento's pinned requirements, exported from uv.lock (a test checks they agree).
+# The Bento's pinned requirements, exported from uv.lock without the orchestration the
+# service never imports (the lean-serving import contract holds it so; a test checks).
+SERVING_PRUNE := --prune prefect --prune prefect-dask --prune optuna --prune evidently --prune dask --prune distributed
 requirements:
-	$(UV) export --frozen --no-dev --no-hashes --no-emit-project --format requirements-txt -q > serving/requirements.txt
+	$(UV) export --frozen --no-dev --no-hashes --no-emit-project --format requirements-txt -q $(SERVING_PRUNE) > serving/requirements.txt
 
 clean:
 	rm -rf .cartlift .pytest_cache .audit-requirements.txt

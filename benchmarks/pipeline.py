@@ -72,7 +72,7 @@ def run(size: int, threads: int, workdir: Path) -> None:
     n_events = len(shop.events)
     del shop
     with Peak() as p:
-        snapshot = ingest(str(data), "contract", None, config)
+        snapshot = ingest(str(data), "contract", None, config.dataset)
     rows.append(("ingest", p))
     with Peak() as p:
         fs = build_features(snapshot, config)

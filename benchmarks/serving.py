@@ -61,9 +61,9 @@ def make_bundle(n_items: int, n_users: int, seed: int = 0):
     from lightfm import LightFM
     from lightfm.data import Dataset
 
-    from models.config import FeatureConfig, TrainConfig
+    from models.config import FeatureConfig, RankingConfig, TrainConfig
     from models.ranking.bundle import Bundle
-    from models.ranking.policies import Catalogue
+    from models.ranking.catalogue import Catalogue
     from models.recommenders.hybrid import HybridModel
 
     rng = np.random.default_rng(seed)
@@ -117,6 +117,7 @@ def make_bundle(n_items: int, n_users: int, seed: int = 0):
         popularity=rng.pareto(1.5, n_items),
         user_attributes=("region",),
         features=FeatureConfig(),
+        ranking=RankingConfig(),
         metadata={"dataset": "benchmark"},
     )
 

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 from typing import Annotated
 
 import numpy as np
 import typer
-import yaml
 
-from infra.settings import Settings
-from models.config import DEFAULT_DATASET, RunConfig, ShopConfig, redacted
+from infra.settings import Settings, resolve_run_config
+from models.config import RunConfig, ShopConfig, redacted
 
 Format = Annotated[str, typer.Option("--format", help="contract | online-retail | csv")]
 Mapping = Annotated[Path | None, typer.Option("--map", help="column mapping for --format csv")]
@@ -44,24 +42,14 @@ def _settings() -> Settings:
 
 
 def _run_config(
-    settings: Settings, config: Path | None, dataset: str | None, fmt: str, data: Path
+    settings: Settings, config: Path | None, dataset: str | None, fmt: str, data: Path | None
 ) -> RunConfig:
-    """The run config from a file or the settings, named for its dataset.
-
-    The name is ``--dataset``, else the config file's ``dataset``, else the data
-    directory's or file's name (the default shop is ``default-shop``, ``orders.csv.gz`` is
-    ``orders``), or ``online-retail`` for that format.
-    """
-    values = yaml.safe_load(config.read_text()) or {} if config else settings.run.model_dump()
-    if dataset is None and not (config and "dataset" in values):
-        stem = data.name.split(".")[0] if data.is_file() else data.name
-        derived = re.sub(r"[^A-Za-z0-9_.-]", "-", stem)
-        dataset = "online-retail" if fmt == "online-retail" else derived
-    tuned = settings.tuned_config(dataset or values.get("dataset", DEFAULT_DATASET))
-    if config is None and tuned.exists():
-        typer.echo(f"Using the tuned config {tuned} (give --config to override)")
-        values = yaml.safe_load(tuned.read_text())
-    return RunConfig.model_validate({**values, **({"dataset": dataset} if dataset else {})})
+    """The run config (:func:`infra.settings.resolve_run_config`, the flows' own path),
+    saying where it came from unless it is the defaults."""
+    run, origin = resolve_run_config(settings, config, dataset, fmt, data)
+    if origin != "defaults":
+        typer.echo(f"Run config for {run.dataset}: {origin}")
+    return run
 
 
 @app.command()
@@ -113,7 +101,7 @@ def ingest(
     from models.data.ingest import summary_lines
 
     run = _run_config(settings, None, dataset, fmt, data)
-    snapshot = ingest_flow(str(data), fmt, str(mapping) if mapping else None, run)
+    snapshot = ingest_flow(str(data), fmt, str(mapping) if mapping else None, run.dataset)
     for line in summary_lines(snapshot.report()):
         typer.echo(line)
     typer.echo(f"Lake: {snapshot.path}")
@@ -234,7 +222,9 @@ def deploy(
     from flows.deploy import deploy as register
 
     run = _run_config(settings, config, dataset, fmt, data)
-    created, registered = register(settings, run, str(data.resolve()), fmt, pool)
+    created, registered = register(
+        settings, run.dataset, str(data.resolve()), fmt, str(config.resolve()) if config else None, pool
+    )
     typer.echo(f"Work pool '{pool}': {'created' if created else 'exists'}")
     for r in registered:
         when = f"cron '{r.schedule}'" + (f", {r.trigger}" if r.trigger else "")
@@ -295,8 +285,7 @@ def benchmark_quality(
 
     source = data or settings.default_shop_dir()
     run = _run_config(settings, config, dataset, fmt, source)
-    tuned = settings.tuned_config(run.dataset)
-    origin = str(config) if config else (str(tuned) if tuned.exists() else "defaults")
+    origin = resolve_run_config(settings, config, dataset, fmt, source)[1]
     result = quality(
         str(source),
         fmt,
@@ -333,7 +322,7 @@ def demo_drift(
     settings = _settings()
     from flows.demo import drift_demo
 
-    config = settings.run.model_copy(update={"dataset": "demo-shop"})
+    config = resolve_run_config(settings, dataset="demo-shop")[0]
     result = drift_demo(settings.shop, config, later_days=days, say=typer.echo)
     typer.echo("\nWhy retraining ran:" if result.reasons else "\nRetraining did not run")
     for reason in result.reasons:

@@ -201,7 +201,7 @@ def drift_demo(
             f"3/5 {later_days} days later: a new product line took a quarter of the traffic "
             "and the busiest category's prices rose 30%; the nightly ingest brings it in ..."
         )
-        ingest(str(raw / "shop-now"), "contract", None, config)
+        ingest(str(raw / "shop-now"), "contract", None, config.dataset)
         moved = now.events[now.events[C.timestamp] >= start]
         shifted_traffic = datetime.now(UTC)
         _, launch_before = replay(service.client, now, moved, requests // 4, shop_config.seed)

@@ -28,7 +28,7 @@ from flows.monitor import EVENT, monitor
 from flows.pipeline import pipeline
 from flows.tune import tune
 from infra.settings import Settings
-from models.config import RunConfig, has_password
+from models.config import has_password
 
 log = logging.getLogger(__name__)
 
@@ -80,15 +80,24 @@ def _env(settings: Settings) -> dict[str, str]:
 
 
 def deploy(
-    settings: Settings, run: RunConfig, data: str, fmt: str = "contract", pool: str = "cartlift"
+    settings: Settings,
+    dataset: str,
+    data: str,
+    fmt: str = "contract",
+    config_file: str | None = None,
+    pool: str = "cartlift",
 ) -> tuple[bool, list[Registered]]:
-    """Register (or update) the deployments with ``run`` as their run config; returns
-    whether the pool was created and what was registered."""
+    """Register (or update) the deployments of one dataset; returns whether the pool was
+    created and what was registered.
+
+    No run config is frozen into them: each run resolves its own when it starts
+    (``config_file`` if given, else the dataset's tuned config, else the defaults), so the
+    config ``tune/weekly`` writes reaches the next ``pipeline/nightly``."""
     created = asyncio.run(_ensure_pool(pool))
     # Built and applied directly (not Flow.deploy, which is about building and pushing
     # images): a process pool runs the code from this directory, in place.
     common = {"work_pool_name": pool, "job_variables": {"env": _env(settings)}}
-    run_config = run.model_dump(mode="json")
+    source = {"data": data, "fmt": fmt, "dataset": dataset, "config_file": config_file}
     retrain = DeploymentEventTrigger(
         name="retrain on drift",
         expect={EVENT},
@@ -98,7 +107,7 @@ def deploy(
         pipeline.from_source(str(ROOT), "flows/pipeline.py:pipeline").to_deployment(
             name="nightly",
             cron=NIGHTLY,
-            parameters={"data": data, "fmt": fmt, "config": run_config},
+            parameters=source,
             triggers=[retrain],
             concurrency_limit=1,
             description="Ingest, features, train, evaluate; the quality gate moves the champion.",
@@ -107,17 +116,17 @@ def deploy(
         monitor.from_source(str(ROOT), "flows/monitor.py:monitor").to_deployment(
             name="hourly",
             cron=HOURLY,
-            parameters={"config": run_config},
+            parameters={"fmt": fmt, "dataset": dataset, "config_file": config_file},
             description="Drift and quality reports; emits cartlift.drift.detected when due.",
             **common,
         ),
         tune.from_source(str(ROOT), "flows/tune.py:tune").to_deployment(
             name="weekly",
             cron=WEEKLY,
-            parameters={"data": data, "fmt": fmt, "config": run_config},
+            parameters=source,
             concurrency_limit=1,
             description="Hyperparameter search; the best config becomes the dataset's default "
-            "(picked up by the next `cartlift deploy`).",
+            "(the next pipeline run resolves it).",
             **common,
         ),
     ]

@@ -8,7 +8,7 @@ import pandas as pd
 import yaml
 from prefect import flow, get_run_logger, task
 
-from flows.tasks import IO_RETRIES, settings_for
+from flows.tasks import IO_RETRIES
 from infra.lake import (
     LakeSnapshot,
     find_table,
@@ -19,7 +19,7 @@ from infra.lake import (
     write_parquet,
 )
 from infra.settings import Settings
-from models.config import RunConfig
+from models.config import DEFAULT_DATASET
 from models.data.adapters import FORMATS, RawTables, from_mapping, from_online_retail
 from models.data.columns import Columns
 from models.data.contract import ContractError
@@ -77,8 +77,11 @@ def read_source(data: str, fmt: str, mapping: str | None = None) -> RawTables:
 
 
 @task(name="validate against the contract")
-def validate(raw: RawTables, settings: Settings) -> IngestResult:
-    key = settings.pseudonymise_key.get_secret_value() if settings.pseudonymise_key else None
+def validate(raw: RawTables) -> IngestResult:
+    """The contract on every row; with CARTLIFT_PSEUDONYMISE_KEY set (read here, never a
+    task parameter), customer ids become keyed hashes."""
+    secret = Settings().pseudonymise_key
+    key = secret.get_secret_value() if secret else None
     result = validate_tables(raw, pseudonymise_key=key)
     for line in summary_lines(result.report()):
         get_run_logger().info(line)
@@ -86,8 +89,9 @@ def validate(raw: RawTables, settings: Settings) -> IngestResult:
 
 
 @task(name="write lake and quarantine", **IO_RETRIES)
-def write_lake(result: IngestResult, dataset: str, settings: Settings) -> LakeSnapshot:
+def write_lake(result: IngestResult, dataset: str) -> LakeSnapshot:
     """Replace the dataset's tables atomically; quarantined rows go to CSV files people can open."""
+    settings = Settings()
     lake = settings.dataset_lake(dataset)
     quarantine = settings.quarantine_dir / dataset
     paths = []
@@ -103,10 +107,8 @@ def write_lake(result: IngestResult, dataset: str, settings: Settings) -> LakeSn
 
 @flow(name="ingest", log_prints=False)
 def ingest(
-    data: str, fmt: str = "contract", mapping: str | None = None, config: RunConfig | None = None
+    data: str, fmt: str = "contract", mapping: str | None = None, dataset: str = DEFAULT_DATASET
 ) -> LakeSnapshot:
     """Validate a shop's files into the lake; every row is accepted or quarantined with a reason."""
-    settings = settings_for(config)
     raw = read_source(data, fmt, mapping)
-    result = validate(raw, settings)
-    return write_lake(result, settings.run.dataset, settings)
+    return write_lake(validate(raw), dataset)

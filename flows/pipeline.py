@@ -5,18 +5,26 @@ from __future__ import annotations
 from prefect import flow
 
 from flows.ingest import ingest
-from flows.tasks import settings_for
+from flows.tasks import run_config
 from flows.train import Registration, evaluate_and_register, features_flow, train
+from infra.settings import Settings
 from models.config import RunConfig
 
 
 @flow(name="pipeline")
 def pipeline(
-    data: str, fmt: str = "contract", mapping: str | None = None, config: RunConfig | None = None
+    data: str,
+    fmt: str = "contract",
+    mapping: str | None = None,
+    config: RunConfig | None = None,
+    config_file: str | None = None,
+    dataset: str | None = None,
 ) -> Registration:
-    """The whole training loop on one dataset; the champion moves only through the gate."""
-    snapshot = ingest(data, fmt, mapping, config)
-    features_step, partitions = features_flow(settings_for(config))
+    """The whole training loop on one dataset; the champion moves only through the gate.
+    The run config is resolved once, here (or given), and passed down."""
+    config = run_config(config, config_file, dataset, fmt, data)
+    snapshot = ingest(data, fmt, mapping, config.dataset)
+    features_step, partitions = features_flow(Settings())
     features = features_step(snapshot, config, partitions)
     model = train(features, config)
     return evaluate_and_register(model, features, snapshot, config)

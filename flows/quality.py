@@ -12,20 +12,19 @@ logged to MLflow with its headline figures.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import mlflow
 import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.ingest import ingest
-from flows.tasks import settings_for
+from flows.tasks import run_config
 from flows.train import features_flow, fit
 from infra import registry
 from infra.reports import Report, write
+from infra.settings import Settings
 from models.config import RunConfig
 from models.evaluation.protocol import Protocol, Scorer
 from models.evaluation.tasks import (
@@ -34,8 +33,6 @@ from models.evaluation.tasks import (
     cross_sell_table,
     engine_cross_sell,
     engine_upsell,
-    interactions,
-    lightfm_scorer,
     upsell_table,
     with_buy_again,
 )
@@ -44,15 +41,16 @@ from models.evaluation.verdicts import HYBRID, PRODUCT, Verdict, ndcg_by_model, 
 from models.features.build import FeatureSet
 from models.ranking.bundle import build_bundle
 from models.ranking.engine import Engine
+from models.recommenders.base import Interactions, Recommender
 from models.recommenders.baselines import (
     AssociationRules,
-    Baseline,
     CategoryPopularity,
-    GlobalPopularity,
     ImplicitALS,
     ItemKNN,
+    Popularity,
     RecentPopularity,
 )
+from models.recommenders.hybrid import Hybrid
 
 RECENT_DAYS = 7  # "last week's best sellers": what a shop would try first
 VARIANTS = {"bought items excluded": True, "repeat purchases counted": False}
@@ -66,10 +64,10 @@ class QualityResult:
 
 
 @task(name="fit baselines", cache_policy=NO_CACHE)
-def fit_baselines(fs: FeatureSet, seed: int) -> dict[str, Baseline]:
-    data = interactions(fs, RECENT_DAYS)
-    models: list[Baseline] = [
-        GlobalPopularity(),
+def fit_baselines(fs: FeatureSet, seed: int) -> dict[str, Recommender]:
+    data = Interactions.from_features(fs, RECENT_DAYS)
+    models: list[Recommender] = [
+        Popularity(),
         RecentPopularity(name=f"popularity, last {RECENT_DAYS} days"),
         CategoryPopularity(),
         ItemKNN(),
@@ -98,30 +96,32 @@ def quality(
     config: RunConfig | None = None,
     out: str | None = None,
     bootstrap: int = 1000,
-    config_source: str = "settings",
+    config_source: str = "given",
+    dataset: str | None = None,
 ) -> QualityResult:
     """Score every model on the shop's holdout; write and log the report."""
-    settings = settings_for(config)
-    run = settings.run
+    settings = Settings()
+    run = run_config(config, None, dataset, fmt, data)
     logger = get_run_logger()
-    snapshot = ingest(data, fmt, mapping, config)
+    snapshot = ingest(data, fmt, mapping, run.dataset)
     features_step, partitions = features_flow(settings)
-    fs = features_step(snapshot, config, partitions)
+    fs = features_step(snapshot, run, partitions)
     baselines = fit_baselines(fs, run.train.seed)
     hybrid = fit(fs, run.train)
     cf = fit(fs, with_params(run, {"train.use_features": False}).train)
     scorers = {name: model.scores for name, model in baselines.items()}
-    scorers |= {"lightfm-cf": lightfm_scorer(cf, fs), HYBRID: lightfm_scorer(hybrid, fs)}
+    scorers |= {"lightfm-cf": Hybrid.of(cf, fs).scores, HYBRID: Hybrid.of(hybrid, fs).scores}
     protocol = Protocol(ks=(5, 10, 20), bootstrap=bootstrap, seed=run.train.seed)
     tables = {}
     for variant, exclude in VARIANTS.items():
         logger.info("Scoring %d models, %s", len(scorers), variant)
         # With repeats allowed the hybrid is scored as served: earlier purchases lifted.
-        served = scorers if exclude else scorers | {HYBRID: with_buy_again(fs, scorers[HYBRID])}
+        again = with_buy_again(fs, scorers[HYBRID], run.ranking.buy_again_weight)
+        served = scorers if exclude else scorers | {HYBRID: again}
         tables[variant] = score_all(fs, served, protocol, exclude)
 
     k = run.evaluate.k
-    engine = Engine(build_bundle(hybrid, fs, run.features, {}))
+    engine = Engine(build_bundle(hybrid, fs, run.features, run.ranking, {}))
     logger.info("Cross-sell and upsell on the holdout (the serving engine, one case at a time)")
     related = {name: (lambda rows, carts, m=m: m.related(carts)) for name, m in baselines.items()}
     cross = cross_sell_table(fs, {PRODUCT: engine_cross_sell(engine, fs, k)} | related, k)
@@ -162,18 +162,22 @@ def quality(
     for v in verdicts:
         logger.info("%s %s: %s", "PASS" if v.holds else "FAIL", v.claim, v.figure)
 
-    registry.connect(settings)
-    with mlflow.start_run(run_name=f"{run.dataset}-quality") as active:
-        mlflow.set_tag("cartlift.kind", "quality-report")
-        mlflow.log_params({"dataset": run.dataset, "bootstrap": bootstrap, "k": k})
-        for variant, table in tables.items():
-            key = "excluded" if VARIANTS[variant] else "counted"
-            for model, stats in ndcg_by_model(table, "all", k).items():
-                safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", model)  # MLflow's allowed characters
-                mlflow.log_metric(f"{key}.ndcg_at_{k}.{safe}", stats["mean"])
-        mlflow.log_metric("claims_holding", sum(v.holds for v in verdicts))
-        mlflow.log_artifacts(str(target), artifact_path="quality")
-    logger.info(
-        "Quality report written to %s and logged to MLflow run %s", target, active.info.run_id
+    metrics: dict[str, float] = {"claims_holding": float(sum(v.holds for v in verdicts))}
+    for variant, table in tables.items():
+        key = "excluded" if VARIANTS[variant] else "counted"
+        for model, stats in ndcg_by_model(table, "all", k).items():
+            metrics[f"{key}.ndcg_at_{k}.{model}"] = stats["mean"]
+    run_id = registry.log_report(
+        settings,
+        f"{run.dataset}-quality",
+        registry.RunRecord(
+            params={"dataset": run.dataset, "bootstrap": str(bootstrap), "k": str(k)},
+            metrics=metrics,
+            tags={"cartlift.kind": "quality-report"},
+            artifacts={},
+        ),
+        target,
+        "quality",
     )
-    return QualityResult({k: str(v) for k, v in files.items()}, verdicts, active.info.run_id)
+    logger.info("Quality report written to %s and logged to MLflow run %s", target, run_id)
+    return QualityResult({k: str(v) for k, v in files.items()}, verdicts, run_id)

@@ -1,10 +1,12 @@
-"""What every flow shares: retry only on I/O errors, settings from the environment."""
+"""What every flow shares: retry only on I/O errors, and the run config resolved once."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from infra.settings import Settings
+from prefect import get_run_logger
+
+from infra.settings import Settings, resolve_run_config
 from models.config import RunConfig
 
 
@@ -29,7 +31,18 @@ IO_RETRIES: dict[str, Any] = {
 }
 
 
-def settings_for(config: RunConfig | None) -> Settings:
-    """Paths and URIs from the environment; the run config given, or the configured one."""
-    settings = Settings()
-    return settings if config is None else settings.model_copy(update={"run": config})
+def run_config(
+    config: RunConfig | None,
+    config_file: str | None = None,
+    dataset: str | None = None,
+    fmt: str = "contract",
+    data: str | None = None,
+) -> RunConfig:
+    """The config a flow runs with: the one given (the CLI resolved it), else resolved now
+    by :func:`infra.settings.resolve_run_config` (a deployed run: so the dataset's tuned
+    config written after ``cartlift deploy`` is the one used)."""
+    if config is not None:
+        return config
+    resolved, origin = resolve_run_config(Settings(), config_file, dataset, fmt, data)
+    get_run_logger().info("Run config for %s: %s", resolved.dataset, origin)
+    return resolved

@@ -4,26 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import mlflow
 import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
 
-from flows.tasks import IO_RETRIES, settings_for
+from flows.tasks import IO_RETRIES
 from infra import registry
 from infra.lake import LakeSnapshot
 from infra.reports import metric_comparison
 from infra.settings import Settings
 from models.config import FeatureConfig, RunConfig, TrainConfig
 from models.data.ingest import as_frame
-from models.evaluation.gate import Decision, gate
-from models.evaluation.holdout import Holdout, evaluate, holdout
+from models.evaluation.gate import GateDecision, gate
+from models.evaluation.tasks import holdout_metrics
 from models.features import build as features_module
 from models.features.build import (
     FeatureSet,
@@ -34,8 +31,10 @@ from models.features.build import (
     temporal_split,
     user_side,
 )
-from models.ranking.bundle import build_bundle
-from models.recommenders.hybrid import HybridModel, Popularity
+from models.ranking.bundle import Bundle, build_bundle
+from models.recommenders.base import Interactions
+from models.recommenders.baselines import Popularity
+from models.recommenders.hybrid import Hybrid, HybridModel
 
 CHART_METRICS = ("precision", "recall", "ndcg", "map", "hit_rate")
 
@@ -44,7 +43,7 @@ CHART_METRICS = ("precision", "recall", "ndcg", "map", "hit_rate")
 class Registration:
     version: str
     run_id: str
-    decision: Decision
+    decision: GateDecision
     champion_version: str | None
     metrics: dict[str, float]
     popularity: dict[str, float]
@@ -92,16 +91,14 @@ def assemble(snapshot: LakeSnapshot, cfg: FeatureConfig, side: UserSide) -> Feat
 
 
 @flow(name="build_features")
-def build_features(
-    snapshot: LakeSnapshot, config: RunConfig | None = None, partitions: int = 1
-) -> FeatureSet:
+def build_features(snapshot: LakeSnapshot, config: RunConfig, partitions: int = 1) -> FeatureSet:
     """Temporal split, weighted interactions, user and item features.
 
     With ``partitions`` > 1 the per-user work (interaction weights, activity, spend,
     preferred categories) runs as one task per partition of users on the flow's task
     runner (Dask, when :func:`features_flow` chose it), and is combined into exactly the
     features of the single-process path."""
-    cfg = settings_for(config).run.features
+    cfg = config.features
     if partitions <= 1:
         return featurise(snapshot, cfg, _features_code())
     events, items = snapshot.read("events"), snapshot.read("items")
@@ -147,34 +144,35 @@ def fit(fs: FeatureSet, cfg: TrainConfig) -> HybridModel:
 
 
 @flow(name="train")
-def train(features: FeatureSet, config: RunConfig | None = None) -> HybridModel:
+def train(features: FeatureSet, config: RunConfig) -> HybridModel:
     """Fit the hybrid LightFM model on the training window."""
-    return fit(features, settings_for(config).run.train)
+    return fit(features, config.train)
 
 
 @task(name="evaluate on the holdout")
 def score(
-    models: dict[str, object], fs: FeatureSet, config: RunConfig
+    models: dict[str, HybridModel | None], fs: FeatureSet, config: RunConfig
 ) -> dict[str, dict[str, float]]:
-    """The same protocol and holdout for every model."""
-    ho: Holdout = holdout(fs, config.evaluate)
-    logger = get_run_logger()
-    out = {}
-    for name, model in models.items():
-        out[name] = evaluate(model, fs, ho, config.evaluate)
+    """The candidate, popularity and the champion through the one protocol
+    (:func:`models.evaluation.tasks.holdout_metrics`): the quality report's table, means."""
+    scorers = {"popularity": Popularity().fit(Interactions.from_features(fs)).scores}
+    scorers |= {name: Hybrid.of(m, fs).scores for name, m in models.items() if m is not None}
+    out = holdout_metrics(fs, scorers, config.evaluate)
+    k, logger = config.evaluate.k, get_run_logger()
+    for name, metrics in out.items():
         logger.info(
-            "%s: NDCG@%d %.4f over %d users",
+            "%s: NDCG@%d %.4f over %d customers",
             name,
-            config.evaluate.k,
-            out[name][f"ndcg_at_{config.evaluate.k}"],
-            int(out[name]["users"]),
+            k,
+            metrics[f"ndcg_at_{k}"],
+            int(metrics["users"]),
         )
     return out
 
 
 @task(name="load champion", **IO_RETRIES)
-def champion(config: RunConfig) -> registry.Champion | None:
-    settings = settings_for(config)
+def champion() -> registry.Champion | None:
+    settings = Settings()
     with registry.unavailable_as_io(settings, "loading the champion"):
         return registry.load_champion(registry.connect(settings), settings)
 
@@ -182,7 +180,7 @@ def champion(config: RunConfig) -> registry.Champion | None:
 @task(name="apply the quality gate")
 def apply_gate(
     scores: dict[str, dict[str, float]], current: registry.Champion | None, config: RunConfig
-) -> Decision:
+) -> GateDecision:
     decision = gate(
         scores,
         config.dataset,
@@ -201,7 +199,7 @@ def register(
     fs: FeatureSet,
     snapshot: LakeSnapshot,
     scores: dict[str, dict[str, float]],
-    decision: Decision,
+    decision: GateDecision,
     config: RunConfig,
 ) -> tuple[str, str]:
     """Log config, data window, row counts, metrics and charts; register the model.
@@ -209,7 +207,7 @@ def register(
     Returns (version, run id). An MLflow outage is retried; a version whose registration
     broke off half-way is left without its tags and never becomes the champion.
     """
-    settings = settings_for(config)
+    settings = Settings()
     with registry.unavailable_as_io(settings, "registering the model"):
         return _log_and_register(model, fs, snapshot, scores, decision, config, settings)
 
@@ -219,7 +217,7 @@ def _log_and_register(
     fs: FeatureSet,
     snapshot: LakeSnapshot,
     scores: dict[str, dict[str, float]],
-    decision: Decision,
+    decision: GateDecision,
     config: RunConfig,
     settings: Settings,
 ) -> tuple[str, str]:
@@ -245,58 +243,49 @@ def _log_and_register(
     for key, value in fs.summary().items():
         if isinstance(value, int):
             metrics[f"features.{key}"] = float(value)
-    client = registry.connect(settings)
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        mlflow.start_run(run_name=f"{config.dataset}-pipeline") as run,
-    ):
-        chart = metric_comparison(
-            scores,
-            [f"{m}_at_{k}" for m in CHART_METRICS],
-            Path(tmp) / "metric_comparison.png",
-            f"{config.dataset}: holdout metrics at k={k}",
-        )
-        slices = metric_comparison(
-            scores,
-            [f"{p}ndcg_at_{k}" for p in ("", "cold_users.", "cold_items.")],
-            Path(tmp) / "ndcg_by_slice.png",
-            f"{config.dataset}: NDCG@{k} by slice",
-        )
-        registry.log_run_data(
-            params={**config.flat(), "lake.fingerprint": snapshot.fingerprint},
-            metrics=metrics,
-            tags={
-                "dataset": config.dataset,
-                **{f"window.{key}": value for key, value in window.items()},
-                "gate.decision": "promote" if decision.promote else "keep",
-                "gate.reason": decision.reason,
-            },
-            artifacts={
-                "config.json": config.model_dump(mode="json"),
-                "ingest_report.json": report,
-                "row_accounting.csv": as_frame(report),
-                "metrics.csv": pd.DataFrame(scores).rename_axis("metric").reset_index(),
-                "chart": chart,
-                "slices": slices,
-            },
-        )
-        bundle = build_bundle(
-            model,
-            fs,
-            config.features,
-            {
-                "dataset": config.dataset,
-                "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "run_id": run.info.run_id,
-                **window,
-            },
-        )
-        version = registry.log_model(bundle, settings, list(fs.split.test["user_id"].head(3)))
+    run = registry.RunRecord(
+        params={**config.flat(), "lake.fingerprint": snapshot.fingerprint},
+        metrics=metrics,
+        tags={
+            "dataset": config.dataset,
+            **{f"window.{key}": value for key, value in window.items()},
+            "gate.decision": "promote" if decision.promote else "keep",
+            "gate.reason": decision.reason,
+        },
+        artifacts={
+            "config.json": config.model_dump(mode="json"),
+            "ingest_report.json": report,
+            "row_accounting.csv": as_frame(report),
+            "metrics.csv": pd.DataFrame(scores).rename_axis("metric").reset_index(),
+            "metric_comparison.png": metric_comparison(
+                scores,
+                [f"{m}_at_{k}" for m in CHART_METRICS],
+                f"{config.dataset}: holdout metrics at k={k}",
+            ),
+            "ndcg_by_slice.png": metric_comparison(
+                scores,
+                [f"{p}ndcg_at_{k}" for p in ("", "cold_users.", "new_items.")],
+                f"{config.dataset}: NDCG@{k} by slice",
+            ),
+        },
+    )
+
+    def bundle(run_id: str) -> Bundle:
+        meta = {
+            "dataset": config.dataset,
+            "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "run_id": run_id,
+            **window,
+        }
+        return build_bundle(model, fs, config.features, config.ranking, meta)
+
     metric = config.gate.metric
-    registry.tag_version(
-        client,
+    return registry.log_and_register(
         settings,
-        version,
+        f"{config.dataset}-pipeline",
+        run,
+        bundle,
+        list(fs.split.test["user_id"].head(3)),
         {
             "dataset": config.dataset,
             metric: f"{scores['candidate'][metric]:.6f}",
@@ -305,12 +294,11 @@ def _log_and_register(
             "gate": decision.reason,
         },
     )
-    return version, run.info.run_id
 
 
 @task(name="move the champion alias", **IO_RETRIES)
-def crown(version: str, config: RunConfig) -> None:
-    settings = settings_for(config)
+def crown(version: str) -> None:
+    settings = Settings()
     with registry.unavailable_as_io(settings, "moving the champion alias"):
         registry.set_champion(registry.connect(settings), settings, version)
     get_run_logger().info("Version %s is the new champion", version)
@@ -321,20 +309,18 @@ def evaluate_and_register(
     model: HybridModel,
     features: FeatureSet,
     snapshot: LakeSnapshot,
-    config: RunConfig | None = None,
+    config: RunConfig,
 ) -> Registration:
     """Score the candidate, popularity and the current champion on one holdout; log and
     register; move the champion alias only through the quality gate."""
-    config = settings_for(config).run
-    current = champion(config)
-    models: dict[str, object] = {"candidate": model, "popularity": Popularity.fit(features)}
-    if current is not None and current.dataset == config.dataset:
-        models["champion"] = current.model
+    current = champion()
+    comparable = current is not None and current.dataset == config.dataset
+    models = {"candidate": model, "champion": current.model if comparable else None}
     scores = score(models, features, config)
     decision = apply_gate(scores, current, config)
     version, run_id = register(model, features, snapshot, scores, decision, config)
     if decision.promote:
-        crown(version, config)
+        crown(version)
     return Registration(
         version=version,
         run_id=run_id,

@@ -15,16 +15,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import mlflow
 import optuna
-import yaml
-from mlflow import MlflowClient
 from prefect import flow, get_run_logger, task
 
 from flows.ingest import ingest
-from flows.tasks import settings_for
+from flows.tasks import run_config
 from infra import registry
 from infra.lake import LakeSnapshot
+from infra.settings import Settings, write_tuned_config
 from models.config import RunConfig
 from models.evaluation.tuning import (
     TrialResult,
@@ -54,7 +52,6 @@ def trial(
     base: RunConfig,
     max_epochs: int,
     parent: str,
-    experiment_id: str,
 ) -> TrialResult:
     """Train one configuration with early stopping on the validation window; log it as a
     child run of the study.
@@ -67,20 +64,15 @@ def trial(
     )
     result = fit_early_stopping(fs, config, max_epochs)
     result.params = params
-    client = MlflowClient()
-    run = client.create_run(
-        experiment_id, run_name=f"trial-{number}", tags={"mlflow.parentRunId": parent}
+    registry.log_trial(
+        Settings(),
+        parent,
+        f"trial-{number}",
+        params,
+        f"val_ndcg_at_{config.evaluate.k}",
+        result.curve,
+        result.best_epoch,
     )
-    client.log_batch(
-        run.info.run_id,
-        params=[mlflow.entities.Param(k, str(v)) for k, v in params.items()],
-        metrics=[
-            mlflow.entities.Metric(f"val_ndcg_at_{config.evaluate.k}", s, 0, epoch)
-            for epoch, s in result.curve
-        ]
-        + [mlflow.entities.Metric("best_epoch", result.best_epoch, 0, 0)],
-    )
-    client.set_terminated(run.info.run_id)
     get_run_logger().info(
         "Trial %d: validation NDCG@%d %.4f at epoch %d (%s)",
         number,
@@ -129,51 +121,46 @@ def tune(
     trials: int = 20,
     parallel: int = 2,
     max_epochs: int = 60,
+    dataset: str | None = None,
+    config_file: str | None = None,
 ) -> TuneResult:
     """Search LightFM's loss, size, learning rate, regularisation, sampling and feature
     weights; epochs by early stopping. The best becomes the dataset's default config."""
-    settings = settings_for(config)
-    base = settings.run
-    snapshot = ingest(data, fmt, mapping, config)
-    registry.connect(settings)
-    experiment = mlflow.get_experiment_by_name(settings.experiment_name)
-    if experiment is None:  # connect() creates it: only a store that lost it gets here
-        raise RuntimeError(f"MLflow experiment {settings.experiment_name!r} not found")
+    settings = Settings()
+    base = run_config(config, config_file, dataset, fmt, data)
+    snapshot = ingest(data, fmt, mapping, base.dataset)
     sampler = optuna.samplers.TPESampler(seed=base.train.seed)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=sampler)
     results: list[TrialResult] = []
-    with mlflow.start_run(run_name=f"{base.dataset}-tune") as parent:
-        mlflow.log_params({"trials": trials, "parallel": parallel, "max_epochs": max_epochs})
-        while len(results) < trials:
-            batch = [study.ask() for _ in range(min(parallel, trials - len(results)))]
-            futures = [
-                trial.submit(
-                    t.number,
-                    suggest(t),
-                    snapshot,
-                    base,
-                    max_epochs,
-                    parent.info.run_id,
-                    experiment.experiment_id,
-                )
-                for t in batch
-            ]
-            for t, future in zip(batch, futures, strict=True):
-                result = future.result()
-                study.tell(t, result.score)
-                results.append(result)
-        best = max(results, key=lambda r: r.score)
-        tuned, trend_scores = lean(
-            snapshot, with_params(base, {**best.params, "train.epochs": max(best.best_epoch, 1)})
-        )
-        mlflow.log_metrics(trend_scores)
-        path = settings.tuned_config(base.dataset)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(tuned.model_dump(mode="json"), sort_keys=False))
-        mlflow.log_metric(f"best_val_ndcg_at_{base.evaluate.k}", best.score)
-        mlflow.log_dict(tuned.model_dump(mode="json"), "best_config.json")
-        mlflow.log_dict({"trials": [asdict(r) for r in results]}, "trials.json")
+    parent = registry.start_run(
+        settings,
+        f"{base.dataset}-tune",
+        {"trials": trials, "parallel": parallel, "max_epochs": max_epochs},
+    )
+    while len(results) < trials:
+        batch = [study.ask() for _ in range(min(parallel, trials - len(results)))]
+        futures = [
+            trial.submit(t.number, suggest(t), snapshot, base, max_epochs, parent) for t in batch
+        ]
+        for t, future in zip(batch, futures, strict=True):
+            result = future.result()
+            study.tell(t, result.score)
+            results.append(result)
+    best = max(results, key=lambda r: r.score)
+    tuned, trend_scores = lean(
+        snapshot, with_params(base, {**best.params, "train.epochs": max(best.best_epoch, 1)})
+    )
+    path = write_tuned_config(settings, tuned)
+    registry.finish_run(
+        settings,
+        parent,
+        trend_scores | {f"best_val_ndcg_at_{base.evaluate.k}": best.score},
+        {
+            "best_config.json": tuned.model_dump(mode="json"),
+            "trials.json": {"trials": [asdict(r) for r in results]},
+        },
+    )
     get_run_logger().info(
         "Best of %d trials: validation NDCG@%d %.4f; written to %s (the pipeline's default "
         "for %s from now on)",
@@ -183,4 +170,4 @@ def tune(
         path,
         base.dataset,
     )
-    return TuneResult(tuned, best.score, results, str(path), parent.info.run_id)
+    return TuneResult(tuned, best.score, results, str(path), parent)

@@ -1,30 +1,49 @@
-"""The only module that talks to MLflow: runs, the model registry and the champion alias."""
+"""The only module that talks to MLflow: runs, the model registry and the champion alias.
+
+A version is logged as "models from code" (:mod:`infra.registered_model`) with a copy of
+``models/`` as its code path, so it loads wherever its pinned requirements are installed.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from importlib.metadata import version as installed
 from pathlib import Path
 from typing import Any
 
+import matplotlib.pyplot as plt
 import mlflow
 import pandas as pd
+from matplotlib.figure import Figure
 from mlflow import MlflowClient
+from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
-from infra.pyfunc import ARTIFACT, CartliftModel
 from infra.settings import Settings
 from models.config import redacted
+from models.ranking.batch import predict_frame
 from models.ranking.bundle import Bundle
 from models.recommenders.hybrid import HybridModel
 
 log = logging.getLogger(__name__)
-PIP_REQUIREMENTS = ["cartlift", "rectools-lightfm==1.17.3", "numpy", "pandas", "scipy"]
+ROOT = Path(__file__).resolve().parents[1]
+MODEL_CODE = ROOT / "infra" / "registered_model.py"
+CODE_PATHS = [str(ROOT / "models")]
+ARTIFACT = "bundle"  # the name infra.registered_model loads the bundle by
+# What a registered version needs to load and predict: ``models/`` travels with it, these
+# are installed (pinned to this environment's versions, which uv.lock resolved together).
+REQUIRED = ("mlflow", "rectools-lightfm", "numpy", "pandas", "scipy", "pydantic")
+
+
+def pip_requirements() -> list[str]:
+    return [f"{name}=={installed(name)}" for name in REQUIRED]
 # MLflow's codes for a store that failed on its side or could not be reached (the client
 # reports a refused connection or exhausted HTTP retries as INTERNAL_ERROR).
 TRANSIENT = {"INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED"}
@@ -73,6 +92,18 @@ def connect(settings: Settings) -> MlflowClient:
     return MlflowClient()
 
 
+def alias_version(
+    tracking_uri: str, registry_uri: str | None, name: str, alias: str
+) -> int | None:
+    """The version number behind ``name@alias`` (None when the alias is not set); a plain
+    query with its own client, for the service's watcher process."""
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
+    try:
+        return int(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
 def load_champion_bundle(settings: Settings) -> tuple[str, Bundle]:
     """The champion's version and serving bundle; raises ValueError when there is none."""
     client = connect(settings)
@@ -99,23 +130,113 @@ def load_champion(client: MlflowClient, settings: Settings) -> Champion | None:
     )
 
 
-def log_run_data(
-    params: dict[str, str],
-    metrics: dict[str, float],
-    tags: dict[str, str],
-    artifacts: dict[str, Any],
-) -> None:
-    """Params, metrics, tags and small artifacts (dicts as JSON, frames as CSV, paths as files)."""
-    mlflow.log_params(params)
-    mlflow.log_metrics({k: v for k, v in metrics.items() if v == v})  # NaN: slice was empty
-    mlflow.set_tags(tags)
-    for name, value in artifacts.items():
+@dataclass
+class RunRecord:
+    """What one run logs: params, metrics, tags and small artifacts (dicts as JSON, frames as
+    CSV, matplotlib figures as images)."""
+
+    params: dict[str, str]
+    metrics: dict[str, float]
+    tags: dict[str, str]
+    artifacts: dict[str, Any]
+
+
+def log_run_data(record: RunRecord) -> None:
+    """Log a record into the active run."""
+    mlflow.log_params(record.params)
+    mlflow.log_metrics({k: v for k, v in record.metrics.items() if v == v})  # NaN: empty slice
+    mlflow.set_tags(record.tags)
+    for name, value in record.artifacts.items():
         if isinstance(value, dict):
             mlflow.log_dict(value, name)
         elif isinstance(value, pd.DataFrame):
             mlflow.log_text(value.to_csv(index=False), name)
+        elif isinstance(value, Figure):
+            mlflow.log_figure(value, name)
+            plt.close(value)
         else:
             mlflow.log_artifact(str(value))
+
+
+def log_and_register(
+    settings: Settings,
+    run_name: str,
+    record: RunRecord,
+    bundle_for: Callable[[str], Bundle],
+    example_users: list[str],
+    version_tags: dict[str, str],
+) -> tuple[str, str]:
+    """One run with ``record``, and the bundle (made for the run's id) registered as a new
+    version carrying ``version_tags``; returns (version, run id)."""
+    client = connect(settings)
+    with mlflow.start_run(run_name=run_name) as run:
+        log_run_data(record)
+        version = log_model(bundle_for(run.info.run_id), settings, example_users)
+    tag_version(client, settings, version, version_tags)
+    return version, run.info.run_id
+
+
+def start_run(settings: Settings, run_name: str, params: dict[str, Any]) -> str:
+    """A run opened through an explicit client (not MLflow's thread-local active run), so
+    tasks running side by side can log children to it; returns its id."""
+    client = connect(settings)
+    experiment = client.get_experiment_by_name(settings.experiment_name)
+    if experiment is None:  # connect() creates it: only a store that lost it gets here
+        raise RuntimeError(f"MLflow experiment {settings.experiment_name!r} not found")
+    run = client.create_run(experiment.experiment_id, run_name=run_name)
+    client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
+    return str(run.info.run_id)
+
+
+def log_trial(
+    settings: Settings,
+    parent: str,
+    run_name: str,
+    params: dict[str, Any],
+    metric: str,
+    curve: list[tuple[int, float]],
+    best_epoch: int,
+) -> None:
+    """One trial of a search as a finished child run of ``parent``: its parameters and its
+    validation curve (``metric`` by epoch)."""
+    client = MlflowClient(settings.tracking_uri, settings.mlflow_registry_uri)
+    experiment_id = client.get_run(parent).info.experiment_id
+    run = client.create_run(experiment_id, run_name=run_name, tags={"mlflow.parentRunId": parent})
+    client.log_batch(
+        run.info.run_id,
+        params=[Param(k, str(v)) for k, v in params.items()],
+        metrics=[Metric(metric, s, 0, epoch) for epoch, s in curve]
+        + [Metric("best_epoch", best_epoch, 0, 0)],
+    )
+    client.set_terminated(run.info.run_id)
+
+
+def finish_run(
+    settings: Settings, run_id: str, metrics: dict[str, float], dicts: dict[str, dict]
+) -> None:
+    """Log final metrics and JSON documents to a run opened by :func:`start_run`; close it."""
+    client = MlflowClient(settings.tracking_uri, settings.mlflow_registry_uri)
+    client.log_batch(run_id, metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items()])
+    for name, value in dicts.items():
+        client.log_dict(run_id, value, name)
+    client.set_terminated(run_id)
+
+
+def metric_name(name: str) -> str:
+    """``name`` with what MLflow refuses in a metric name replaced by ``_``."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+def log_report(
+    settings: Settings, run_name: str, record: RunRecord, directory: Path, artifact_path: str
+) -> str:
+    """A run holding ``record`` and a report's files (``directory``); returns the run id."""
+    connect(settings)
+    metrics = {metric_name(k): v for k, v in record.metrics.items()}
+    with mlflow.start_run(run_name=run_name) as run:
+        log_run_data(replace(record, metrics=metrics))
+        mlflow.log_artifacts(str(directory), artifact_path=artifact_path)
+    return str(run.info.run_id)
 
 
 def log_model(bundle: Bundle, settings: Settings, example_users: list[str]) -> str:
@@ -125,16 +246,15 @@ def log_model(bundle: Bundle, settings: Settings, example_users: list[str]) -> s
         example = pd.DataFrame(
             {"user_id": example_users[:3], "k": [10] * min(3, len(example_users))}
         )
-        wrapper = CartliftModel()
-        wrapper.bundle = bundle
-        signature = infer_signature(example, wrapper.predict(None, example))
+        signature = infer_signature(example, predict_frame(bundle, example))
         info = mlflow.pyfunc.log_model(
             name="model",
-            python_model=CartliftModel(),
+            python_model=str(MODEL_CODE),
+            code_paths=CODE_PATHS,
             artifacts={ARTIFACT: str(path)},
             signature=signature,
             input_example=example,
-            pip_requirements=PIP_REQUIREMENTS,
+            pip_requirements=pip_requirements(),
             registered_model_name=settings.registered_model,
         )
     return str(info.registered_model_version)

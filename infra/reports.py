@@ -19,6 +19,7 @@ matplotlib.use("Agg")  # no display on servers and CI
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from models.evaluation.verdicts import Verdict
 
@@ -262,8 +263,8 @@ def write(report: Report, out: Path) -> dict[str, Path]:
 
 
 def metric_comparison(
-    scores: dict[str, dict[str, float]], metrics: list[str], path: Path, title: str
-) -> Path:
+    scores: dict[str, dict[str, float]], metrics: list[str], title: str
+) -> Figure:
     """Grouped bars: one group per metric, one bar per model."""
     fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(metrics)), 4))
     width = 0.8 / max(1, len(scores))
@@ -274,6 +275,4 @@ def metric_comparison(
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig

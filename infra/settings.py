@@ -7,8 +7,13 @@ task parameters nor reach logs or MLflow (a URI is shown only :func:`redacted`).
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+import yaml
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -22,7 +27,8 @@ from models.config import (
 
 
 class Settings(BaseSettings):
-    """Paths, URIs and secrets from ``CARTLIFT_*`` variables, plus the run config.
+    """Paths, URIs and secrets from ``CARTLIFT_*`` variables; the service's and monitor's
+    knobs. The run config is not here: :func:`resolve_run_config` makes it.
 
     All state lives under ``home``; each location can be moved by its own variable
     (e.g. ``CARTLIFT_MLFLOW_TRACKING_URI=http://mlflow:5000`` for a server).
@@ -55,7 +61,6 @@ class Settings(BaseSettings):
     shop: ShopConfig = ShopConfig()
     serving: ServingConfig = ServingConfig()
     monitor: MonitorConfig = MonitorConfig()
-    run: RunConfig = RunConfig()
 
     @field_validator("home")
     @classmethod
@@ -112,3 +117,83 @@ class Settings(BaseSettings):
 
     def dataset_lake(self, dataset: str) -> Path:
         return self.lake_dir / dataset
+
+
+RUN_ENV_PREFIX = "CARTLIFT_RUN__"
+
+
+def run_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """``CARTLIFT_RUN__TRAIN__EPOCHS=5`` and the like as a nested dict (values read as YAML
+    scalars, so numbers, booleans and lists keep their type)."""
+    out: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith(RUN_ENV_PREFIX):
+            continue
+        *path, leaf = name[len(RUN_ENV_PREFIX) :].lower().split("__")
+        node = out
+        for part in path:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(value)
+    return out
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = _merge(out[key], value) if both else value
+    return out
+
+
+def dataset_name(data: str | Path | None, fmt: str) -> str:
+    """The dataset a source is called in the lake when no name is given: ``online-retail``
+    for that format, else the directory's or file's name (``orders.csv.gz`` -> ``orders``)."""
+    if fmt == "online-retail":
+        return "online-retail"
+    if data is None:
+        return DEFAULT_DATASET
+    path = Path(data)
+    stem = path.name.split(".")[0] if path.is_file() else path.name
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", stem) or DEFAULT_DATASET
+
+
+def resolve_run_config(
+    settings: Settings,
+    config_file: str | Path | None = None,
+    dataset: str | None = None,
+    fmt: str = "contract",
+    data: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[RunConfig, str]:
+    """The run config of one run, and where it came from; the one path for the CLI, the
+    flows and deployed runs (which resolve it when they run, so a later ``tune`` reaches
+    them).
+
+    An explicit ``config_file``, else the dataset's tuned config (written by ``tune``),
+    else the defaults; ``CARTLIFT_RUN__*`` variables override on top. The dataset is
+    ``dataset``, else the file's ``dataset``, else named after the data
+    (:func:`dataset_name`)."""
+    values: dict[str, Any] = {}
+    origin = "defaults"
+    if config_file is not None:
+        values = yaml.safe_load(Path(config_file).read_text()) or {}
+        origin = str(config_file)
+    name = dataset or values.get("dataset") or dataset_name(data, fmt)
+    tuned = settings.tuned_config(name)
+    if config_file is None and tuned.exists():
+        values, origin = yaml.safe_load(tuned.read_text()) or {}, f"tuned ({tuned})"
+    overrides = run_overrides(os.environ if environ is None else environ)
+    if overrides:
+        origin += " with CARTLIFT_RUN__* overrides"
+    merged = _merge(values, overrides) | {"dataset": name}
+    return RunConfig.model_validate(merged), origin
+
+
+def write_tuned_config(settings: Settings, config: RunConfig) -> Path:
+    """Make ``config`` its dataset's default (what :func:`resolve_run_config` reads next)."""
+    path = settings.tuned_config(config.dataset)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    tmp.replace(path)
+    return path

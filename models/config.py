@@ -127,6 +127,50 @@ class GateConfig(_Strict):
     )
 
 
+class RankingConfig(_Strict):
+    """How the engine mixes its signals into the lists it serves (and the report judges)."""
+
+    buy_again_weight: float = Field(
+        5.0,
+        ge=0,
+        description="with repeat purchases allowed, earlier purchases are lifted by this many "
+        "spreads of the customer's scores (5: where the gain levels off on the default "
+        "shop's validation window, docs/quality.md)",
+    )
+    cross_sell_affinity: float = Field(
+        1.0, ge=0, description="the customer's affinity against the cart's co-purchase lift"
+    )
+    substitute_penalty: float = Field(
+        1.0,
+        ge=0,
+        description="items of a cart item's category never bought with the cart are "
+        "substitutes, pushed down by this many tops of the lift",
+    )
+    upsell_affinity: float = Field(
+        3.0,
+        ge=0,
+        description="the customer's affinity against closeness to the anchor (the pricier "
+        "item bought follows taste more than the anchor, docs/quality.md)",
+    )
+    upsell_margin: float = Field(0.2, ge=0, description="weight of an item's margin in upsell")
+    rules_per_item: int = Field(
+        50, ge=1, description="strongest co-purchase rules kept per item (bounds memory)"
+    )
+    rules_min_count: int = Field(2, ge=1, description="baskets a pair needs to count as a rule")
+
+
+class TuneConfig(_Strict):
+    """What ``tune`` searches after the hyperparameters: how much to lean on the trends."""
+
+    trend_weights: tuple[float, ...] = Field(
+        (0.0, 0.5, 1.0, 2.0, 4.0), description="in spreads of a customer's scores"
+    )
+    trend_half_lives: tuple[float, ...] = Field((3.0, 7.0, 14.0), description="days")
+    min_cold_users: int = Field(
+        50, ge=1, description="fewer cold-start customers in the window: theirs follow the warm"
+    )
+
+
 class ServingConfig(_Strict):
     """Limits and behaviour of the HTTP service."""
 
@@ -181,6 +225,8 @@ class RunConfig(_Strict):
     train: TrainConfig = TrainConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     gate: GateConfig = GateConfig()
+    ranking: RankingConfig = RankingConfig()
+    tune: TuneConfig = TuneConfig()
 
     def flat(self) -> dict[str, str]:
         """Dotted key -> value, as MLflow params."""

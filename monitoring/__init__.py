@@ -1,1 +1,1 @@
-"""Evidently drift and quality monitoring (the monitoring milestone builds it here)."""
+"""Evidently drift and quality monitoring: what moved in the shop and in the served answers."""

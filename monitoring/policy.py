@@ -8,7 +8,7 @@ from models.config import MonitorConfig
 
 
 @dataclass(frozen=True)
-class Decision:
+class RetrainDecision:
     retrain: bool
     reasons: list[str] = field(default_factory=list)  # why it is due (empty when not)
     notes: list[str] = field(default_factory=list)  # what was checked and found fine or held
@@ -22,7 +22,7 @@ def decide(
     baseline_quality: float | None,
     champion_age_days: float | None,
     hours_since_retrain: float | None,
-) -> Decision:
+) -> RetrainDecision:
     """Retraining is due when any trigger fires and the cooldown has passed.
 
     ``None`` means "not measured" (e.g. too little feedback): it never fires a trigger.
@@ -57,5 +57,5 @@ def decide(
             f"retraining held back: the last one was {hours_since_retrain:.1f} h ago "
             f"(cooldown {cfg.cooldown_hours:g} h); due for: " + "; ".join(reasons)
         )
-        return Decision(False, [], notes)
-    return Decision(bool(reasons), reasons, notes)
+        return RetrainDecision(False, [], notes)
+    return RetrainDecision(bool(reasons), reasons, notes)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from models.data.columns import Columns
-from monitoring.quality import LIST_ENDPOINTS
+from models.data.predictions import LIST_ENDPOINTS
 
 C = Columns
 NUMERICAL = ("price", "score", "rank")

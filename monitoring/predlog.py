@@ -2,34 +2,28 @@
 
 from __future__ import annotations
 
-import json
 import logging
+from itertools import chain
 from pathlib import Path
 
 import pandas as pd
 
+from models.data.predictions import PredictionLogFrame, parse
+
 log = logging.getLogger(__name__)
 
 
-def read_log(directory: Path, since: pd.Timestamp | None = None) -> tuple[pd.DataFrame, int]:
-    """Records from day partitions on or after ``since`` and the number of unreadable
-    lines (skipped and counted: a torn last line from a crash must not stop monitoring)."""
-    records, bad = [], 0
+def read_log(directory: Path, since: pd.Timestamp | None = None) -> PredictionLogFrame:
+    """Records from day partitions on or after ``since`` (the schema of
+    :mod:`models.data.predictions`); unreadable lines are skipped and counted."""
+    parts = []
     for part in sorted(Path(directory).glob("date=*/part-*.jsonl")):
         day = pd.Timestamp(part.parent.name.removeprefix("date="), tz="UTC")
-        if since is not None and day < since.floor("D"):
-            continue
-        with part.open(encoding="utf-8", errors="replace") as src:
-            for line in src:
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError:
-                    bad += 1
-    if bad:
-        log.warning("prediction log: %d unreadable lines skipped", bad)
-    frame = pd.DataFrame(records)
-    if "timestamp" in frame:
-        frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, errors="coerce")
-        if since is not None:
-            frame = frame[frame["timestamp"] >= since]
-    return frame, bad
+        if since is None or day >= since.floor("D"):
+            parts.append(part.read_text(encoding="utf-8", errors="replace").splitlines())
+    read = parse(chain.from_iterable(parts))
+    if read.unreadable:
+        log.warning("prediction log: %d unreadable lines skipped", read.unreadable)
+    if since is None:
+        return read
+    return PredictionLogFrame(read.frame[read.frame["timestamp"] >= since], read.unreadable)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-LIST_ENDPOINTS = ("recommend", "cross_sell", "upsell", "similar_items", "popular")
+from models.data.predictions import LIST_ENDPOINTS
+from models.evaluation.metrics import hit_rate_at_k, ndcg_at_k, precision_at_k
 
 
 def served_lists(log: pd.DataFrame) -> pd.DataFrame:
@@ -42,26 +43,24 @@ def ranked(log: pd.DataFrame, k: int) -> pd.DataFrame:
 
 def per_list(log: pd.DataFrame, k: int) -> pd.DataFrame:
     """precision@k, NDCG@k (binary relevance) and hit@k of each served list, indexed by
-    request_id; lists nobody reacted to score 0."""
+    request_id, with the metrics of :mod:`models.evaluation.metrics` (the offline ones);
+    lists nobody reacted to score 0."""
     lists = served_lists(log)
     flat = ranked(log, k)
-    gain = flat["hit"] / np.log2(flat["rank"] + 1)
-    per = flat.assign(gain=gain).groupby("request_id").agg(hits=("hit", "sum"), dcg=("gain", "sum"))
-    per = per.reindex(lists["request_id"], fill_value=0)
+    row = pd.Index(lists["request_id"]).get_indexer(flat["request_id"])
+    hits = np.zeros((len(lists), k), dtype=bool)
+    hits[row, flat["rank"].to_numpy(dtype=np.int64) - 1] = flat["hit"].to_numpy(dtype=bool)
     feedback = log[log["endpoint"] == "feedback"] if not lists.empty else log.iloc[:0]
     pairs = feedback.reindex(columns=["request_id", "item_id"]).dropna().drop_duplicates()
-    n_rel = pairs["request_id"].value_counts().reindex(per.index, fill_value=0)
-    discounts = np.concatenate([[0.0], np.cumsum(1 / np.log2(np.arange(2, k + 2)))])
-    idcg = discounts[np.minimum(n_rel.to_numpy(), k)]
-    ndcg = np.divide(per["dcg"].to_numpy(float), idcg, out=np.zeros(len(per)), where=idcg > 0)
+    n_rel = pairs["request_id"].value_counts().reindex(lists["request_id"], fill_value=0)
     return pd.DataFrame(
         {
             "endpoint": lists["endpoint"].to_numpy(),
-            "precision": per["hits"].to_numpy(float) / k,
-            "ndcg": ndcg,
-            "hit": (per["hits"] > 0).to_numpy(float),
+            "precision": precision_at_k(hits),
+            "ndcg": ndcg_at_k(hits, n_rel.to_numpy()),
+            "hit": hit_rate_at_k(hits),
         },
-        index=per.index,
+        index=pd.Index(lists["request_id"], name="request_id"),
     )
 
 

@@ -1,1 +1,1 @@
-"""BentoML service for the champion model (the serving milestone builds it here)."""
+"""The BentoML service: the champion over HTTP; thin endpoints over models.ranking.engine."""

@@ -10,15 +10,14 @@ service turns into a Prometheus counter), never silently dropped.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+
+from models.data.predictions import Feedback, Served, to_line
 
 log = logging.getLogger(__name__)
 
@@ -34,19 +33,18 @@ class PredictionLog:
         self.directory = Path(directory)
         self.flush_seconds = flush_seconds
         self.on_write = on_write
-        self._queue: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Served | Feedback] = queue.SimpleQueue()
         self.written = 0
         self.lost = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._thread.start()
 
-    def append(self, record: dict[str, Any]) -> None:
-        """Queue a record; the timestamp is taken now, at the request."""
-        record.setdefault("timestamp", datetime.now(UTC).isoformat(timespec="milliseconds"))
+    def append(self, record: Served | Feedback) -> None:
+        """Queue a record (its timestamp was taken when it was made, at the request)."""
         self._queue.put(record)
 
-    def _drain(self) -> list[dict[str, Any]]:
+    def _drain(self) -> list[Served | Feedback]:
         batch = []
         while True:
             try:
@@ -54,10 +52,10 @@ class PredictionLog:
             except queue.Empty:
                 return batch
 
-    def _write(self, batch: list[dict[str, Any]]) -> None:
+    def _write(self, batch: list[Served | Feedback]) -> None:
         by_day: dict[str, list[str]] = {}
         for record in batch:
-            by_day.setdefault(record["timestamp"][:10], []).append(json.dumps(record, default=str))
+            by_day.setdefault(record.timestamp.strftime("%Y-%m-%d"), []).append(to_line(record))
         for day, lines in by_day.items():
             path = self.directory / f"date={day}" / f"part-{os.getpid()}.jsonl"
             try:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.ranking.batch import MAX_K
 from models.ranking.policies import Filters
 
-MAX_K = 100
 MAX_LIST = 50
 MAX_ITEMS = 1000
 Id = Annotated[str, Field(min_length=1, max_length=128)]
@@ -94,5 +94,3 @@ class CatalogueAck(BaseModel):
     added: list[str]
     updated: list[str]
 
-
-FeedbackEvent = Literal["click", "add_to_cart", "purchase"]

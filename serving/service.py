@@ -29,6 +29,7 @@ from pydantic import Field
 
 from infra.settings import Settings
 from models.data.contract import pseudonym
+from models.data.predictions import Feedback, ListEndpoint, Served
 from models.ranking.catalogue import apply_items
 from models.ranking.engine import Answer, Engine
 from serving import store
@@ -185,7 +186,7 @@ class Cartlift:
 
     def _respond(
         self,
-        endpoint: str,
+        endpoint: ListEndpoint,
         loaded: store.Loaded,
         answer: Answer,
         started: float,
@@ -197,17 +198,17 @@ class Cartlift:
             Item(item_id=s.item_id, score=round(s.score, 6), reason=s.reason) for s in answer.items
         ]
         self.predictions.append(
-            {
-                "request_id": request_id,
-                "endpoint": endpoint,
-                "user_id": user_id,
-                "items": [i.item_id for i in items],
-                "scores": [i.score for i in items],
-                "model_version": loaded.version,
-                "cold_start": answer.cold_start,
-                "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+            Served(
+                request_id=request_id,
+                endpoint=endpoint,
+                user_id=user_id,
+                items=[i.item_id for i in items],
+                scores=[i.score for i in items],
+                model_version=loaded.version,
+                cold_start=answer.cold_start,
+                latency_ms=round((time.perf_counter() - started) * 1000, 3),
                 **context,
-            }
+            )
         )
         return Recommendations(
             request_id=request_id,
@@ -300,13 +301,9 @@ class Cartlift:
         """What the customer did with a recommendation (appended to the prediction log)."""
         self._check_key(ctx)
         self.predictions.append(
-            {
-                "endpoint": "feedback",
-                "request_id": request_id,
-                "user_id": self._customer(user_id),
-                "item_id": item_id,
-                "event": event,
-            }
+            Feedback(
+                request_id=request_id, user_id=self._customer(user_id), item_id=item_id, event=event
+            )
         )
         return FeedbackAck(request_id=request_id)
 

@@ -11,8 +11,6 @@ from typing import Any
 
 import bentoml
 import bentoml.exceptions
-from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
 
 from infra import registry
 from infra.settings import Settings
@@ -37,11 +35,9 @@ class Loaded:
 UNKNOWN, NONE = -2, -1
 
 
-def _champion(client: MlflowClient, name: str, alias: str) -> int:
-    try:
-        return int(client.get_model_version_by_alias(name, alias).version)
-    except MlflowException:
-        return NONE
+def _champion(tracking_uri: str, registry_uri: str | None, name: str, alias: str) -> int:
+    found = registry.alias_version(tracking_uri, registry_uri, name, alias)
+    return NONE if found is None else found
 
 
 def _watch(
@@ -55,10 +51,9 @@ def _watch(
 ) -> None:
     """Child process: poll the alias and publish the version number in shared memory,
     until the worker that started it is gone."""
-    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
     while os.getppid() == parent:
         try:
-            shared.value = _champion(client, name, alias)
+            shared.value = _champion(tracking_uri, registry_uri, name, alias)
         except Exception:  # a registry outage: keep the last answer, try again later
             log.exception("champion poll failed")
         time.sleep(interval)
@@ -97,11 +92,12 @@ class ChampionWatch:
     def version(self) -> str | None:
         value = self._shared.value
         if value == UNKNOWN:  # the watcher has not answered yet: ask once, here
-            client = MlflowClient(
-                tracking_uri=self.settings.tracking_uri,
-                registry_uri=self.settings.mlflow_registry_uri,
+            value = _champion(
+                self.settings.tracking_uri,
+                self.settings.mlflow_registry_uri,
+                self.settings.registered_model,
+                self.settings.champion_alias,
             )
-            value = _champion(client, self.settings.registered_model, self.settings.champion_alias)
         return None if value == NONE else str(value)
 
     def close(self) -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
-class Decision:
+class GateDecision:
     promote: bool
     reason: str
 
@@ -17,7 +17,7 @@ def decide(
     champion: float | None,
     min_relative_gain: float,
     metric: str = "ndcg_at_10",
-) -> Decision:
+) -> GateDecision:
     """Promote only a candidate that beats popularity and the champion by the margin.
 
     All three scores come from the same holdout, so they are comparable even when the
@@ -25,22 +25,22 @@ def decide(
     """
     need = 1.0 + min_relative_gain
     if not candidate > popularity * need:
-        return Decision(
+        return GateDecision(
             False,
             f"{metric} {candidate:.4f} does not beat popularity {popularity:.4f} "
             f"by {min_relative_gain:.0%}",
         )
     if champion is None:
-        return Decision(
+        return GateDecision(
             True, f"no champion yet; {metric} {candidate:.4f} beats popularity {popularity:.4f}"
         )
     if not candidate > champion * need:
-        return Decision(
+        return GateDecision(
             False,
             f"{metric} {candidate:.4f} does not beat the champion's {champion:.4f} "
             f"on this holdout by {min_relative_gain:.0%}",
         )
-    return Decision(
+    return GateDecision(
         True,
         f"{metric} {candidate:.4f} beats the champion's {champion:.4f} "
         f"and popularity {popularity:.4f} by more than {min_relative_gain:.0%}",
@@ -54,14 +54,14 @@ def gate(
     champion_version: str | None,
     min_relative_gain: float,
     metric: str = "ndcg_at_10",
-) -> Decision:
+) -> GateDecision:
     """The gate over a run's scores (``candidate``, ``popularity``, optional ``champion``).
 
     A champion trained on another dataset is not comparable: the candidate is kept out,
     and switching datasets is an explicit ``cartlift promote``.
     """
     if champion_dataset is not None and champion_dataset != dataset:
-        return Decision(
+        return GateDecision(
             False,
             f"the champion (version {champion_version}) was trained on dataset "
             f"'{champion_dataset}', not '{dataset}': not comparable; "

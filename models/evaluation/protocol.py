@@ -28,7 +28,7 @@ from models.evaluation.metrics import (
     precision_at_k,
     recall_at_k,
 )
-from models.ranking.topk import top_k_scores
+from models.ranking.topk import best_of, without
 
 METRICS = ("precision", "recall", "ndcg", "map", "hit_rate")
 Scorer = Callable[[np.ndarray], np.ndarray]  # user rows -> (len(rows), n_items) scores
@@ -75,11 +75,7 @@ def rank(scorer: Scorer, t: Task, k: int, batch: int = 2048) -> np.ndarray:
     out = np.full((len(t.users), k), -1, dtype=np.int64)
     for start in range(0, len(t.users), batch):
         rows = t.users[start : start + batch]
-        scores = np.array(scorer(rows), dtype=np.float32)  # a copy: excluded become -inf
-        banned = t.exclude[rows].tocoo()
-        scores[banned.row, banned.col] = -np.inf
-        idx, val = top_k_scores(scores, k)
-        out[start : start + len(rows), : idx.shape[1]] = np.where(np.isfinite(val), idx, -1)
+        out[start : start + len(rows)] = best_of(without(scorer(rows), t.exclude[rows]), k)
     return out
 
 
@@ -109,6 +105,8 @@ def bootstrap_ci(
     values = np.asarray(values, dtype=np.float64)
     if len(values) == 0:
         return float("nan"), float("nan"), float("nan")
+    if n == 0:  # the gate and tuning need the mean alone
+        return float(values.mean()), float("nan"), float("nan")
     means = np.empty(n)
     chunk = max(1, 4_000_000 // len(values))
     for start in range(0, n, chunk):
@@ -174,3 +172,13 @@ def evaluate(
     return pd.DataFrame(
         rows, columns=["model", "slice", "metric", "k", "mean", "lower", "upper", "users"]
     )
+
+
+def slice_means(scorer: Scorer, t: Task, k: int, metric: str = "ndcg") -> dict[str, float]:
+    """Mean ``metric``@``k`` per slice (no intervals): what tuning compares between epochs
+    and configurations."""
+    values = per_user(rank(scorer, t, k), t, (k,))[f"{metric}_at_{k}"]
+    return {
+        name: float(values[mask].mean()) if mask.any() else float("nan")
+        for name, mask in t.slices.items()
+    }

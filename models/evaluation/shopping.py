@@ -23,6 +23,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from models.data.columns import Columns
+from models.data.ids import IdMap
 
 C = Columns
 
@@ -43,25 +44,23 @@ class UpsellCases:
     uplift: np.ndarray  # (n,) bought price / anchor price - 1
 
 
-def _indexed(frame: pd.DataFrame, user_map: dict, item_map: dict) -> pd.DataFrame:
-    out = frame.assign(row=frame[C.user].map(user_map), col=frame[C.item].map(item_map))
-    return out.dropna(subset=["row", "col"]).astype({"row": np.int64, "col": np.int64})
+def _indexed(frame: pd.DataFrame, users: IdMap, items: IdMap) -> pd.DataFrame:
+    out = frame.assign(row=users.positions(frame[C.user]), col=items.positions(frame[C.item]))
+    return out[(out["row"] >= 0) & (out["col"] >= 0)]
 
 
 def cross_sell_cases(
-    test: pd.DataFrame, user_map: dict, item_map: dict, prices: np.ndarray, seed: int = 0
+    test: pd.DataFrame, users: IdMap, items: IdMap, prices: np.ndarray, seed: int = 0
 ) -> CrossSellCases:
     """One case per holdout basket (order) with at least two distinct known items."""
-    bought = _indexed(
-        test[(test[C.event] == "purchase") & test[C.order].notna()], user_map, item_map
-    )
+    bought = _indexed(test[(test[C.event] == "purchase") & test[C.order].notna()], users, items)
     lines = bought.drop_duplicates([C.order, "col"])
     lines = lines[lines.groupby(C.order)["col"].transform("size") >= 2]
     rng = np.random.default_rng(seed)
     lines = lines.assign(draw=rng.random(len(lines))).sort_values([C.order, "draw"])
     basket = pd.factorize(lines[C.order])[0]
     first = np.r_[True, basket[1:] != basket[:-1]]  # the hidden item: first after shuffling
-    n, n_items = int(basket.max()) + 1 if len(basket) else 0, len(item_map)
+    n, n_items = int(basket.max()) + 1 if len(basket) else 0, len(items)
     rest = ~first
     carts = sp.csr_matrix(
         (np.ones(rest.sum(), np.float32), (basket[rest], lines["col"].to_numpy()[rest])),
@@ -76,15 +75,15 @@ def cross_sell_cases(
 def upsell_cases(
     events: pd.DataFrame,
     cutoff: pd.Timestamp,
-    user_map: dict,
-    item_map: dict,
+    users: IdMap,
+    items: IdMap,
     prices: np.ndarray,
     category: np.ndarray,
 ) -> UpsellCases:
     """Holdout purchases pricier than the cheapest item the customer looked at in the same
     category before buying: viewed, carted or bought (shops that export only orders, like
     Online Retail, have no views; an item bought was an item seen)."""
-    ev = _indexed(events, user_map, item_map).assign(cat=lambda f: category[f["col"]])
+    ev = _indexed(events, users, items).assign(cat=lambda f: category[f["col"]])
     buys = ev[(ev[C.event] == "purchase") & (ev[C.timestamp] >= cutoff)]
     views = ev[["row", "cat", "col", C.timestamp]]
     pairs = buys[["row", "cat", "col", C.timestamp]].merge(

@@ -1,10 +1,12 @@
-"""A shop's temporal split as a protocol task, and every model scored on it.
+"""A shop's temporal split as evaluation tasks, and every model scored on them.
 
-Bridges :mod:`models.features.build` (the shop's contract data, split at the cutoff) and
-:mod:`models.evaluation.protocol`: the training window becomes :class:`~models.recommenders.baselines.Interactions`
-for the baselines, what customers bought after the cutoff becomes the truth, and LightFM
-(collaborative or hybrid) becomes one more scorer. Two variants of the truth: repeat
-purchases counted, or items a customer bought before the cutoff excluded (discovery).
+The one way cartlift judges a model on a shop's holdout, for the gate, tuning and the
+quality report alike: what customers bought after the cutoff is the truth; items they
+bought before are excluded (discovery) or not (repeat purchases counted). Slices, defined
+once here: ``warm`` and ``cold_users`` (no event before the cutoff) customers, and the
+``new_items`` task (the same customers judged only on items nobody touched before the
+cutoff). Every model answers through :mod:`models.recommenders.base` and is ranked and
+scored by :mod:`models.evaluation.protocol`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from models.config import EvaluateConfig
 from models.data.columns import Columns
+from models.data.ids import IdMap
 from models.evaluation.protocol import Protocol, Scorer, Task, evaluate, task
 from models.evaluation.shopping import (
     cross_sell_cases,
@@ -26,29 +30,21 @@ from models.evaluation.shopping import (
 from models.features.build import FeatureSet
 from models.ranking.engine import Answer, Engine
 from models.ranking.policies import Filters, buy_again
-from models.recommenders.baselines import Interactions
-from models.recommenders.hybrid import HybridModel
+from models.recommenders.base import pairs
 
 C = Columns
+TASKS = ("customers", "new_items")
+SLICES = ("all", "warm", "cold_users")
 
 
-def _pairs(fs: FeatureSet, frame: pd.DataFrame) -> sp.csr_matrix:
-    """(user, item) rows of ``frame`` as a 0/1 matrix in the feature set's order."""
-    user_map, _, item_map, _ = fs.dataset.mapping()
-    pairs = frame[[C.user, C.item]].drop_duplicates()
-    rows = pairs[C.user].map(user_map)
-    cols = pairs[C.item].map(item_map)
-    known = rows.notna() & cols.notna()
-    return sp.csr_matrix(
-        (np.ones(int(known.sum()), np.float32), (rows[known].astype(int), cols[known].astype(int))),
-        shape=(len(user_map), len(item_map)),
-    )
+def _maps(fs: FeatureSet) -> tuple[IdMap, IdMap]:
+    return IdMap(fs.user_ids), IdMap(fs.item_ids)
 
 
 def _bought_before(fs: FeatureSet) -> sp.csr_matrix:
     """Who bought what before the cutoff."""
     train = fs.split.train
-    return _pairs(fs, train[train[C.event] == "purchase"])
+    return pairs(train[train[C.event] == "purchase"], *_maps(fs))
 
 
 def _catalogue(fs: FeatureSet) -> tuple[np.ndarray, np.ndarray]:
@@ -57,77 +53,84 @@ def _catalogue(fs: FeatureSet) -> tuple[np.ndarray, np.ndarray]:
     return prices, pd.factorize(fs.items[C.category].astype(str))[0]
 
 
-def interactions(fs: FeatureSet, recent_days: int = 7) -> Interactions:
-    """The training window for the baselines: decayed event weights, item categories,
-    the baskets (orders) of the purchases, and who interacted with what in the last
-    ``recent_days`` before the cutoff."""
-    _, _, item_map, _ = fs.dataset.mapping()
-    _, category = _catalogue(fs)
-    bought = fs.split.train[
-        (fs.split.train[C.event] == "purchase") & fs.split.train[C.order].notna()
-    ]
-    bought = bought[bought[C.item].isin(item_map.keys())]
-    orders = pd.factorize(bought[C.order])[0]
-    baskets = sp.csr_matrix(
-        (np.ones(len(orders), np.float32), (orders, bought[C.item].map(item_map).to_numpy())),
-        shape=(int(orders.max()) + 1 if len(orders) else 0, len(item_map)),
-    )
-    train = fs.split.train
-    recent = _pairs(
-        fs, train[train[C.timestamp] >= fs.split.cutoff - pd.Timedelta(days=recent_days)]
-    )
-    return Interactions(
-        matrix=fs.weights.tocsr(), item_category=category, baskets=baskets, recent=recent
-    )
-
-
 def tasks(fs: FeatureSet, exclude_purchased: bool) -> dict[str, Task]:
-    """Two tasks. In "customers", every customer who bought after the cutoff, with slices
-    warm and cold-start (no event before the cutoff); in "new items", the same customers
-    judged only on items with no event before the cutoff."""
+    """Two tasks. In ``customers``, every customer who bought after the cutoff, with slices
+    ``warm`` and ``cold_users``; in ``new_items``, the same customers judged only on items
+    with no event before the cutoff."""
+    users, items = _maps(fs)
     train, test = fs.split.train, fs.split.test
-    truth = _pairs(fs, test[test[C.event] == "purchase"])
+    truth = pairs(test[test[C.event] == "purchase"], users, items)
     bought = _bought_before(fs)
     exclude = bought if exclude_purchased else sp.csr_matrix(bought.shape, dtype=np.float32)
-    seen = _pairs(fs, train)
+    seen = pairs(train, users, items)
     cold_user = np.diff(seen.indptr) == 0
     cold_item = np.asarray(seen.sum(axis=0)).ravel() == 0
-    slices = {"warm": ~cold_user, "cold_users": cold_user}
     new_items = truth @ sp.diags(cold_item.astype(np.float32))
     return {
-        "customers": task(truth, exclude, slices),
-        "new items": task(new_items.tocsr(), exclude),
+        "customers": task(truth, exclude, {"warm": ~cold_user, "cold_users": cold_user}),
+        "new_items": task(new_items.tocsr(), exclude),
     }
 
 
-def lightfm_scorer(model: HybridModel, fs: FeatureSet) -> Scorer:
-    """Scores from the model's precomputed representations (what serving uses)."""
-    vec = model.vectors(fs.user_ids, fs.user_tokens, fs.item_ids, fs.item_tokens)
-    return lambda rows: vec.users[rows] @ vec.items.T + vec.item_bias
-
-
-def with_buy_again(fs: FeatureSet, scorer: Scorer) -> Scorer:
+def with_buy_again(fs: FeatureSet, scorer: Scorer, weight: float) -> Scorer:
     """``scorer`` as the engine serves it when a shop allows repeat purchases: what each
     customer bought before the cutoff lifted (:func:`models.ranking.policies.buy_again`)."""
     bought = _bought_before(fs)
-    return lambda rows: buy_again(np.asarray(scorer(rows), dtype=np.float64), bought[rows])
+    return lambda rows: buy_again(
+        np.asarray(scorer(rows), dtype=np.float64), bought[rows], weight
+    )
 
 
 def compare(
-    fs: FeatureSet, scorers: dict[str, Scorer], exclude_purchased: bool, protocol: Protocol
+    fs: FeatureSet,
+    scorers: dict[str, Scorer],
+    exclude_purchased: bool,
+    protocol: Protocol,
+    beyond_accuracy: bool = True,
 ) -> pd.DataFrame:
-    """Every scorer on every task of the split; adds a ``task`` column. Novelty uses the
-    share of customers who had each item before the cutoff; diversity, item categories."""
-    seen = _pairs(fs, fs.split.train)
-    share = np.asarray(seen.sum(axis=0)).ravel() / max(seen.shape[0], 1)
-    _, codes = _catalogue(fs)
-    onehot = np.eye(codes.max() + 1 if len(codes) else 1, dtype=np.float32)[codes]
+    """Every scorer on every task of the split: the protocol's table with a ``task``
+    column. Novelty uses the share of customers who had each item before the cutoff;
+    diversity, item categories (``beyond_accuracy=False`` leaves both out)."""
+    share = onehot = None
+    if beyond_accuracy:
+        seen = pairs(fs.split.train, *_maps(fs))
+        share = np.asarray(seen.sum(axis=0)).ravel() / max(seen.shape[0], 1)
+        _, codes = _catalogue(fs)
+        onehot = np.eye(codes.max() + 1 if len(codes) else 1, dtype=np.float32)[codes]
     frames = []
     for task_name, t in tasks(fs, exclude_purchased).items():
         for name, scorer in scorers.items():
             table = evaluate(name, scorer, t, protocol, share, onehot)
             frames.append(table.assign(task=task_name))
     return pd.concat(frames, ignore_index=True)
+
+
+def flat(table: pd.DataFrame, model: str) -> dict[str, float]:
+    """One model's rows of a :func:`compare` table as flat metrics: ``ndcg_at_10`` (all
+    customers), ``warm.ndcg_at_10``, ``cold_users.ndcg_at_10``, ``new_items.ndcg_at_10``,
+    ``coverage_at_10``, and the customers behind each (``users``, ``cold_users.users``)."""
+    out: dict[str, float] = {}
+    for r in table[table["model"] == model].itertuples(index=False):
+        if r.task == "customers":
+            prefix = "" if r.slice == "all" else f"{r.slice}."
+        elif r.slice == "all":
+            prefix = f"{r.task}."
+        else:
+            continue
+        out[f"{prefix}{r.metric}_at_{r.k}"] = float(r.mean)
+        out[f"{prefix}users"] = float(r.users)
+    return out
+
+
+def holdout_metrics(
+    fs: FeatureSet, scorers: dict[str, Scorer], cfg: EvaluateConfig
+) -> dict[str, dict[str, float]]:
+    """The gate's figures: each scorer's metrics at ``cfg.k`` on the split's variant
+    (``cfg.exclude_purchased``), means only; the same table the quality report
+    bootstraps."""
+    protocol = Protocol(ks=(cfg.k,), bootstrap=0)
+    table = compare(fs, scorers, cfg.exclude_purchased, protocol, beyond_accuracy=False)
+    return {name: flat(table, name) for name in scorers}
 
 
 # --- cross-sell and upsell ---------------------------------------------------------------
@@ -146,13 +149,12 @@ def from_lists(lists: list[list[int]], n_items: int) -> np.ndarray:
 
 def _engine(ask: Callable[[list[str], str], Answer], fs: FeatureSet) -> CartScorer:
     """A scorer asking the engine once per case with the case's items and customer."""
-    users, items = fs.user_ids, fs.item_ids
-    pos = {item: i for i, item in enumerate(items)}
+    users, items = fs.user_ids, IdMap(fs.item_ids)
 
     def score(rows: np.ndarray, carts: sp.csr_matrix) -> np.ndarray:
         lists = [
-            [pos[s.item_id] for s in ask(list(items[carts[i].indices]), str(users[rows[i]])).items]
-            for i in range(len(rows))
+            items.rows([s.item_id for s in ask(list(items.ids[carts[i].indices]), str(users[r])).items])
+            for i, r in enumerate(rows)
         ]
         return from_lists(lists, len(items))
 
@@ -171,9 +173,8 @@ def engine_upsell(engine: Engine, fs: FeatureSet, k: int) -> CartScorer:
 
 def cross_sell_table(fs: FeatureSet, scorers: dict[str, CartScorer], k: int = 10) -> pd.DataFrame:
     """Hit rate, MRR and revenue-weighted hit rate at ``k`` on the holdout's baskets."""
-    user_map, _, item_map, _ = fs.dataset.mapping()
     prices, _ = _catalogue(fs)
-    cases = cross_sell_cases(fs.split.test, user_map, item_map, prices)
+    cases = cross_sell_cases(fs.split.test, *_maps(fs), prices)
     rows = [
         {"model": name, **judge_cross_sell(score(cases.users, cases.carts), cases, k)}
         for name, score in scorers.items()
@@ -183,10 +184,9 @@ def cross_sell_table(fs: FeatureSet, scorers: dict[str, CartScorer], k: int = 10
 
 def upsell_table(fs: FeatureSet, scorers: dict[str, CartScorer], k: int = 10) -> pd.DataFrame:
     """Hit rate at ``k`` and mean uplift of hits on the holdout's pricier purchases."""
-    user_map, _, item_map, _ = fs.dataset.mapping()
     prices, category = _catalogue(fs)
     events = pd.concat([fs.split.train, fs.split.test])  # the split partitions the events
-    cases = upsell_cases(events, fs.split.cutoff, user_map, item_map, prices, category)
+    cases = upsell_cases(events, fs.split.cutoff, *_maps(fs), prices, category)
     anchors = sp.csr_matrix(
         (np.ones(len(cases.anchor)), (np.arange(len(cases.anchor)), cases.anchor)),
         shape=(len(cases.anchor), len(prices)),

@@ -17,9 +17,10 @@ from lightfm import LightFM
 
 from models.config import RunConfig
 from models.data.columns import Columns
-from models.evaluation.holdout import evaluate, holdout
+from models.evaluation.protocol import slice_means
+from models.evaluation.tasks import tasks
 from models.features.build import FeatureSet, build, temporal_split, trends
-from models.recommenders.hybrid import HybridModel, fit_epoch, new_lightfm
+from models.recommenders.hybrid import Hybrid, HybridModel, fit_epoch, new_lightfm
 
 C = Columns
 
@@ -92,39 +93,33 @@ def early_stopping(
     return TrialResult(params={}, score=best, best_epoch=best_epoch, curve=curve)
 
 
-TREND_GRID = (0.0, 0.5, 1.0, 2.0, 4.0)  # weights, in spreads of a customer's scores
-HALF_LIFE_GRID = (3.0, 7.0, 14.0)  # days
-MIN_COLD_USERS = 50  # fewer cold-start customers in the window: too few to choose on
-
-
 def lean_on_trend(
     model: LightFM, fs: FeatureSet, config: RunConfig
 ) -> tuple[RunConfig, dict[str, float]]:
     """``config`` with the trend half-life and weight that rank best on the validation
     window: everyone's trend for customers with a history, newcomers' trend for cold-start
-    customers, each chosen on its own slice (the slices are disjoint) from
-    :data:`HALF_LIFE_GRID` x :data:`TREND_GRID`. Re-ranking only: the trained ``model`` is
-    reused. With fewer than :data:`MIN_COLD_USERS` cold-start customers in the window,
-    theirs follow the warm customers' choice."""
-    ho, k = holdout(fs, config.evaluate), config.evaluate.k
+    customers, each chosen on its own slice (the slices are disjoint) from the grids of
+    ``config.tune``. Re-ranking only: the trained ``model`` is reused. With fewer than
+    ``config.tune.min_cold_users`` cold-start customers in the window, theirs follow the
+    warm customers' choice."""
+    grid, k = config.tune, config.evaluate.k
+    customers = tasks(fs, config.evaluate.exclude_purchased)["customers"]
+    n_cold = int(customers.slices["cold_users"].sum())
     warm: dict[tuple[float, float], float] = {}
     cold: dict[tuple[float, float], float] = {}
-    n_cold = 0.0
-    for half_life in HALF_LIFE_GRID:
+    for half_life in grid.trend_half_lives:
         feats = config.features.model_copy(
             update={"trend_half_life_days": half_life, "newcomer_half_life_days": half_life}
         )
         item_trend, newcomer_trend = trends(fs.split.train, fs.item_ids, fs.split.cutoff, feats)
         at = replace(fs, item_trend=item_trend, newcomer_trend=newcomer_trend)
-        for w in TREND_GRID:
+        for w in grid.trend_weights:
             cfg = config.train.model_copy(update={"trend_weight": w, "cold_trend_weight": w})
-            m = evaluate(HybridModel.wrap(model, at, cfg), at, ho, config.evaluate)
-            n, n_cold = m["users"], m["cold_users.users"]
-            key = (half_life, w)
-            cold[key] = m[f"cold_users.ndcg_at_{k}"] if n_cold else 0.0
-            warm[key] = (m[f"ndcg_at_{k}"] * n - cold[key] * n_cold) / max(n - n_cold, 1.0)
+            means = slice_means(Hybrid.of(HybridModel.wrap(model, at, cfg), at).scores, customers, k)
+            warm[(half_life, w)] = means["warm"]
+            cold[(half_life, w)] = means["cold_users"] if n_cold else 0.0
     best_warm = max(warm, key=lambda key: warm[key])  # ties: the first, shorter and lighter
-    best_cold = best_warm if n_cold < MIN_COLD_USERS else max(cold, key=lambda key: cold[key])
+    best_cold = best_warm if n_cold < grid.min_cold_users else max(cold, key=lambda key: cold[key])
     chosen = {
         "features.trend_half_life_days": best_warm[0],
         "train.trend_weight": best_warm[1],
@@ -134,7 +129,7 @@ def lean_on_trend(
     scores = {
         f"val_warm_ndcg_at_{k}": warm[best_warm],
         f"val_cold_ndcg_at_{k}": cold[best_cold],
-        "val_cold_users": n_cold,
+        "val_cold_users": float(n_cold),
     }
     return with_params(config, chosen), scores
 
@@ -145,10 +140,12 @@ def fit_early_stopping(
     """Train the hybrid epoch by epoch, scoring NDCG@k on the validation window."""
     cfg, k = config.train, config.evaluate.k
     model = new_lightfm(cfg)
-    ho = holdout(fs, config.evaluate)
+    customers = tasks(fs, config.evaluate.exclude_purchased)["customers"]
     return early_stopping(
         lambda: fit_epoch(model, fs, cfg),
-        lambda: evaluate(HybridModel.wrap(model, fs, cfg), fs, ho, config.evaluate)[f"ndcg_at_{k}"],
+        lambda: slice_means(Hybrid.of(HybridModel.wrap(model, fs, cfg), fs).scores, customers, k)[
+            "all"
+        ],
         max_epochs,
         patience,
         every,

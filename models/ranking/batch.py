@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
+from models.data.ids import IdMap
 from models.ranking.bundle import Bundle
 from models.ranking.topk import top_k
+
+MAX_K = 100  # the longest list an answer may ask for (HTTP API and registered model)
 
 
 def recommend_all(
@@ -15,30 +19,50 @@ def recommend_all(
     k: int,
     exclude_purchased: bool = True,
     in_stock_only: bool = True,
+    keep_unknown: bool = False,
 ) -> pd.DataFrame:
-    """Long table (user_id, rank, item_id, score) for the given known users (all if None).
+    """Long table (user_id, rank, item_id, score) for the given users (all known if None).
 
-    Vectorised over users in blocks (``models.ranking.topk.top_k``): one matrix product and one
-    ``argpartition`` per block, no per-user Python work. Unknown ids are dropped.
+    Vectorised over users in blocks (``models.ranking.topk.top_k``): one matrix product and
+    one ``argpartition`` per block, no per-user Python work. Unknown ids are dropped, or
+    with ``keep_unknown`` ranked as the model ranks for a customer it never saw.
     """
     model = bundle.model
-    pos = pd.Series(np.arange(len(model.user_ids)), index=pd.Index(model.user_ids))
-    rows = (
-        np.arange(len(model.user_ids))
-        if user_ids is None
-        else pos.reindex(user_ids).dropna().to_numpy(np.int64)
-    )
-    exclude = bundle.purchased[rows] if exclude_purchased else None
+    if user_ids is None:
+        ids = model.user_ids
+    else:
+        ids = np.asarray(user_ids, dtype=object)
+        if not keep_unknown:
+            ids = ids[IdMap(model.user_ids).has(ids)]
+    rows = IdMap(model.user_ids).positions(ids)
+    known = rows >= 0
+    exclude = None
+    if exclude_purchased:
+        exclude = bundle.purchased[np.where(known, rows, 0)]
+        exclude = sp.csr_matrix(sp.diags(known.astype(np.float32)) @ exclude)
+    users = model.vectors(ids, None, np.empty(0, dtype=object), None).users
     bias = model.item_bias.copy()
     if in_stock_only:
         bias[~bundle.catalogue.in_stock] = -np.inf
-    idx, scores = top_k(model.user_emb[rows], model.item_emb, bias, k, exclude=exclude)
+    idx, scores = top_k(users, model.item_emb, bias, k, exclude=exclude)
     n = idx.shape[1]
     return pd.DataFrame(
         {
-            "user_id": np.repeat(model.user_ids[rows], n),
-            "rank": np.tile(np.arange(1, n + 1, dtype=np.int16), len(rows)),
+            "user_id": np.repeat(ids, n),
+            "rank": np.tile(np.arange(1, n + 1, dtype=np.int16), len(ids)),
             "item_id": model.item_ids[idx.ravel()],
             "score": scores.ravel(),
         }
     )
+
+
+def predict_frame(bundle: Bundle, model_input: pd.DataFrame) -> pd.DataFrame:
+    """The registered model's answer to a frame of ``user_id`` (and optional ``k``): every
+    customer ranked, a customer the model never saw as it ranks for newcomers; nothing
+    excluded, since a caller of the raw model applies its own rules."""
+    users = model_input["user_id"].astype(str).to_numpy(dtype=object)
+    k = int(min(MAX_K, model_input["k"].max() if "k" in model_input else 10))
+    table = recommend_all(
+        bundle, users, k, exclude_purchased=False, in_stock_only=False, keep_unknown=True
+    )
+    return table.astype({"rank": np.int64, "score": float})

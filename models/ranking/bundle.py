@@ -11,79 +11,89 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
 from models.artifacts import load_pickle, save_pickle
-from models.config import FeatureConfig
+from models.config import FeatureConfig, RankingConfig
 from models.data.columns import Columns
+from models.data.ids import IdMap
 from models.features.build import FeatureSet
-from models.ranking.policies import Catalogue
+from models.ranking.catalogue import Catalogue
+from models.ranking.topk import top_per_row
+from models.recommenders.base import customers_per_item, pairs
 from models.recommenders.hybrid import HybridModel
 from models.recommenders.rules import mine
 
 C = Columns
-RULES_PER_ITEM = 50
+FORMAT_VERSION = 2  # 2: models/ grouped by concept, ranking weights in the bundle
+
+
+class BundleFormatError(ValueError):
+    """A bundle written by another version of cartlift than the one loading it."""
 
 
 @dataclass
 class Bundle:
     model: HybridModel
     catalogue: Catalogue
-    lift: sp.csr_matrix  # (n_items, n_items), strongest RULES_PER_ITEM per row
+    lift: sp.csr_matrix  # (n_items, n_items), strongest ``ranking.rules_per_item`` per row
     purchased: sp.csr_matrix  # (n_users, n_items), 1 where bought in the training window
-    popularity: np.ndarray  # (n_items,)
+    popularity: np.ndarray  # (n_items,) customers per item in the training window
     user_attributes: tuple[str, ...]  # users columns that become features (region, ...)
     features: FeatureConfig  # how item tokens were made: new items are encoded the same way
+    ranking: RankingConfig  # how the engine mixes its signals
     metadata: dict[str, str] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
 
     def save(self, path: Path) -> Path:
         return save_pickle(self, path)
 
     @staticmethod
     def load(path: Path) -> Bundle:
-        return load_pickle(path, Bundle)
-
-
-def _strongest(mat: sp.csr_matrix, per_row: int) -> sp.csr_matrix:
-    """Keep the ``per_row`` largest entries of each row (bounds memory on big catalogues)."""
-    mat = mat.tocsr()
-    counts = np.diff(mat.indptr)
-    if counts.max(initial=0) <= per_row:
-        return mat
-    rows = np.repeat(np.arange(mat.shape[0]), counts)
-    order = np.lexsort((-mat.data, rows))
-    rank = np.arange(len(order)) - np.repeat(mat.indptr[:-1], counts)
-    keep = order[rank < per_row]
-    return sp.csr_matrix((mat.data[keep], (rows[keep], mat.indices[keep])), shape=mat.shape)
+        """Load and check the format: a bundle of another cartlift version fails here, with
+        both versions named, not deep in serving."""
+        try:
+            obj = load_pickle(path, object)
+        except (ModuleNotFoundError, AttributeError) as exc:
+            raise BundleFormatError(
+                f"{path} was written by an older cartlift (bundle format 1, before the "
+                f"models/ layout); this cartlift reads format {FORMAT_VERSION}: retrain "
+                f"with `cartlift pipeline` ({exc})"
+            ) from exc
+        if not isinstance(obj, Bundle):
+            raise BundleFormatError(f"{path} does not hold a cartlift Bundle")
+        found = getattr(obj, "format_version", 1)
+        if found != FORMAT_VERSION:
+            raise BundleFormatError(
+                f"{path} holds a bundle of format {found}; this cartlift reads format "
+                f"{FORMAT_VERSION}: retrain with `cartlift pipeline`, or serve it with the "
+                "cartlift version that wrote it"
+            )
+        return obj
 
 
 def build_bundle(
-    model: HybridModel, fs: FeatureSet, features: FeatureConfig, metadata: dict[str, str]
+    model: HybridModel,
+    fs: FeatureSet,
+    features: FeatureConfig,
+    ranking: RankingConfig,
+    metadata: dict[str, str],
 ) -> Bundle:
     """Assemble the serving artefacts of a trained model from its feature set."""
     train = fs.split.train
     buys = train[train[C.event] == "purchase"]
-    rules = mine(buys[[C.order, C.item]], model.item_ids)
-    user_pos = pd.Series(np.arange(len(model.user_ids)), index=pd.Index(model.user_ids))
-    item_pos = pd.Series(np.arange(len(model.item_ids)), index=pd.Index(model.item_ids))
-    pairs = buys[[C.user, C.item]].drop_duplicates()
-    rows = pairs[C.user].map(user_pos).to_numpy(dtype=np.int64)
-    cols = pairs[C.item].map(item_pos).to_numpy(dtype=np.int64)
-    purchased = sp.csr_matrix(
-        (np.ones(len(rows), np.float32), (rows, cols)),
-        shape=(len(model.user_ids), len(model.item_ids)),
-    )
+    rules = mine(buys[[C.order, C.item]], model.item_ids, ranking.rules_min_count)
+    users, items = IdMap(model.user_ids), IdMap(model.item_ids)
     attributes = tuple(c for c in fs.users.columns if c not in (C.user, C.signup_date))
+    popularity = customers_per_item(fs.weights)  # in the feature set's item order
     return Bundle(
         model=model,
         catalogue=Catalogue.from_items(fs.items, model.item_ids),
-        lift=_strongest(rules.lift(), RULES_PER_ITEM),
-        purchased=purchased,
-        popularity=pd.Series(fs.item_popularity, index=fs.item_ids)
-        .reindex(model.item_ids)
-        .to_numpy(),
+        lift=top_per_row(rules.lift(), ranking.rules_per_item),
+        purchased=pairs(buys, users, items),
+        popularity=popularity[IdMap(fs.item_ids).rows(model.item_ids)],
         user_attributes=attributes,
         features=features,
+        ranking=ranking,
         metadata=metadata,
     )

@@ -1,4 +1,5 @@
-"""Catalogue changes between retrains: new products, price and stock updates.
+"""The catalogue a model serves, and its changes between retrains: new products, price
+and stock updates.
 
 A shop adds products every day and the model is retrained nightly at best. A new item with
 known attributes (category, brand, price) gets a representation from the hybrid model's
@@ -10,6 +11,7 @@ learned representation; only their price, stock, title or margin change.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -17,11 +19,59 @@ import scipy.sparse as sp
 
 from models.data.columns import Columns
 from models.features.build import item_tokens
-from models.ranking.bundle import Bundle
-from models.ranking.policies import Catalogue
+
+if TYPE_CHECKING:
+    from models.ranking.bundle import Bundle
 
 C = Columns
 UPDATABLE = (C.title, C.price, C.in_stock, C.margin)
+
+
+@dataclass
+class Catalogue:
+    """The items a model can recommend, as aligned arrays."""
+
+    item_ids: np.ndarray  # (n_items,) object
+    category: np.ndarray  # (n_items,) object
+    price: np.ndarray  # (n_items,) float
+    in_stock: np.ndarray  # (n_items,) bool
+    margin: np.ndarray  # (n_items,) float, NaN where unknown
+    title: np.ndarray  # (n_items,) object
+    categories: np.ndarray  # (n_categories,) sorted names
+    category_code: np.ndarray  # (n_items,) int, index into categories
+    members: list[np.ndarray]  # positions of each category's items
+
+    @classmethod
+    def from_items(cls, items: pd.DataFrame, item_ids: np.ndarray) -> Catalogue:
+        frame = items.set_index(C.item).reindex(item_ids)
+        margin = frame[C.margin] if C.margin in frame else pd.Series(np.nan, index=frame.index)
+        category = frame[C.category].fillna("unknown").to_numpy(dtype=object)
+        categories, code = np.unique(category.astype(str), return_inverse=True)
+        order = np.argsort(code, kind="stable")
+        members = np.split(order, np.cumsum(np.bincount(code, minlength=len(categories)))[:-1])
+        return cls(
+            item_ids=np.asarray(item_ids, dtype=object),
+            category=category,
+            price=frame[C.price].to_numpy(dtype=float),
+            in_stock=frame[C.in_stock].fillna(False).to_numpy(dtype=bool),
+            margin=pd.to_numeric(margin, errors="coerce").to_numpy(dtype=float),
+            title=frame[C.title].fillna("").to_numpy(dtype=object),
+            categories=categories.astype(object),
+            category_code=code.astype(np.int32),
+            members=members,
+        )
+
+    def in_categories(self, codes: np.ndarray) -> np.ndarray:
+        """Mask of the items whose category is one of ``codes`` (a table lookup, O(n))."""
+        table = np.zeros(len(self.categories), dtype=bool)
+        table[codes] = True
+        return table[self.category_code]
+
+    def codes(self, names: tuple[str, ...] | list[str]) -> np.ndarray:
+        """Codes of the named categories that exist (unknown names match nothing)."""
+        pos = np.searchsorted(self.categories, np.asarray(names, dtype=object))
+        pos = np.minimum(pos, len(self.categories) - 1)
+        return pos[self.categories[pos] == np.asarray(names, dtype=object)]
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from models.data.ids import IdMap
 from models.ranking.bundle import Bundle
 from models.ranking.policies import (
     NEVER,
@@ -58,8 +59,8 @@ class Engine:
         self.bundle = bundle
         model = bundle.model
         self.cat = bundle.catalogue
-        self.user_pos = {u: i for i, u in enumerate(model.user_ids)}
-        self.item_pos = {it: i for i, it in enumerate(model.item_ids)}
+        self.weights = bundle.ranking
+        self.users, self.items = IdMap(model.user_ids), IdMap(model.item_ids)
         self.item_emb = model.item_emb
         # Scoring one user against every item reads the whole matrix; laid out (d, n) the
         # product streams along items (BLAS gemv "N"): 3x faster than (n, d) @ (d,) here.
@@ -111,8 +112,9 @@ class Engine:
         self, user_id: str | None, attributes: dict[str, str] | None
     ) -> tuple[np.ndarray | None, str]:
         """The user's representation and how it was obtained."""
-        if user_id is not None and user_id in self.user_pos:
-            return self.bundle.model.user_emb[self.user_pos[user_id]], "known"
+        row = None if user_id is None else self.users.get(user_id)
+        if row is not None:
+            return self.bundle.model.user_emb[row], "known"
         tokens = self._tokens(attributes or {})
         if tokens is not None:
             ids = np.array(["request"], dtype=object)
@@ -129,6 +131,19 @@ class Engine:
             {"id": "request", "token": [f"{k}={v}" for k, v in usable.items()], "weight": 1.0}
         )
 
+    def _cross_sell(
+        self, cart: np.ndarray, aff_z: np.ndarray | None, candidates: np.ndarray | None = None
+    ) -> np.ndarray:
+        return cross_sell(
+            self.bundle.lift,
+            cart,
+            self.cat,
+            aff_z,
+            candidates,
+            affinity_weight=self.weights.cross_sell_affinity,
+            substitute_penalty=self.weights.substitute_penalty,
+        )
+
     def _item_scores(self, user_vec: np.ndarray) -> np.ndarray:
         """Scores of every item for the user; in place, since this runs per request."""
         aff = user_vec @ self.item_emb_t
@@ -139,10 +154,10 @@ class Engine:
         return None if user_vec is None else self._item_scores(user_vec)
 
     def _purchased(self, user_id: str | None) -> np.ndarray:
-        if user_id is None or user_id not in self.user_pos:
+        row = None if user_id is None else self.users.get(user_id)
+        if row is None:
             return np.empty(0, dtype=np.int64)
-        row = self.bundle.purchased[self.user_pos[user_id]]
-        return row.indices.astype(np.int64)
+        return self.bundle.purchased[row].indices.astype(np.int64)
 
     def _answer(self, scores: np.ndarray, k: int, reason, kind: str, warnings: list[str]) -> Answer:
         idx, val = best(scores, k)
@@ -170,7 +185,8 @@ class Engine:
         if exclude_purchased:
             scores[bought] = NEVER
         elif bought.size:  # repeat purchases allowed: earlier purchases first
-            buy_again(scores[None, :], self.bundle.purchased[self.user_pos[user_id]])
+            row = self.bundle.purchased[self.users.get(user_id)]
+            buy_again(scores[None, :], row, self.weights.buy_again_weight)
         scores[self.blocked(filters)] = NEVER
         why = {
             "known": "matches your interest in {}",
@@ -196,7 +212,7 @@ class Engine:
         attributes: dict[str, str] | None = None,
     ) -> Answer:
         """Items that complete the cart: co-purchase lift plus the user's affinity."""
-        pos = np.array([self.item_pos.get(c, -1) for c in cart], dtype=np.int64)
+        pos = self.items.positions(cart)
         warnings = [
             f"cart item {c!r} unknown: skipped" for c, p in zip(cart, pos, strict=True) if p < 0
         ]
@@ -210,7 +226,7 @@ class Engine:
         cand = cand[mask[cand] & ~np.isin(cand, known)]
         if known.size and cand.size >= k:
             aff_z = None if vec is None else self.affinity_z(vec, cand)
-            cand_scores = cross_sell(self.bundle.lift, known, self.cat, aff_z, cand)
+            cand_scores = self._cross_sell(known, aff_z, cand)
             top, val = best(cand_scores, k)
             idx = cand[top]
         else:
@@ -219,7 +235,7 @@ class Engine:
                 scores = aff if aff is not None else self.bundle.popularity.astype(float)
             else:
                 aff_z = None if vec is None else self.affinity_z(vec)
-                scores = cross_sell(self.bundle.lift, known, self.cat, aff_z)
+                scores = self._cross_sell(known, aff_z)
             scores[self.blocked(filters)] = NEVER
             scores[known] = NEVER
             idx, val = best(scores, k)
@@ -246,7 +262,7 @@ class Engine:
         attributes: dict[str, str] | None = None,
     ) -> Answer:
         """Pricier alternatives to an item in its category."""
-        anchor = self.item_pos.get(item_id)
+        anchor = self.items.get(item_id)
         if anchor is None:
             return Answer([], [f"item {item_id!r} unknown: no upsell"], "none")
         vec, kind = self.user_vector(user_id, attributes)
@@ -257,6 +273,8 @@ class Engine:
             vec,
             self.item_bias,
             max_price_ratio,
+            affinity_weight=self.weights.upsell_affinity,
+            margin_weight=self.weights.upsell_margin,
             norms=self.item_norms,
             taste=self.taste,
         )
@@ -276,7 +294,7 @@ class Engine:
         return Answer(items=items, warnings=[], user_kind=kind)
 
     def similar(self, item_id: str, k: int, filters: Filters) -> Answer:
-        anchor = self.item_pos.get(item_id)
+        anchor = self.items.get(item_id)
         if anchor is None:
             return Answer([], [f"item {item_id!r} unknown: no similar items"], "none")
         scores = cosine(self.taste, anchor, self.item_norms, self.taste_t)

@@ -1,6 +1,6 @@
 """Ranking policies: filters, cross-sell, upsell, similar items and popularity.
 
-Pure functions over a :class:`Catalogue` (one array per attribute, in the model's item
+Pure functions over a :class:`~models.ranking.catalogue.Catalogue` (one array per attribute, in the model's item
 order), item embeddings and association rules. Every policy returns a score per catalogue
 item, with ``-inf`` for items it must never return; :func:`best` picks the top k.
 """
@@ -10,61 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
 from models.data.columns import Columns
+from models.ranking.catalogue import Catalogue
 from models.ranking.topk import top_k_scores
 
 C = Columns
 NEVER = -np.inf
-
-
-@dataclass
-class Catalogue:
-    """The items a model can recommend, as aligned arrays."""
-
-    item_ids: np.ndarray  # (n_items,) object
-    category: np.ndarray  # (n_items,) object
-    price: np.ndarray  # (n_items,) float
-    in_stock: np.ndarray  # (n_items,) bool
-    margin: np.ndarray  # (n_items,) float, NaN where unknown
-    title: np.ndarray  # (n_items,) object
-    categories: np.ndarray  # (n_categories,) sorted names
-    category_code: np.ndarray  # (n_items,) int, index into categories
-    members: list[np.ndarray]  # positions of each category's items
-
-    @classmethod
-    def from_items(cls, items: pd.DataFrame, item_ids: np.ndarray) -> Catalogue:
-        frame = items.set_index(C.item).reindex(item_ids)
-        margin = frame[C.margin] if C.margin in frame else pd.Series(np.nan, index=frame.index)
-        category = frame[C.category].fillna("unknown").to_numpy(dtype=object)
-        categories, code = np.unique(category.astype(str), return_inverse=True)
-        order = np.argsort(code, kind="stable")
-        members = np.split(order, np.cumsum(np.bincount(code, minlength=len(categories)))[:-1])
-        return cls(
-            item_ids=np.asarray(item_ids, dtype=object),
-            category=category,
-            price=frame[C.price].to_numpy(dtype=float),
-            in_stock=frame[C.in_stock].fillna(False).to_numpy(dtype=bool),
-            margin=pd.to_numeric(margin, errors="coerce").to_numpy(dtype=float),
-            title=frame[C.title].fillna("").to_numpy(dtype=object),
-            categories=categories.astype(object),
-            category_code=code.astype(np.int32),
-            members=members,
-        )
-
-    def in_categories(self, codes: np.ndarray) -> np.ndarray:
-        """Mask of the items whose category is one of ``codes`` (a table lookup, O(n))."""
-        table = np.zeros(len(self.categories), dtype=bool)
-        table[codes] = True
-        return table[self.category_code]
-
-    def codes(self, names: tuple[str, ...] | list[str]) -> np.ndarray:
-        """Codes of the named categories that exist (unknown names match nothing)."""
-        pos = np.searchsorted(self.categories, np.asarray(names, dtype=object))
-        pos = np.minimum(pos, len(self.categories) - 1)
-        return pos[self.categories[pos] == np.asarray(names, dtype=object)]
 
 
 @dataclass(frozen=True)
@@ -167,11 +120,11 @@ def cross_sell(
     return scores
 
 
-def buy_again(scores: np.ndarray, bought: sp.csr_matrix, weight: float = 5.0) -> np.ndarray:
+def buy_again(scores: np.ndarray, bought: sp.csr_matrix, weight: float) -> np.ndarray:
     """Lift what each customer bought before by ``weight`` spreads of their row's scores,
     in place: when a shop allows repeat purchases, earlier purchases are what customers
-    most often buy next. 5 is where the gain levels off on the default shop's validation
-    window (docs/quality.md). ``scores`` (n, items), finite; ``bought`` 0/1, same shape."""
+    most often buy next (``RankingConfig.buy_again_weight``). ``scores`` (n, items),
+    finite; ``bought`` 0/1, same shape."""
     spread = scores.std(axis=1)
     coo = bought.tocoo()
     scores[coo.row, coo.col] += weight * spread[coo.row]
@@ -256,3 +209,21 @@ def popular(popularity: np.ndarray, cat: Catalogue, category: str | None = None)
     if category is not None:
         scores[~cat.in_categories(cat.codes([category]))] = NEVER
     return scores
+
+
+def upsell_candidates(
+    scores: np.ndarray,
+    anchor: int,
+    prices: np.ndarray,
+    category: np.ndarray,
+    max_price_ratio: float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The upsell rule for any recommender's item scores: only items of the anchor's
+    category, strictly pricier (at most ``max_price_ratio`` times its price), are
+    candidates; returns (positions, their scores). The engine's :func:`upsell` keeps the
+    same rule through the catalogue's category members."""
+    keep = (category == category[anchor]) & (prices > prices[anchor])
+    if max_price_ratio is not None:
+        keep &= prices <= prices[anchor] * max_price_ratio
+    cand = np.flatnonzero(keep)
+    return cand, np.asarray(scores)[cand]

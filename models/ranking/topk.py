@@ -97,3 +97,37 @@ def _select(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     order = np.lexsort((part, -part_scores), axis=1)
     idx = np.take_along_axis(part, order, axis=1)
     return idx, np.take_along_axis(part_scores, order, axis=1)
+
+
+def top_per_row(m: sp.spmatrix, n: int) -> sp.csr_matrix:
+    """Keep the ``n`` largest entries of each row of a sparse matrix (one sort of all
+    entries, no loop over rows): bounds item-item tables on big catalogues."""
+    m = sp.csr_matrix(m)
+    m.sort_indices()
+    counts = np.diff(m.indptr)
+    if counts.max(initial=0) <= n:
+        return m
+    row = np.repeat(np.arange(m.shape[0]), counts)
+    order = np.lexsort((-m.data, row))
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order)) - m.indptr[row[order]]
+    keep = rank < n
+    return sp.csr_matrix((m.data[keep], (row[keep], m.indices[keep])), shape=m.shape)
+
+
+def without(scores: np.ndarray, banned: sp.spmatrix | None) -> np.ndarray:
+    """``scores`` (a copy, float32) with the non-zeros of ``banned`` (same shape) at -inf."""
+    out = np.array(scores, dtype=np.float32)
+    if banned is not None:
+        coo = sp.coo_matrix(banned)
+        out[coo.row, coo.col] = -np.inf
+    return out
+
+
+def best_of(scores: np.ndarray, k: int) -> np.ndarray:
+    """Top-``k`` positions per row, best first, -1 where fewer than ``k`` are allowed
+    (scores at -inf are never returned)."""
+    out = np.full((scores.shape[0], k), -1, dtype=np.int64)
+    idx, val = top_k_scores(scores, k)
+    out[:, : idx.shape[1]] = np.where(np.isfinite(val), idx, -1)
+    return out

@@ -1,65 +1,15 @@
-"""Baselines behind one interface: what a shop could build in an afternoon.
-
-Every baseline learns from the same :class:`Interactions` (the training window as
-matrices) and answers two questions, vectorised over the catalogue:
-
-- ``scores(rows)``: (len(rows), n_items) scores for users (personal recommendations);
-- ``related(carts)``: (n_carts, n_items) scores of items that go with each row's set of
-  items, ``carts`` a 0/1 (n_carts, n_items) matrix (carts for cross-sell, one-item rows
-  for an upsell anchor).
-
-Filters (exclusions, category, price) are applied by the caller, the same for every
-model, so the comparison is between the scores alone.
-"""
+"""The baselines: what a shop could build in an afternoon, behind the one interface of
+:mod:`models.recommenders.base`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
 import scipy.sparse as sp
 
-
-@dataclass
-class Interactions:
-    """The training window: who interacted with what, item categories, and baskets."""
-
-    matrix: sp.csr_matrix  # (n_users, n_items) interaction weights
-    item_category: np.ndarray  # (n_items,) integer category codes
-    baskets: sp.csr_matrix | None = None  # (n_baskets, n_items) 0/1 incidence
-    recent: sp.csr_matrix | None = None  # (n_users, n_items) the window's last days only
-
-    @property
-    def binary(self) -> sp.csr_matrix:
-        out = self.matrix.tocsr().astype(bool).astype(np.float32)
-        out.eliminate_zeros()
-        return out
-
-
-class Baseline(Protocol):
-    name: str
-
-    def fit(self, data: Interactions) -> Baseline: ...
-
-    def scores(self, rows: np.ndarray) -> np.ndarray: ...
-
-    def related(self, carts: sp.csr_matrix) -> np.ndarray: ...
-
-
-def _popularity(data: Interactions) -> np.ndarray:
-    """Users who interacted with each item."""
-    return np.asarray(data.binary.sum(axis=0), dtype=np.float64).ravel()
-
-
-def _users_per_item(matrix: sp.csr_matrix) -> np.ndarray:
-    return np.asarray((matrix != 0).sum(axis=0), dtype=np.float64).ravel()
-
-
-def _fitted(matrix: sp.csr_matrix | None) -> sp.csr_matrix:
-    if matrix is None:
-        raise RuntimeError("call fit() before asking the baseline for scores")
-    return matrix
+from models.ranking.topk import top_per_row
+from models.recommenders.base import Interactions, customers_per_item, fitted
 
 
 def _dense(m: sp.spmatrix | np.ndarray) -> np.ndarray:
@@ -69,14 +19,15 @@ def _dense(m: sp.spmatrix | np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class GlobalPopularity:
-    """The best sellers, the same for everyone."""
+class Popularity:
+    """The best sellers, the same for everyone: customers per item in the training window
+    (:func:`~models.recommenders.base.customers_per_item`)."""
 
     name: str = "popularity"
     pop: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
-    def fit(self, data: Interactions) -> GlobalPopularity:
-        self.pop = _popularity(data)
+    def fit(self, data: Interactions) -> Popularity:
+        self.pop = customers_per_item(data.matrix)
         return self
 
     def scores(self, rows: np.ndarray) -> np.ndarray:
@@ -87,7 +38,7 @@ class GlobalPopularity:
 
 
 @dataclass
-class RecentPopularity(GlobalPopularity):
+class RecentPopularity(Popularity):
     """The best sellers of the window's last days: what a shop puts on its home page, and
     a seasonal shop's strongest simple signal; ties broken by the whole window."""
 
@@ -96,8 +47,8 @@ class RecentPopularity(GlobalPopularity):
     def fit(self, data: Interactions) -> RecentPopularity:
         if data.recent is None:
             raise ValueError("recent popularity needs the window's last days (recent)")
-        whole = _popularity(data)
-        self.pop = _users_per_item(data.recent) + whole / (whole.max() + 1.0)
+        whole = customers_per_item(data.matrix)
+        self.pop = customers_per_item(data.recent) + whole / (whole.max() + 1.0)
         return self
 
 
@@ -114,7 +65,7 @@ class CategoryPopularity:
     item_category: sp.csr_matrix | None = None  # (n_items, n_categories) one-hot
 
     def fit(self, data: Interactions) -> CategoryPopularity:
-        self.pop = _popularity(data)
+        self.pop = customers_per_item(data.matrix)
         self.category = np.asarray(data.item_category, dtype=np.int64)
         n_cat = int(self.category.max()) + 1 if len(self.category) else 0
         self.item_category = sp.csr_matrix(
@@ -131,24 +82,12 @@ class CategoryPopularity:
         return (self.pop / (self.pop.max() + 1)).astype(np.float32)
 
     def scores(self, rows: np.ndarray) -> np.ndarray:
-        share = _dense(_fitted(self.user_category)[rows])[:, self.category]
+        share = _dense(fitted(self.user_category)[rows])[:, self.category]
         return share + self._tiebreak()
 
     def related(self, carts: sp.csr_matrix) -> np.ndarray:
-        same = _dense(carts @ _fitted(self.item_category))[:, self.category] > 0
+        same = _dense(carts @ fitted(self.item_category))[:, self.category] > 0
         return same.astype(np.float32) + self._tiebreak()
-
-
-def top_per_row(m: sp.csr_matrix, n: int) -> sp.csr_matrix:
-    """Keep the ``n`` largest entries of each row (vectorised: one sort of all entries)."""
-    m = m.tocsr()
-    m.sort_indices()
-    row = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
-    order = np.lexsort((-m.data, row))
-    rank = np.empty(len(order), np.int64)
-    rank[order] = np.arange(len(order)) - m.indptr[row[order]]
-    keep = rank < n
-    return sp.csr_matrix((m.data[keep], (row[keep], m.indices[keep])), shape=m.shape)
 
 
 @dataclass
@@ -175,10 +114,10 @@ class ItemKNN:
         return self
 
     def scores(self, rows: np.ndarray) -> np.ndarray:
-        return _dense(_fitted(self.history)[rows] @ _fitted(self.sim))
+        return _dense(fitted(self.history)[rows] @ fitted(self.sim))
 
     def related(self, carts: sp.csr_matrix) -> np.ndarray:
-        return _dense(carts @ _fitted(self.sim))
+        return _dense(carts @ fitted(self.sim))
 
 
 @dataclass
@@ -202,10 +141,10 @@ class AssociationRules:
         return self
 
     def scores(self, rows: np.ndarray) -> np.ndarray:
-        return _dense(_fitted(self.history)[rows] @ _fitted(self.confidence))
+        return _dense(fitted(self.history)[rows] @ fitted(self.confidence))
 
     def related(self, carts: sp.csr_matrix) -> np.ndarray:
-        return _dense(carts @ _fitted(self.confidence))
+        return _dense(carts @ fitted(self.confidence))
 
 
 @dataclass

@@ -1,9 +1,10 @@
-"""The hybrid LightFM recommender and the popularity baseline, behind one interface.
+"""The hybrid LightFM model, and its face behind the one recommender interface.
 
-A recommender turns ids (plus feature tokens for ids it never saw) into vectors, and
-:func:`models.ranking.topk.top_k` ranks them. The hybrid keeps LightFM's ``Dataset`` maps and
+:class:`HybridModel` turns ids (plus feature tokens for ids it never saw) into vectors, and
+:func:`models.ranking.topk.top_k` ranks them. It keeps LightFM's ``Dataset`` maps and
 precomputed user and item representations, so scoring is a matrix product, never a
-per-request ``predict`` over the catalogue.
+per-request ``predict`` over the catalogue. :class:`Hybrid` is the same model as a
+:class:`~models.recommenders.base.Recommender` over a feature set's ids.
 """
 
 from __future__ import annotations
@@ -12,16 +13,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from lightfm import LightFM
 from lightfm.data import Dataset
 
 from models.artifacts import load_pickle, save_pickle
 from models.config import TrainConfig
+from models.data.ids import IdMap
 from models.features.build import FeatureSet, encode
+from models.recommenders.base import Interactions, fitted
 
 
 class ModelDivergedError(RuntimeError):
@@ -97,40 +100,6 @@ class Vectors:
     users: np.ndarray  # (n_users, d)
     items: np.ndarray  # (n_items, d)
     item_bias: np.ndarray  # (n_items,)
-
-
-class Recommender(Protocol):
-    @property
-    def name(self) -> str: ...
-
-    def vectors(
-        self,
-        user_ids: np.ndarray,
-        user_tokens: pd.DataFrame | None,
-        item_ids: np.ndarray,
-        item_tokens: pd.DataFrame | None,
-    ) -> Vectors: ...
-
-
-@dataclass
-class Popularity:
-    """Most popular items first, for everyone: the baseline every model must beat."""
-
-    item_ids: np.ndarray
-    scores: np.ndarray  # (n_items,) popularity in the training window
-    name: str = "popularity"
-
-    @classmethod
-    def fit(cls, fs: FeatureSet) -> Popularity:
-        return cls(item_ids=fs.item_ids, scores=fs.item_popularity.astype(np.float64))
-
-    def vectors(self, user_ids, user_tokens, item_ids, item_tokens) -> Vectors:
-        score = pd.Series(self.scores, index=self.item_ids).reindex(item_ids).fillna(0.0).to_numpy()
-        return Vectors(
-            np.zeros((len(user_ids), 1), np.float32),
-            np.zeros((len(item_ids), 1), np.float32),
-            score.astype(np.float32),
-        )
 
 
 @dataclass
@@ -243,15 +212,14 @@ class HybridModel:
     def _lookup(
         self, ids: np.ndarray, tokens: pd.DataFrame | None, users: bool
     ) -> tuple[np.ndarray, np.ndarray]:
-        own_ids = self.user_ids if users else self.item_ids
         bias = self.user_bias if users else self.item_bias
         emb = self.user_emb if users else self.item_emb
-        pos = pd.Series(np.arange(len(own_ids)), index=pd.Index(own_ids)).reindex(ids).to_numpy()
-        known = ~np.isnan(pos)
+        pos = IdMap(self.user_ids if users else self.item_ids).positions(ids)
+        known = pos >= 0
         out_bias = np.zeros(len(ids), np.float32)
         out_emb = np.zeros((len(ids), emb.shape[1]), np.float32)
-        out_bias[known] = bias[pos[known].astype(np.int64)]
-        out_emb[known] = emb[pos[known].astype(np.int64)]
+        out_bias[known] = bias[pos[known]]
+        out_emb[known] = emb[pos[known]]
         if (~known).any():
             cold = ids[~known]
             cold_tokens = tokens[tokens["id"].isin(set(cold))] if tokens is not None else None
@@ -270,3 +238,53 @@ class HybridModel:
     @staticmethod
     def load(path: Path) -> HybridModel:
         return load_pickle(path, HybridModel)
+
+
+@dataclass
+class Hybrid:
+    """LightFM (with features, or pure collaborative filtering when the config turns them
+    off) as a :class:`~models.recommenders.base.Recommender`: scores over the feature set
+    it was fitted on (or wrapped for, :meth:`of`), in that set's user and item order."""
+
+    config: TrainConfig
+    model: HybridModel | None = None
+    vectors: Vectors | None = None
+    taste: np.ndarray | None = None  # (n_items, d) unit item embeddings without trends
+
+    @property
+    def name(self) -> str:
+        return "lightfm-hybrid" if self.config.use_features else "lightfm-cf"
+
+    def fit(
+        self, data: Interactions, on_epoch: Callable[[int, int, float], None] | None = None
+    ) -> Hybrid:
+        if data.features is None:
+            raise ValueError("LightFM learns from a feature set: Interactions.from_features")
+        model = HybridModel.fit(data.features, self.config, on_epoch)
+        return self._index(model, data.features)
+
+    @classmethod
+    def of(cls, model: HybridModel, fs: FeatureSet) -> Hybrid:
+        """An already trained model (e.g. the champion, from an older window) scoring this
+        feature set's customers and items: ids it never saw through their features."""
+        return cls(config=model.config)._index(model, fs)
+
+    def _index(self, model: HybridModel, fs: FeatureSet) -> Hybrid:
+        self.model = model
+        self.vectors = model.vectors(fs.user_ids, fs.user_tokens, fs.item_ids, fs.item_tokens)
+        taste = self.vectors.items
+        if model.trend_moments is not None:
+            taste = taste[:, :-TREND_DIMS]
+        norms = np.linalg.norm(taste, axis=1, keepdims=True)
+        self.taste = np.divide(taste, norms, out=np.zeros_like(taste), where=norms > 0)
+        return self
+
+    def scores(self, rows: np.ndarray) -> np.ndarray:
+        vec = fitted(self.vectors, self.name)
+        return vec.users[rows] @ vec.items.T + vec.item_bias
+
+    def related(self, carts: sp.csr_matrix) -> np.ndarray:
+        """Summed cosine similarity to the cart's items, in the taste space (trends left out:
+        two best sellers are not alike for selling well)."""
+        taste = fitted(self.taste, self.name)
+        return np.asarray(sp.csr_matrix(carts) @ taste) @ taste.T

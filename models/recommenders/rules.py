@@ -19,6 +19,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from models.data.columns import Columns
+from models.data.ids import IdMap
 
 C = Columns
 
@@ -47,11 +48,9 @@ class Rules:
 def mine(baskets: pd.DataFrame, item_ids: np.ndarray, min_count: int = 2) -> Rules:
     """Rules from (order_id, item_id) rows; pairs seen in fewer than ``min_count`` baskets
     are dropped as noise."""
-    pos = pd.Series(np.arange(len(item_ids)), index=pd.Index(item_ids))
     rows = baskets[[C.order, C.item]].dropna().drop_duplicates()
-    mapped = rows[C.item].map(pos)
-    rows = rows[mapped.notna()]
-    cols = mapped[mapped.notna()].to_numpy(dtype=np.int64)
+    mapped = IdMap(item_ids).positions(rows[C.item])
+    rows, cols = rows[mapped >= 0], mapped[mapped >= 0]
     order_codes, _ = pd.factorize(rows[C.order])
     n_baskets = int(order_codes.max()) + 1 if len(order_codes) else 0
     incidence = sp.csr_matrix(

@@ -50,7 +50,7 @@ def test_features_on_a_local_dask_cluster_match_the_single_process_path(
     shop = tmp_path / "shop"
     write_shop(tiny_shop, shop)
     config = RunConfig(features=CFG)
-    snapshot = ingest(str(shop), "contract", None, config)
+    snapshot = ingest(str(shop), "contract", None, config.dataset)
     single_flow, one = features_flow(Settings())
     single = single_flow(snapshot, config, one)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster:

@@ -56,7 +56,7 @@ def test_first_run_registers_the_champion_with_everything_logged(first, home):
     )
     assert run.data.metrics["rows.events.read"] == run.data.metrics["rows.events.accepted"] > 0
     assert run.data.metrics["ndcg_at_10"] > run.data.metrics["popularity.ndcg_at_10"]
-    assert {"cold_users.ndcg_at_10", "cold_items.hit_rate_at_10", "coverage_at_10"} <= set(
+    assert {"cold_users.ndcg_at_10", "new_items.hit_rate_at_10", "coverage_at_10"} <= set(
         run.data.metrics
     )
     assert run.data.tags["dataset"] == "default-shop" and "window.cutoff" in run.data.tags
@@ -112,9 +112,7 @@ def test_corrupt_events_are_quarantined_with_reasons(home, shop_dir, tmp_path):
         "u000001,NO-SUCH-ITEM,view,2026-03-01T10:00:00,1,10.0,",  # unknown item
     ]
     (tmp_path / "events.csv").write_text("\n".join([header, *rows, *bad]) + "\n")
-    snapshot = ingest(
-        str(tmp_path), "contract", None, FAST.model_copy(update={"dataset": "corrupt"})
-    )
+    snapshot = ingest(str(tmp_path), "contract", None, "corrupt")
     report = snapshot.report()["events"]
     assert report["read"] == 202 and report["accepted"] == 199 and report["quarantined"] == 3
     assert report["reasons"] == {

@@ -25,8 +25,7 @@ from mlflow import MlflowClient
 from flows.monitor import monitor
 from flows.pipeline import pipeline
 from infra.lake import write_shop
-from infra.pyfunc import ARTIFACT, CartliftModel
-from infra.registry import connect
+from infra.registry import ARTIFACT, CODE_PATHS, MODEL_CODE, connect
 from infra.settings import Settings
 from models.config import FeatureConfig, RunConfig, TrainConfig
 from models.data.contract import pseudonym
@@ -205,7 +204,8 @@ def corrupt_version(settings: Settings, tmp: Path) -> str:
     with mlflow.start_run(run_name="corrupt-upload"):
         info = mlflow.pyfunc.log_model(
             name="model",
-            python_model=CartliftModel(),
+            python_model=str(MODEL_CODE),
+            code_paths=CODE_PATHS,
             artifacts={ARTIFACT: str(garbage)},
             registered_model_name=settings.registered_model,
         )

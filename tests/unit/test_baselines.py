@@ -9,15 +9,15 @@ import pytest
 import scipy.sparse as sp
 
 from models.evaluation.protocol import Protocol, evaluate, task
+from models.ranking.topk import top_per_row
+from models.recommenders.base import Interactions
 from models.recommenders.baselines import (
     AssociationRules,
     CategoryPopularity,
-    GlobalPopularity,
     ImplicitALS,
-    Interactions,
     ItemKNN,
+    Popularity,
     RecentPopularity,
-    top_per_row,
 )
 
 # Users 0-2 buy in category 0 (items 0-2), users 3-5 in category 1 (items 3-5); item 6
@@ -47,7 +47,7 @@ def best_unseen(scores: np.ndarray, row: int) -> int:
 
 
 def test_global_popularity_ranks_the_add_on_first():
-    model = GlobalPopularity().fit(DATA)
+    model = Popularity().fit(DATA)
     assert model.pop.tolist() == [2, 2, 2, 2, 2, 2, 6]
     assert np.argmax(model.scores(np.array([6]))[0]) == 6
 
@@ -107,7 +107,7 @@ def test_top_per_row_keeps_the_largest():
 def test_every_baseline_runs_through_the_protocol():
     t = task(matrix([[n] for n in NEXT]), DATA.matrix, {"cold": np.arange(7) == 6})
     models = [
-        GlobalPopularity(),
+        Popularity(),
         CategoryPopularity(),
         ItemKNN(neighbours=3),
         AssociationRules(min_count=1),

@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.config import EvaluateConfig, FeatureConfig, TrainConfig
-from models.evaluation.holdout import evaluate as gate_evaluate
-from models.evaluation.holdout import holdout
+from models.config import EvaluateConfig, FeatureConfig, RankingConfig, TrainConfig
 from models.evaluation.protocol import Protocol
 from models.evaluation.tasks import (
     cheapest_pricier,
@@ -15,32 +13,32 @@ from models.evaluation.tasks import (
     cross_sell_table,
     engine_cross_sell,
     engine_upsell,
-    interactions,
-    lightfm_scorer,
+    holdout_metrics,
     tasks,
     upsell_table,
 )
 from models.features.build import build
 from models.ranking.bundle import build_bundle
 from models.ranking.engine import Engine
+from models.recommenders.base import Interactions
 from models.recommenders.baselines import (
     AssociationRules,
     CategoryPopularity,
-    GlobalPopularity,
     ImplicitALS,
     ItemKNN,
+    Popularity,
 )
-from models.recommenders.hybrid import HybridModel
+from models.recommenders.hybrid import Hybrid, HybridModel
 
 
 @pytest.fixture(scope="module")
 def fitted(tiny_shop):
     fs = build(tiny_shop.events, tiny_shop.items, tiny_shop.users, FeatureConfig(holdout_days=14))
     hybrid = HybridModel.fit(fs, TrainConfig(no_components=8, epochs=5))
-    data = interactions(fs)
-    scorers = {"lightfm-hybrid": lightfm_scorer(hybrid, fs)}
+    data = Interactions.from_features(fs)
+    scorers = {"lightfm-hybrid": Hybrid.of(hybrid, fs).scores}
     for model in (
-        GlobalPopularity(),
+        Popularity(),
         CategoryPopularity(),
         ItemKNN(),
         AssociationRules(),
@@ -50,20 +48,28 @@ def fitted(tiny_shop):
     return fs, hybrid, scorers
 
 
-def test_the_protocol_agrees_with_the_gates_evaluation(fitted):
-    fs, hybrid, scorers = fitted
-    gate = gate_evaluate(hybrid, fs, holdout(fs, EvaluateConfig()), EvaluateConfig())
-    table = compare(fs, {"lightfm-hybrid": scorers["lightfm-hybrid"]}, True, Protocol(ks=(10,)))
-    row = table.query("task == 'customers' and slice == 'all' and metric == 'ndcg' and k == 10")
-    assert row["mean"].item() == pytest.approx(gate["ndcg_at_10"], abs=1e-6)
-    assert row["users"].item() == gate["users"]
+@pytest.mark.parametrize("exclude", [True, False])
+def test_the_gate_reads_the_reports_table(fitted, exclude):
+    fs, _, scorers = fitted
+    cfg = EvaluateConfig(exclude_purchased=exclude)
+    gate = holdout_metrics(fs, scorers, cfg)
+    table = compare(fs, scorers, exclude, Protocol(ks=(10,)))
+    for model in ("popularity", "lightfm-hybrid"):
+        for where, query in (
+            ("", "task == 'customers' and slice == 'all'"),
+            ("cold_users.", "task == 'customers' and slice == 'cold_users'"),
+            ("new_items.", "task == 'new_items' and slice == 'all'"),
+        ):
+            row = table.query(f"model == @model and {query} and metric == 'ndcg' and k == 10")
+            assert row["mean"].item() == pytest.approx(gate[model][f"{where}ndcg_at_10"], abs=1e-9)
+            assert row["users"].item() == gate[model][f"{where}users"]
 
 
 def test_every_model_every_slice_every_k_with_intervals(fitted):
     fs, _, scorers = fitted
     table = compare(fs, scorers, False, Protocol(ks=(5, 10, 20), bootstrap=200))
     assert set(table["model"]) == set(scorers)
-    assert set(table["task"]) == {"customers", "new items"}
+    assert set(table["task"]) == {"customers", "new_items"}
     assert set(table["slice"]) == {"all", "warm", "cold_users"}
     assert set(table["k"]) == {5, 10, 20}
     assert {"novelty", "diversity", "coverage"} <= set(table["metric"])
@@ -83,8 +89,8 @@ def test_excluding_purchases_removes_them_from_truth_and_lists(fitted):
 
 def test_cross_sell_and_upsell_tables_judge_the_product_and_the_baselines(fitted):
     fs, hybrid, _ = fitted
-    engine = Engine(build_bundle(hybrid, fs, FeatureConfig(holdout_days=14), {}))
-    data = interactions(fs)
+    engine = Engine(build_bundle(hybrid, fs, FeatureConfig(holdout_days=14), RankingConfig(), {}))
+    data = Interactions.from_features(fs)
     rules = AssociationRules().fit(data)
     popular = CategoryPopularity().fit(data)
     cross = cross_sell_table(
@@ -92,7 +98,7 @@ def test_cross_sell_and_upsell_tables_judge_the_product_and_the_baselines(fitted
         {
             "cartlift": engine_cross_sell(engine, fs, 10),
             "association rules": lambda rows, carts: rules.related(carts),
-            "popularity": lambda rows, carts: GlobalPopularity().fit(data).related(carts),
+            "popularity": lambda rows, carts: Popularity().fit(data).related(carts),
         },
     ).set_index("model")
     assert cross["cases"].min() > 20

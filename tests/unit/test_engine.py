@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.config import FeatureConfig, TrainConfig
+from models.config import FeatureConfig, RankingConfig, TrainConfig
 from models.data.ingest import validate_tables
 from models.features.build import build
 from models.ranking.bundle import Bundle, build_bundle
@@ -20,7 +20,7 @@ def engine(tiny_raw, tmp_path_factory):
     features = FeatureConfig(holdout_days=14)
     fs = build(r.events.accepted, r.items.accepted, r.users.accepted, features)
     model = HybridModel.fit(fs, TrainConfig(no_components=16, epochs=5))
-    bundle = build_bundle(model, fs, features, {"dataset": "tiny"})
+    bundle = build_bundle(model, fs, features, RankingConfig(), {"dataset": "tiny"})
     path = bundle.save(tmp_path_factory.mktemp("bundle") / "b.pkl")
     return Engine(Bundle.load(path))
 
@@ -35,9 +35,9 @@ def test_known_user_gets_personal_list_without_purchases(engine):
     answer = engine.recommend(user, 10, Filters())
     ids = [s.item_id for s in answer.items]
     assert len(ids) == 10 and answer.user_kind == "known" and not answer.warnings
-    bought = set(engine.cat.item_ids[engine.bundle.purchased[engine.user_pos[user]].indices])
+    bought = set(engine.cat.item_ids[engine.bundle.purchased[engine.users.get(user)].indices])
     assert not bought & set(ids)
-    assert all(engine.cat.in_stock[engine.item_pos[i]] for i in ids)
+    assert all(engine.cat.in_stock[engine.items.get(i)] for i in ids)
     scores = [s.score for s in answer.items]
     assert scores == sorted(scores, reverse=True)
 
@@ -48,7 +48,7 @@ def test_filters_are_honoured(engine):
         buyer(engine), 10, Filters(include_categories=(cats[0],), max_price=50.0)
     )
     for s in answer.items:
-        pos = engine.item_pos[s.item_id]
+        pos = engine.items.get(s.item_id)
         assert engine.cat.category[pos] == cats[0] and engine.cat.price[pos] <= 50.0
 
 
@@ -75,7 +75,7 @@ def test_upsell_is_pricier_and_same_category(engine):
     answer = engine.upsell(anchor, None, 10, None, Filters(in_stock_only=False))
     assert answer.items
     for s in answer.items:
-        pos = engine.item_pos[s.item_id]
+        pos = engine.items.get(s.item_id)
         assert engine.cat.price[pos] > engine.cat.price[cheapest]
         assert engine.cat.category[pos] == engine.cat.category[cheapest]
         assert s.reason.startswith("premium alternative in")
@@ -87,7 +87,7 @@ def test_similar_and_popular(engine):
     assert anchor not in {s.item_id for s in engine.similar(anchor, 5, Filters()).items}
     cat = str(engine.cat.category[3])
     answer = engine.popular(5, cat, Filters())
-    assert all(engine.cat.category[engine.item_pos[s.item_id]] == cat for s in answer.items)
+    assert all(engine.cat.category[engine.items.get(s.item_id)] == cat for s in answer.items)
     assert engine.popular(5, "no-such-category", Filters()).warnings
 
 
@@ -120,7 +120,7 @@ def test_cross_sell_fast_path_agrees_with_full_catalogue_scoring(engine):
     user = buyer(engine)
     answer = engine.cross_sell([engine.cat.item_ids[item]], user, 5, Filters())
     fast = [s.item_id for s in answer.items]
-    vec = engine.bundle.model.user_emb[engine.user_pos[user]]
+    vec = engine.bundle.model.user_emb[engine.users.get(user)]
     scores = cross_sell(lift, cart, engine.cat, engine.affinity_z(vec))
     scores[engine.blocked(Filters())] = NEVER
     idx, _ = best(scores, 5)
@@ -144,13 +144,13 @@ def test_new_item_is_served_through_its_features(engine):
     assert applied.added == ("launch-1",) and applied.updated == (str(cat.item_ids[1]),)
     assert len(engine.cat.item_ids) == len(bundle.catalogue.item_ids) - 1  # input untouched
     fresh = Engine(bundle)
-    vec = bundle.model.item_emb[fresh.item_pos["launch-1"]]
+    vec = bundle.model.item_emb[fresh.items.get("launch-1")]
     assert np.abs(vec).sum() > 0  # a representation from category, brand and price band
     # Its nearest items are of its category far above chance (1 in 9 categories): the
     # features placed it among its kind.
     near = fresh.similar("launch-1", 20, Filters(in_stock_only=False)).items
     share = np.mean(
-        [bundle.catalogue.category[fresh.item_pos[s.item_id]] == category for s in near]
+        [bundle.catalogue.category[fresh.items.get(s.item_id)] == category for s in near]
     )
     print(f"same-category share of the new item's 20 nearest: {share:.2f}")
     assert len(near) == 20 and share >= 3 / 9
@@ -178,7 +178,7 @@ def test_an_update_for_an_item_the_model_lacks_is_skipped_when_not_strict(engine
 
 def test_with_repeats_allowed_earlier_purchases_come_first(engine):
     user = buyer(engine)
-    bought = set(engine.cat.item_ids[engine.bundle.purchased[engine.user_pos[user]].indices])
+    bought = set(engine.cat.item_ids[engine.bundle.purchased[engine.users.get(user)].indices])
     answer = engine.recommend(user, 30, Filters(in_stock_only=False), exclude_purchased=False)
     first = answer.items[: len(bought)]
     assert {s.item_id for s in first} == bought

@@ -5,10 +5,12 @@ import pytest
 
 from models.config import EvaluateConfig, FeatureConfig, TrainConfig
 from models.data.ingest import validate_tables
-from models.evaluation.holdout import evaluate, holdout
+from models.evaluation.tasks import holdout_metrics
 from models.features.build import build
 from models.ranking.topk import top_k, top_k_scores
-from models.recommenders.hybrid import HybridModel, Popularity
+from models.recommenders.base import Interactions
+from models.recommenders.baselines import Popularity
+from models.recommenders.hybrid import Hybrid, HybridModel
 
 FAST = TrainConfig(no_components=16, epochs=5, num_threads=1)
 
@@ -36,18 +38,6 @@ def test_top_k_excludes_and_orders():
     exclude = sp.csr_matrix(np.array([[1, 0, 0], [0, 0, 0]]))
     idx, _ = top_k(users, items, np.zeros(3, np.float32), 2, exclude=exclude)
     assert 0 not in idx[0] and idx[1].tolist() == [1, 2]
-
-
-@pytest.mark.parametrize("kind", ["hybrid", "popularity"])
-def test_recommenders_never_return_excluded_items(fs, model, kind):
-    rec = model if kind == "hybrid" else Popularity.fit(fs)
-    ho = holdout(fs, EvaluateConfig(exclude_purchased=True))
-    vec = rec.vectors(ho.user_ids, fs.user_tokens, fs.item_ids, fs.item_tokens)
-    idx, _ = top_k(vec.users, vec.items, vec.item_bias, 10, exclude=ho.exclude)
-    assert idx.shape == (len(ho.user_ids), 10)
-    excluded = ho.exclude.tocoo()
-    banned = set(zip(excluded.row.tolist(), excluded.col.tolist(), strict=True))
-    assert not banned & {(u, i) for u in range(idx.shape[0]) for i in idx[u]}
 
 
 def test_save_load_gives_identical_scores(model, fs, tmp_path):
@@ -88,12 +78,14 @@ def test_diverged_parameters_are_refused_with_advice(model):
 
 
 def test_hybrid_beats_popularity_on_tiny_shop(model, fs):
-    cfg = EvaluateConfig()
-    ho = holdout(fs, cfg)
-    hybrid = evaluate(model, fs, ho, cfg)
-    pop = evaluate(Popularity.fit(fs), fs, ho, cfg)
+    scorers = {
+        "hybrid": Hybrid.of(model, fs).scores,
+        "popularity": Popularity().fit(Interactions.from_features(fs)).scores,
+    }
+    out = holdout_metrics(fs, scorers, EvaluateConfig())
+    hybrid, pop = out["hybrid"], out["popularity"]
     assert hybrid["users"] == pop["users"] > 0
-    assert {"cold_users.ndcg_at_10", "cold_items.ndcg_at_10", "coverage_at_10"} <= set(hybrid)
+    assert {"cold_users.ndcg_at_10", "new_items.ndcg_at_10", "coverage_at_10"} <= set(hybrid)
     assert hybrid["coverage_at_10"] > pop["coverage_at_10"]
 
 
@@ -167,11 +159,13 @@ def test_lean_on_trend_chooses_the_best_of_the_grid_per_slice(model, fs):
     from dataclasses import replace
 
     from models.config import RunConfig
-    from models.evaluation.tuning import HALF_LIFE_GRID, MIN_COLD_USERS, TREND_GRID, lean_on_trend
+    from models.evaluation.protocol import slice_means
+    from models.evaluation.tasks import tasks
+    from models.evaluation.tuning import lean_on_trend
     from models.features.build import trends
 
     config = RunConfig(features=FeatureConfig(holdout_days=14), train=FAST)
-    ho = holdout(fs, config.evaluate)
+    customers = tasks(fs, config.evaluate.exclude_purchased)["customers"]
     tuned, scores = lean_on_trend(model.model, fs, config)
 
     def ndcg(half_life: float, w: float) -> tuple[float, float]:
@@ -181,15 +175,15 @@ def test_lean_on_trend_chooses_the_best_of_the_grid_per_slice(model, fs):
         item_trend, newcomer_trend = trends(fs.split.train, fs.item_ids, fs.split.cutoff, feats)
         at = replace(fs, item_trend=item_trend, newcomer_trend=newcomer_trend)
         cfg = FAST.model_copy(update={"trend_weight": w, "cold_trend_weight": w})
-        m = evaluate(HybridModel.wrap(model.model, at, cfg), at, ho, config.evaluate)
-        n, n_cold, cold = m["users"], m["cold_users.users"], m["cold_users.ndcg_at_10"]
-        return (m["ndcg_at_10"] * n - cold * n_cold) / (n - n_cold), cold
+        scorer = Hybrid.of(HybridModel.wrap(model.model, at, cfg), at).scores
+        m = slice_means(scorer, customers, 10)
+        return m["warm"], m["cold_users"]
 
-    grid = {(h, w): ndcg(h, w) for h in HALF_LIFE_GRID for w in TREND_GRID}
+    grid = {(h, w): ndcg(h, w) for h in config.tune.trend_half_lives for w in config.tune.trend_weights}
     warm = (tuned.features.trend_half_life_days, tuned.train.trend_weight)
     cold = (tuned.features.newcomer_half_life_days, tuned.train.cold_trend_weight)
     assert grid[warm][0] == max(v[0] for v in grid.values()) == scores["val_warm_ndcg_at_10"]
-    if scores["val_cold_users"] < MIN_COLD_USERS:  # too few to choose on: follow the warm
+    if scores["val_cold_users"] < config.tune.min_cold_users:  # too few to choose on: follow the warm
         assert cold == warm
     else:
         assert grid[cold][1] == max(v[1] for v in grid.values())

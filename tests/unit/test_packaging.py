@@ -26,3 +26,12 @@ def test_bentofile_points_at_the_service():
     spec = yaml.safe_load((ROOT / "serving/bentofile.yaml").read_text())
     module, cls = spec["service"].split(":")
     assert (ROOT / (module.replace(".", "/") + ".py")).read_text().count(f"class {cls}") == 1
+
+
+def test_the_serving_image_carries_no_orchestration():
+    pins = re.findall(r"^([A-Za-z0-9_.-]+)==", (ROOT / "serving/requirements.txt").read_text(), re.M)
+    names = {p.lower() for p in pins}
+    assert not names & {"prefect", "prefect-dask", "optuna", "dask", "distributed", "evidently"}
+    assert {"bentoml", "mlflow", "rectools-lightfm", "numpy", "scipy", "pandas"} <= names
+    spec = yaml.safe_load((ROOT / "serving/bentofile.yaml").read_text())
+    assert not any(p.startswith(("flows", "monitoring")) for p in spec["include"])

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from models.ranking.catalogue import Catalogue
 from models.ranking.policies import (
-    Catalogue,
     Filters,
     allowed,
     anchors,

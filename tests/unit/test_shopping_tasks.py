@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models.data.ids import IdMap
 from models.evaluation.shopping import (
     cross_sell_cases,
     judge_cross_sell,
@@ -13,8 +14,8 @@ from models.evaluation.shopping import (
     upsell_cases,
 )
 
-USERS = {"u1": 0, "u2": 1, "u3": 2}
-ITEMS = {f"i{n}": n for n in range(6)}
+USERS = IdMap(["u1", "u2", "u3"])
+ITEMS = IdMap([f"i{n}" for n in range(6)])
 CATEGORY = np.array([0, 0, 0, 1, 1, 1])
 PRICES = np.array([10.0, 20.0, 30.0, 5.0, 15.0, 25.0])
 CUTOFF = pd.Timestamp("2026-01-10")
