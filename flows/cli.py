@@ -223,7 +223,12 @@ def deploy(
 
     run = _run_config(settings, config, dataset, fmt, data)
     created, registered = register(
-        settings, run.dataset, str(data.resolve()), fmt, str(config.resolve()) if config else None, pool
+        settings,
+        run.dataset,
+        str(data.resolve()),
+        fmt,
+        str(config.resolve()) if config else None,
+        pool,
     )
     typer.echo(f"Work pool '{pool}': {'created' if created else 'exists'}")
     for r in registered:

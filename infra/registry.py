@@ -44,6 +44,8 @@ REQUIRED = ("mlflow", "rectools-lightfm", "numpy", "pandas", "scipy", "pydantic"
 
 def pip_requirements() -> list[str]:
     return [f"{name}=={installed(name)}" for name in REQUIRED]
+
+
 # MLflow's codes for a store that failed on its side or could not be reached (the client
 # reports a refused connection or exhausted HTTP retries as INTERNAL_ERROR).
 TRANSIENT = {"INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED"}
@@ -92,9 +94,7 @@ def connect(settings: Settings) -> MlflowClient:
     return MlflowClient()
 
 
-def alias_version(
-    tracking_uri: str, registry_uri: str | None, name: str, alias: str
-) -> int | None:
+def alias_version(tracking_uri: str, registry_uri: str | None, name: str, alias: str) -> int | None:
     """The version number behind ``name@alias`` (None when the alias is not set); a plain
     query with its own client, for the service's watcher process."""
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)

@@ -93,4 +93,3 @@ class CatalogueAck(BaseModel):
     model_version: str
     added: list[str]
     updated: list[str]
-

@@ -76,9 +76,7 @@ def with_buy_again(fs: FeatureSet, scorer: Scorer, weight: float) -> Scorer:
     """``scorer`` as the engine serves it when a shop allows repeat purchases: what each
     customer bought before the cutoff lifted (:func:`models.ranking.policies.buy_again`)."""
     bought = _bought_before(fs)
-    return lambda rows: buy_again(
-        np.asarray(scorer(rows), dtype=np.float64), bought[rows], weight
-    )
+    return lambda rows: buy_again(np.asarray(scorer(rows), dtype=np.float64), bought[rows], weight)
 
 
 def compare(
@@ -153,7 +151,9 @@ def _engine(ask: Callable[[list[str], str], Answer], fs: FeatureSet) -> CartScor
 
     def score(rows: np.ndarray, carts: sp.csr_matrix) -> np.ndarray:
         lists = [
-            items.rows([s.item_id for s in ask(list(items.ids[carts[i].indices]), str(users[r])).items])
+            items.rows(
+                [s.item_id for s in ask(list(items.ids[carts[i].indices]), str(users[r])).items]
+            )
             for i, r in enumerate(rows)
         ]
         return from_lists(lists, len(items))

@@ -115,7 +115,9 @@ def lean_on_trend(
         at = replace(fs, item_trend=item_trend, newcomer_trend=newcomer_trend)
         for w in grid.trend_weights:
             cfg = config.train.model_copy(update={"trend_weight": w, "cold_trend_weight": w})
-            means = slice_means(Hybrid.of(HybridModel.wrap(model, at, cfg), at).scores, customers, k)
+            means = slice_means(
+                Hybrid.of(HybridModel.wrap(model, at, cfg), at).scores, customers, k
+            )
             warm[(half_life, w)] = means["warm"]
             cold[(half_life, w)] = means["cold_users"] if n_cold else 0.0
     best_warm = max(warm, key=lambda key: warm[key])  # ties: the first, shorter and lighter

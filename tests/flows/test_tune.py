@@ -40,7 +40,9 @@ def test_tune_searches_in_parallel_logs_nested_runs_and_sets_the_default(home, t
     assert saved == result.best and saved.train.epochs == best.best_epoch
     assert saved.train.no_components == best.params["train.no_components"]
     # The trend weights were chosen on the validation window and logged on the study.
-    assert {saved.train.trend_weight, saved.train.cold_trend_weight} <= set(RunConfig().tune.trend_weights)
+    assert {saved.train.trend_weight, saved.train.cold_trend_weight} <= set(
+        RunConfig().tune.trend_weights
+    )
     study = client.get_run(result.run_id).data.metrics
     assert 0 < study["val_warm_ndcg_at_10"] <= 1 and "val_cold_users" in study
     # The pipeline's default for this dataset from now on; --config still wins.

@@ -13,7 +13,11 @@ PACKAGES = ("flows", "serving", "monitoring", "infra", "models")
 
 def lint_imports(root: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(Path(sys.executable).parent / "lint-imports"), "--config", str(root / "pyproject.toml")],
+        [
+            str(Path(sys.executable).parent / "lint-imports"),
+            "--config",
+            str(root / "pyproject.toml"),
+        ],
         cwd=root,
         env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
         capture_output=True,

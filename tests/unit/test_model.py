@@ -179,11 +179,15 @@ def test_lean_on_trend_chooses_the_best_of_the_grid_per_slice(model, fs):
         m = slice_means(scorer, customers, 10)
         return m["warm"], m["cold_users"]
 
-    grid = {(h, w): ndcg(h, w) for h in config.tune.trend_half_lives for w in config.tune.trend_weights}
+    grid = {
+        (h, w): ndcg(h, w) for h in config.tune.trend_half_lives for w in config.tune.trend_weights
+    }
     warm = (tuned.features.trend_half_life_days, tuned.train.trend_weight)
     cold = (tuned.features.newcomer_half_life_days, tuned.train.cold_trend_weight)
     assert grid[warm][0] == max(v[0] for v in grid.values()) == scores["val_warm_ndcg_at_10"]
-    if scores["val_cold_users"] < config.tune.min_cold_users:  # too few to choose on: follow the warm
+    if (
+        scores["val_cold_users"] < config.tune.min_cold_users
+    ):  # too few to choose on: follow the warm
         assert cold == warm
     else:
         assert grid[cold][1] == max(v[1] for v in grid.values())

@@ -29,7 +29,9 @@ def test_bentofile_points_at_the_service():
 
 
 def test_the_serving_image_carries_no_orchestration():
-    pins = re.findall(r"^([A-Za-z0-9_.-]+)==", (ROOT / "serving/requirements.txt").read_text(), re.M)
+    pins = re.findall(
+        r"^([A-Za-z0-9_.-]+)==", (ROOT / "serving/requirements.txt").read_text(), re.M
+    )
     names = {p.lower() for p in pins}
     assert not names & {"prefect", "prefect-dask", "optuna", "dask", "distributed", "evidently"}
     assert {"bentoml", "mlflow", "rectools-lightfm", "numpy", "scipy", "pandas"} <= names

@@ -50,7 +50,8 @@ def test_the_registered_model_loads_outside_the_repository(registered, bundle, t
         import mlflow, pandas as pd
         mlflow.set_tracking_uri({settings.tracking_uri!r})
         model = mlflow.pyfunc.load_model({uri!r})
-        answer = model.predict(pd.DataFrame({{"user_id": ["u-nobody", {bundle.model.user_ids[0]!r}], "k": [5, 5]}}))
+        users = ["u-nobody", {bundle.model.user_ids[0]!r}]
+        answer = model.predict(pd.DataFrame({{"user_id": users, "k": [5, 5]}}))
         loaded_from = sys.modules["models"].__file__
         print(json.dumps({{"rows": len(answer), "items": answer["item_id"].tolist(),
                            "models_from": loaded_from}}))
@@ -81,6 +82,6 @@ def test_a_bundle_of_another_format_is_refused_naming_both_versions(bundle, tmp_
     from dataclasses import replace
 
     path = replace(bundle, format_version=1).save(tmp_path / "old.pkl")
-    with pytest.raises(BundleFormatError, match="format 1.*reads format 2"):
+    with pytest.raises(BundleFormatError, match=r"format 1.*reads format 2"):
         Bundle.load(path)
     assert Bundle.load(bundle.save(tmp_path / "now.pkl")).format_version == 2
