@@ -39,7 +39,8 @@ import scipy.sparse as sp
 from models.config import TrainConfig
 from models.evaluation.protocol import Protocol, Scorer, Task, evaluate, per_user, rank, task
 from models.evaluation.tuning import early_stopping, suggest
-from models.recommenders.baselines import GlobalPopularity, ImplicitALS, Interactions, ItemKNN
+from models.recommenders.base import Interactions
+from models.recommenders.baselines import ImplicitALS, ItemKNN, Popularity
 from models.recommenders.hybrid import new_lightfm
 
 AGE_BANDS = [0, 18, 25, 35, 45, 55, 200]
@@ -187,7 +188,7 @@ def main() -> None:
     )
     uf, itf = side_features(users, items, shape, args.feature_weight)
     scorers = {
-        "popularity": GlobalPopularity().fit(data).scores,
+        "popularity": Popularity().fit(data).scores,
         "item-kNN": ItemKNN(neighbours=100).fit(data).scores,
         "implicit ALS": ImplicitALS(factors=64, alpha=10.0, regularization=0.05).fit(data).scores,
         "LightFM CF": lightfm_scores(train, cfg),

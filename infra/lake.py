@@ -7,17 +7,22 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 
+from models.data.adapters import FORMATS, RawTables, from_mapping, from_online_retail
 from models.data.columns import Columns
 from models.data.contract import ContractError
+from models.data.ingest import IngestResult
 from models.data.shop import Shop
 
 log = logging.getLogger(__name__)
+C = Columns
 TABLES = ("items", "users", "events")
 SUFFIXES = (".parquet", ".csv", ".csv.gz")
 
@@ -96,14 +101,16 @@ def write_csv(frame: pd.DataFrame, path: Path) -> Path:
     return _atomic(path, lambda tmp: frame.to_csv(tmp, index=False))
 
 
+def _shop_csv(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_csv(path, index=False, date_format="%Y-%m-%dT%H:%M:%S")
+
+
 def write_shop(shop: Shop, out_dir: Path) -> dict[str, str]:
     """Write a generated shop as the CSV files a shop would export; returns the paths."""
     paths = {}
     for name, frame in (("items", shop.items), ("users", shop.users), ("events", shop.events)):
         path = Path(out_dir) / f"{name}.csv"
-        _atomic(
-            path, lambda tmp, f=frame: f.to_csv(tmp, index=False, date_format="%Y-%m-%dT%H:%M:%S")
-        )
+        _atomic(path, partial(_shop_csv, frame))
         paths[name] = str(path)
     return paths
 
@@ -119,3 +126,60 @@ def fingerprint(paths: list[Path]) -> str:
 
 def write_json(data: dict[str, Any], path: Path) -> Path:
     return _atomic(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2, default=str)))
+
+
+def read_source(data: str, fmt: str, mapping: str | None = None) -> RawTables:
+    """Read a shop's files in one of the supported layouts into contract-named tables."""
+    path = Path(data)
+    if fmt not in FORMATS:
+        raise ContractError(str(path), f"unknown format '{fmt}' (use one of {', '.join(FORMATS)})")
+    if fmt == "online-retail":
+        return from_online_retail(read_raw(path), str(path))
+    if fmt == "csv":
+        if not mapping:
+            raise ContractError(str(path), "format 'csv' needs --map mapping.yaml")
+        spec = yaml.safe_load(Path(mapping).read_text()) or {}
+        base = path if path.is_dir() else path.parent
+        frames, sources = {}, {"mapping": mapping}
+        for table in ("events", "items", "users"):
+            file = (spec.get(table) or {}).get("file")
+            if file or (table == "events" and path.is_file()):
+                source = base / file if file else path
+                frames[table], sources[table] = read_raw(source), str(source)
+        if "events" not in frames:
+            raise ContractError(
+                mapping, "no events file: give PATH as the events file or set events.file"
+            )
+        return from_mapping(frames, spec, sources)
+    # The contract layout: a directory with items, users (optional) and events tables.
+    tables, sources = {}, {}
+    for table in ("items", "users", "events"):
+        found = find_table(path, table)
+        if found is None and table != "users":
+            raise ContractError(
+                str(path), f"no {table}.csv, {table}.csv.gz or {table}.parquet in this directory"
+            )
+        if found is not None:
+            tables[table], sources[table] = read_raw(found), str(found)
+    if "users" not in tables:
+        ids = tables["events"][C.user].dropna().drop_duplicates()
+        tables["users"] = pd.DataFrame({C.user: ids, C.source_row: range(1, len(ids) + 1)}).astype(
+            str
+        )
+        sources["users"] = f"{sources['events']} (derived)"
+    return RawTables(
+        events=tables["events"], items=tables["items"], users=tables["users"], sources=sources
+    )
+
+
+def write_dataset(result: IngestResult, lake: Path, quarantine: Path) -> LakeSnapshot:
+    """Replace a dataset's tables atomically; quarantined rows go to CSV files people can
+    open; the ingest report beside the tables."""
+    paths = []
+    for name, table in result.tables().items():
+        paths.append(write_parquet(table.accepted, lake / f"{name}.parquet"))
+        write_csv(table.quarantined, quarantine / f"{name}.csv")
+    report = result.report()
+    report["quarantine_dir"] = str(quarantine)
+    write_json(report, lake / "ingest.json")
+    return LakeSnapshot(dataset=lake.name, path=str(lake), fingerprint=fingerprint(paths))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import mlflow
 import pandas as pd
+from mlflow.pyfunc import PythonModel
 
 from models.ranking.batch import predict_frame
 from models.ranking.bundle import Bundle
@@ -17,7 +18,7 @@ from models.ranking.bundle import Bundle
 ARTIFACT = "bundle"  # the name infra.registry logs the bundle under
 
 
-class CartliftModel(mlflow.pyfunc.PythonModel):
+class CartliftModel(PythonModel):
     """Top-k recommendations for a frame of ``user_id`` (and optional ``k``)
     (:func:`models.ranking.batch.predict_frame`). Serving wraps the same bundle with
     filters and business rules (:class:`models.ranking.engine.Engine`)."""

@@ -126,7 +126,10 @@ def load_champion(client: MlflowClient, settings: Settings) -> Champion | None:
     )
     model = pyfunc.unwrap_python_model().bundle.model
     return Champion(
-        version=str(mv.version), run_id=mv.run_id, dataset=mv.tags.get("dataset", ""), model=model
+        version=str(mv.version),
+        run_id=mv.run_id or "",
+        dataset=mv.tags.get("dataset", ""),
+        model=model,
     )
 
 
@@ -292,13 +295,13 @@ def describe_champion(settings: Settings) -> dict[str, str] | None:
     except MlflowException:
         return None
     created = datetime.fromtimestamp(mv.creation_timestamp / 1000, tz=UTC).isoformat()
-    return {"version": str(mv.version), "run_id": mv.run_id, "created_at": created, **mv.tags}
+    return {"version": str(mv.version), "run_id": mv.run_id or "", "created_at": created, **mv.tags}
 
 
 def describe_version(settings: Settings, version: str) -> dict[str, str]:
     client = connect(settings)
     mv = client.get_model_version(settings.registered_model, version)
-    return {"version": str(mv.version), "run_id": mv.run_id, **mv.tags}
+    return {"version": str(mv.version), "run_id": mv.run_id or "", **mv.tags}
 
 
 def run_metrics(settings: Settings, run_id: str, names: list[str]) -> dict[str, float]:

@@ -29,7 +29,7 @@ from pydantic import Field
 
 from infra.settings import Settings
 from models.data.contract import pseudonym
-from models.data.predictions import Feedback, ListEndpoint, Served
+from models.data.predictions import Feedback, FeedbackEvent, ListEndpoint, Served
 from models.ranking.catalogue import apply_items
 from models.ranking.engine import Answer, Engine
 from serving import store
@@ -42,7 +42,6 @@ from serving.schemas import (
     Attributes,
     CatalogueAck,
     FeedbackAck,
-    FeedbackEvent,
     FiltersIn,
     Id,
     Item,

@@ -115,8 +115,8 @@ def flat(table: pd.DataFrame, model: str) -> dict[str, float]:
             prefix = f"{r.task}."
         else:
             continue
-        out[f"{prefix}{r.metric}_at_{r.k}"] = float(r.mean)
-        out[f"{prefix}users"] = float(r.users)
+        out[f"{prefix}{r.metric}_at_{r.k}"] = float(r.mean)  # type: ignore[arg-type]
+        out[f"{prefix}users"] = float(r.users)  # type: ignore[arg-type]
     return out
 
 
@@ -137,7 +137,7 @@ CartScorer = Callable[[np.ndarray, sp.csr_matrix], np.ndarray]  # (users, carts)
 EVERYTHING = Filters(in_stock_only=False)  # holdout purchases were in stock when bought
 
 
-def from_lists(lists: list[list[int]], n_items: int) -> np.ndarray:
+def from_lists(lists: list[np.ndarray], n_items: int) -> np.ndarray:
     """Score matrix of ranked lists: the first item highest, unlisted items -inf."""
     scores = np.full((len(lists), n_items), -np.inf)
     for row, items in enumerate(lists):  # one list per case: evaluation, not serving

@@ -58,7 +58,7 @@ class Interactions:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.matrix.shape  # type: ignore[return-value]
+        return (self.matrix.shape[0], self.matrix.shape[1])
 
     @classmethod
     def from_features(cls, fs: FeatureSet, recent_days: int = 7) -> Interactions:
@@ -115,7 +115,10 @@ def customers_per_item(matrix: sp.spmatrix) -> np.ndarray:
     return np.asarray((sp.csr_matrix(matrix) != 0).sum(axis=0), dtype=np.float64).ravel()
 
 
-def fitted(value: R | None, what: str = "the recommender") -> R:
+T = TypeVar("T")
+
+
+def fitted(value: T | None, what: str = "the recommender") -> T:
     if value is None:
         raise NotFittedError(f"call fit() before asking {what} for scores")
     return value

@@ -8,13 +8,20 @@ import yaml
 
 from flows.pipeline import pipeline
 from infra.lake import read_raw
+from infra.settings import Settings
 from models.config import RunConfig
 from models.data.adapters import from_mapping, from_online_retail
 from models.data.ingest import validate_tables
+from models.evaluation.protocol import Protocol
+from models.evaluation.tasks import compare
+from models.features.build import build
+from models.recommenders.base import Interactions
+from models.recommenders.baselines import Popularity
 from tests.conftest import SHARED_DATA
 
 FILE = SHARED_DATA / "online-retail" / "online_retail.csv.gz"
 LINES = 541_909
+TABLES_IN_ORDER = ("events", "items", "users")
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +82,17 @@ def test_generic_csv_mapping_on_the_same_file(raw, tmp_path):
 
 @pytest.mark.usefixtures("prefect_engine")
 def test_pipeline_beats_popularity_on_the_temporal_holdout(home):
-    result = pipeline(str(FILE), "online-retail", None, RunConfig(dataset="online-retail"))
+    config = RunConfig(dataset="online-retail")
+    result = pipeline(str(FILE), "online-retail", None, config)
     assert result.metrics["users"] > 500
     assert result.metrics["ndcg_at_10"] > result.popularity["ndcg_at_10"]
     assert result.decision.promote
+    # One popularity, one protocol: the quality report's figure (compare(), as in
+    # `cartlift benchmark quality`) on the pipeline's own lake is the gate's.
+    lake = Settings().dataset_lake(config.dataset)
+    events, items, users = (pd.read_parquet(lake / f"{t}.parquet") for t in TABLES_IN_ORDER)
+    fs = build(events, items, users, config.features)
+    popularity = Popularity().fit(Interactions.from_features(fs)).scores
+    table = compare(fs, {"popularity": popularity}, True, Protocol(ks=(10,), bootstrap=10))
+    row = table.query("task == 'customers' and slice == 'all' and metric == 'ndcg'")
+    assert row["mean"].item() == pytest.approx(result.popularity["ndcg_at_10"], abs=1e-6)

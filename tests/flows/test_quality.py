@@ -75,3 +75,37 @@ def test_the_quality_report_scores_every_model_and_is_logged(home, tiny_shop, tm
     assert "excluded.ndcg_at_10.lightfm-hybrid" in run.data.metrics
     logged = {f.path for f in client.list_artifacts(run_id, "quality")}
     assert {"quality/report.md", "quality/report.html", "quality/metrics.csv"} <= logged
+
+
+def test_the_pipelines_popularity_is_the_reports(home, tiny_shop, tmp_path):
+    """One popularity, one protocol: the gate's figure for popularity (logged with the
+    pipeline's run) is the quality report's, for the gate's variant (bought items
+    excluded by default)."""
+    shop = tmp_path / "shop"
+    write_shop(tiny_shop, shop)
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "dataset": "same-shop",
+                "features": {"holdout_days": 14},
+                "train": {"no_components": 8, "epochs": 3},
+            }
+        )
+    )
+    runner, out = CliRunner(), tmp_path / "report"
+    common = ["--data", str(shop), "--config", str(config)]
+    assert runner.invoke(app, ["pipeline", *common]).exit_code == 0
+    report = runner.invoke(app, ["benchmark", "quality", *common, "--out", str(out)])
+    assert report.exit_code == 0, report.output
+    client = MlflowClient(tracking_uri=Settings().tracking_uri)
+    (run,) = client.search_runs(
+        client.get_experiment_by_name(Settings().experiment_name).experiment_id,
+        "tags.dataset = 'same-shop'",
+    )
+    metrics = pd.read_csv(out / "metrics.csv")
+    row = metrics.query(
+        "model == 'popularity' and variant == 'bought items excluded' and task == 'customers'"
+        " and slice == 'all' and metric == 'ndcg' and k == 10"
+    )
+    assert row["mean"].item() == pytest.approx(run.data.metrics["popularity.ndcg_at_10"], abs=1e-6)
