@@ -51,7 +51,9 @@ CHUNK = 128
 
 
 def top_k_scores(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Best ``k`` columns of each row of a dense score matrix, best first.
+    """Best ``k`` columns of each row of a dense score matrix, best first; equal scores by
+    column index, also at the k-th place, so the top k is a prefix of the top k + 1 (a
+    report at k = 20 and the gate at k = 10 see the same first ten).
 
     Wide rows go through :func:`_chunked_candidates` first: the k best items always lie
     in the k chunks with the largest maxima, so a full selection over n columns becomes a
@@ -66,8 +68,28 @@ def top_k_scores(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         sub = np.take_along_axis(scores, cols, axis=1)
         sub[past_end] = -np.inf
         idx, val = _select(sub, k)
-        return np.take_along_axis(cols, idx, axis=1), val
-    return _select(scores, k)
+        idx = np.take_along_axis(cols, idx, axis=1)
+    else:
+        idx, val = _select(scores, k)
+    return _first_of_ties(scores, idx, val)
+
+
+def _first_of_ties(
+    scores: np.ndarray, idx: np.ndarray, val: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows whose k-th score ties with columns left out take the tied columns of lowest
+    index (a partial selection keeps an arbitrary few of them). One comparison pass over
+    the scores; only rows with such a tie are selected again, from their few candidates."""
+    if idx.shape[1] == 0:
+        return idx, val
+    kth = val[:, -1]
+    tied_all = (scores == kth[:, None]).sum(axis=1)
+    tied_kept = (val == kth[:, None]).sum(axis=1)
+    for r in np.flatnonzero(np.isfinite(kth) & (tied_all > tied_kept)):
+        cand = np.flatnonzero(scores[r] >= kth[r])
+        order = np.lexsort((cand, -scores[r, cand]))[: idx.shape[1]]
+        idx[r], val[r] = cand[order], scores[r, cand[order]]
+    return idx, val
 
 
 def _chunked_candidates(scores: np.ndarray, k: int) -> np.ndarray:

@@ -27,10 +27,13 @@ MODELS = {
 }
 
 
-def test_the_quality_report_scores_every_model_and_is_logged(home, tiny_shop, tmp_path):
-    shop = tmp_path / "shop"
+@pytest.fixture(scope="module")
+def report(home, tiny_shop, tmp_path_factory):
+    """`cartlift benchmark quality` on the tiny shop: (shop, config, report dir, output)."""
+    tmp = tmp_path_factory.mktemp("quality")
+    shop = tmp / "shop"
     write_shop(tiny_shop, shop)
-    config = tmp_path / "run.yaml"
+    config = tmp / "run.yaml"
     config.write_text(
         yaml.safe_dump(
             {
@@ -40,13 +43,17 @@ def test_the_quality_report_scores_every_model_and_is_logged(home, tiny_shop, tm
             }
         )
     )
-    out = tmp_path / "report"
+    out = tmp / "report"
     args = ["benchmark", "quality", "--data", str(shop), "--config", str(config)]
     result = CliRunner().invoke(app, [*args, "--out", str(out), "--bootstrap", "100"])
     assert result.exit_code == 0, result.output
+    return shop, config, out, result.output
 
+
+def test_the_quality_report_scores_every_model_and_is_logged(report):
+    _, _, out, output = report
     # Every verdict printed, each with its figure.
-    verdicts = [line for line in result.output.splitlines() if line[:4] in ("PASS", "FAIL")]
+    verdicts = [line for line in output.splitlines() if line[:4] in ("PASS", "FAIL")]
     assert len(verdicts) == 2 * 4 + 3
     assert any("cross-sell hit rate@10 at least association rules'" in v for v in verdicts)
 
@@ -69,7 +76,7 @@ def test_the_quality_report_scores_every_model_and_is_logged(home, tiny_shop, tm
 
     settings = Settings()
     client = MlflowClient(tracking_uri=settings.tracking_uri)
-    run_id = result.output.strip().splitlines()[-1].split()[-1]
+    run_id = output.strip().splitlines()[-1].split()[-1]
     run = client.get_run(run_id)
     assert run.data.tags["cartlift.kind"] == "quality-report"
     assert "excluded.ndcg_at_10.lightfm-hybrid" in run.data.metrics
@@ -77,31 +84,18 @@ def test_the_quality_report_scores_every_model_and_is_logged(home, tiny_shop, tm
     assert {"quality/report.md", "quality/report.html", "quality/metrics.csv"} <= logged
 
 
-def test_the_pipelines_popularity_is_the_reports(home, tiny_shop, tmp_path):
+def test_the_pipelines_popularity_is_the_reports(report):
     """One popularity, one protocol: the gate's figure for popularity (logged with the
     pipeline's run) is the quality report's, for the gate's variant (bought items
     excluded by default)."""
-    shop = tmp_path / "shop"
-    write_shop(tiny_shop, shop)
-    config = tmp_path / "run.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "dataset": "same-shop",
-                "features": {"holdout_days": 14},
-                "train": {"no_components": 8, "epochs": 3},
-            }
-        )
-    )
-    runner, out = CliRunner(), tmp_path / "report"
-    common = ["--data", str(shop), "--config", str(config)]
-    assert runner.invoke(app, ["pipeline", *common]).exit_code == 0
-    report = runner.invoke(app, ["benchmark", "quality", *common, "--out", str(out)])
-    assert report.exit_code == 0, report.output
-    client = MlflowClient(tracking_uri=Settings().tracking_uri)
+    shop, config, out, _ = report
+    done = CliRunner().invoke(app, ["pipeline", "--data", str(shop), "--config", str(config)])
+    assert done.exit_code == 0, done.output
+    settings = Settings()
+    client = MlflowClient(tracking_uri=settings.tracking_uri)
     (run,) = client.search_runs(
-        client.get_experiment_by_name(Settings().experiment_name).experiment_id,
-        "tags.dataset = 'same-shop'",
+        [client.get_experiment_by_name(settings.experiment_name).experiment_id],
+        "tags.dataset = 'small-shop'",
     )
     metrics = pd.read_csv(out / "metrics.csv")
     row = metrics.query(

@@ -13,6 +13,8 @@ import httpx
 import pytest
 from mlflow import MlflowClient
 
+from infra.settings import Settings, write_tuned_config
+from models.config import RunConfig, TrainConfig
 from tests.production.services import BIN, Postgres, Service, clean_env, free_port
 
 SHOP = ["--users", "400", "--items", "240", "--seed", "3"]
@@ -140,6 +142,11 @@ def test_deploy_run_register_and_trigger_on_drift(stack):
     champion = client.get_model_version_by_alias("cartlift-recommender", "champion")
     assert champion.version in (1, "1") and champion.tags["dataset"] == "shop"
 
+    # A config tuned after `cartlift deploy` reaches the next deployed run: runs resolve
+    # their config when they start, nothing is frozen into the deployment.
+    tuned = RunConfig(dataset="shop", train=TrainConfig(epochs=7))
+    write_tuned_config(Settings(home=root / "cartlift"), tuned)
+
     sh(
         [
             str(BIN / "prefect"),
@@ -165,3 +172,8 @@ def test_deploy_run_register_and_trigger_on_drift(stack):
     assert triggered["state_type"] == "COMPLETED", worker.tail()
     versions = client.search_model_versions("name='cartlift-recommender'")
     assert len(versions) == 2  # the triggered run registered a version; the gate decided
+    epochs = [
+        client.get_run(v.run_id).data.params["train.epochs"]
+        for v in sorted(versions, key=lambda v: int(v.version))
+    ]
+    assert epochs == [str(RunConfig().train.epochs), "7"]

@@ -191,3 +191,16 @@ def test_lean_on_trend_chooses_the_best_of_the_grid_per_slice(model, fs):
         assert cold == warm
     else:
         assert grid[cold][1] == max(v[1] for v in grid.values())
+
+
+@pytest.mark.parametrize("n", [300, 30_000])
+def test_top_k_breaks_ties_by_index_even_at_the_kth_place(n):
+    rng = np.random.default_rng(n)
+    scores = rng.integers(0, 4, size=(50, n)).astype(np.float32)  # many ties everywhere
+    scores[:, :5] = -np.inf
+    for k in (10, 20):
+        idx, val = top_k_scores(scores, k)
+        for r in range(len(scores)):
+            ref = np.lexsort((np.arange(n), -scores[r]))[:k]
+            assert idx[r].tolist() == ref.tolist()
+    assert np.array_equal(top_k_scores(scores, 10)[0], top_k_scores(scores, 20)[0][:, :10])
