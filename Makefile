@@ -10,7 +10,7 @@ help:
 	@echo "make demo   - install, generate the default shop, run the pipeline, show the champion"
 	@echo "make demo-drift - the monitoring loop: drift -> retrain -> gate -> new champion served"
 	@echo "make test   - install and run the test suite (unit, flows, data tiers)"
-	@echo "make lint   - ruff and mypy"
+	@echo "make lint   - ruff, mypy and the import contracts (lint-imports)"
 	@echo "make audit  - bandit on the code, pip-audit on the locked dependencies (needs a vulnerability service)"
 	@echo "make soak   - benchmarks/soak.py (10 minutes of mixed traffic on the real service)"
 	@echo "make bench  - benchmarks/pipeline.py (200k and 2M events; slow)"

@@ -2,7 +2,8 @@
 
 Pure functions over a :class:`~models.ranking.catalogue.Catalogue` (one array per
 attribute, in the model's item order), item embeddings and association rules. Every
-policy returns a score per catalogue item, with ``-inf`` for items it must never return; :func:`best` picks the top k.
+policy returns a score per catalogue item, with ``-inf`` for items it must never return;
+:func:`best` picks the top k.
 """
 
 from __future__ import annotations

@@ -199,7 +199,7 @@ def test_top_k_breaks_ties_by_index_even_at_the_kth_place(n):
     scores = rng.integers(0, 4, size=(50, n)).astype(np.float32)  # many ties everywhere
     scores[:, :5] = -np.inf
     for k in (10, 20):
-        idx, val = top_k_scores(scores, k)
+        idx, _ = top_k_scores(scores, k)
         for r in range(len(scores)):
             ref = np.lexsort((np.arange(n), -scores[r]))[:k]
             assert idx[r].tolist() == ref.tolist()
