@@ -34,7 +34,7 @@ def read_lake(dataset: str) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     lake = Settings().dataset_lake(dataset)
     try:
         return pd.read_parquet(lake / "events.parquet"), pd.read_parquet(lake / "items.parquet")
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # missing, or not Parquet (pyarrow: ValueError)
         get_run_logger().warning("the lake at %s cannot be read: %s", lake, exc)
         return None, None
 
@@ -66,6 +66,7 @@ def check(
         settings.reports_dir,
         now,
         served_since,
+        get_run_logger(),
     )
 
 

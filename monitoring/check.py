@@ -112,10 +112,12 @@ def run(
     reports_dir: Path,
     now: datetime,
     served_since: datetime | None = None,
+    logger: logging.Logger | logging.LoggerAdapter = log,
 ) -> MonitorResult:
     """Drift of the shop's data, quality on feedback and prediction drift for one champion;
     the reports under ``reports_dir/<day>``, the run in the Evidently workspace. ``events``
-    and ``items`` are None when the lake could not be read (then: no drift verdict)."""
+    and ``items`` are None when the lake could not be read (then: no drift verdict).
+    ``logger``: where to say what was compared (a flow passes its run logger)."""
     version = champion.version
     day_dir = reports_dir / now.strftime("%Y-%m-%d")
     stamp = now.strftime("%H%M%S")
@@ -129,12 +131,12 @@ def run(
         w = windows(events, items, start, cutoff, cfg.window_days, cfg.min_events)
     except (WindowError, KeyError, ValueError) as exc:
         message = f"no drift verdict for champion version {version}: {exc}"
-        log.warning(message)
+        logger.warning(message)
         decision = decide(cfg, None, [], None, None, age, since)
         decision.notes.insert(0, message)
         path = write_json({"decision": asdict(decision)}, day_dir / f"decision-{stamp}.json")
         return MonitorResult(decision, version, str(path.parent))
-    log.info(
+    logger.info(
         "Comparing %s reference events (%s .. %s) with %s current events (%s .. %s)",
         f"{len(w.reference):,}",
         *w.reference_span,
@@ -179,11 +181,11 @@ def run(
             "drifted": served.drifted,
         }
     else:
-        log.info("%s", served)
+        logger.info("%s", served)
         served_summary = {"not_measured": served}
     if quality:
         _save(quality[0], day_dir / f"quality-{stamp}")
-        log.info(
+        logger.info(
             "Feedback on %d served lists: precision@%d %.4f, NDCG@%d %.4f, hit rate %.4f "
             "(the champion's offline NDCG@%d on its holdout: %s)",
             int(now_q["lists"]),
@@ -196,7 +198,7 @@ def run(
             f"{offline[f'ndcg_at_{cfg.k}']:.4f}" if f"ndcg_at_{cfg.k}" in offline else "unknown",
         )
     else:
-        log.info("%s", why_not)
+        logger.info("%s", why_not)
     write_json(
         {
             "champion": version,
@@ -220,7 +222,9 @@ def run(
         workspace.add_run(project.id, snapshot, name=f"{kind} {now:%Y-%m-%d %H:%M}")
     for column, score in result.scores.items():
         flag = "DRIFT" if column in result.drifted else "ok"
-        log.info("  %-20s %.3f (threshold %.2f) %s", column, score, result.thresholds[column], flag)
+        logger.info(
+            "  %-20s %.3f (threshold %.2f) %s", column, score, result.thresholds[column], flag
+        )
     return MonitorResult(decision, version, str(day_dir), result.share, result.drifted, now_q or {})
 
 
