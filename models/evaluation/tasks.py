@@ -19,7 +19,6 @@ import scipy.sparse as sp
 
 from models.config import EvaluateConfig
 from models.data.columns import Columns
-from models.data.ids import IdMap
 from models.evaluation.protocol import Protocol, Scorer, Task, evaluate, task
 from models.evaluation.shopping import (
     cross_sell_cases,
@@ -37,14 +36,10 @@ TASKS = ("customers", "new_items")
 SLICES = ("all", "warm", "cold_users")
 
 
-def _maps(fs: FeatureSet) -> tuple[IdMap, IdMap]:
-    return IdMap(fs.user_ids), IdMap(fs.item_ids)
-
-
 def _bought_before(fs: FeatureSet) -> sp.csr_matrix:
     """Who bought what before the cutoff."""
     train = fs.split.train
-    return pairs(train[train[C.event] == "purchase"], *_maps(fs))
+    return pairs(train[train[C.event] == "purchase"], fs.user_map, fs.item_map)
 
 
 def _catalogue(fs: FeatureSet) -> tuple[np.ndarray, np.ndarray]:
@@ -57,7 +52,7 @@ def tasks(fs: FeatureSet, exclude_purchased: bool) -> dict[str, Task]:
     """Two tasks. In ``customers``, every customer who bought after the cutoff, with slices
     ``warm`` and ``cold_users``; in ``new_items``, the same customers judged only on items
     with no event before the cutoff."""
-    users, items = _maps(fs)
+    users, items = fs.user_map, fs.item_map
     train, test = fs.split.train, fs.split.test
     truth = pairs(test[test[C.event] == "purchase"], users, items)
     bought = _bought_before(fs)
@@ -91,7 +86,7 @@ def compare(
     diversity, item categories (``beyond_accuracy=False`` leaves both out)."""
     share = onehot = None
     if beyond_accuracy:
-        seen = pairs(fs.split.train, *_maps(fs))
+        seen = pairs(fs.split.train, fs.user_map, fs.item_map)
         share = np.asarray(seen.sum(axis=0)).ravel() / max(seen.shape[0], 1)
         _, codes = _catalogue(fs)
         onehot = np.eye(codes.max() + 1 if len(codes) else 1, dtype=np.float32)[codes]
@@ -147,7 +142,7 @@ def from_lists(lists: list[np.ndarray], n_items: int) -> np.ndarray:
 
 def _engine(ask: Callable[[list[str], str], Answer], fs: FeatureSet) -> CartScorer:
     """A scorer asking the engine once per case with the case's items and customer."""
-    users, items = fs.user_ids, IdMap(fs.item_ids)
+    users, items = fs.user_ids, fs.item_map
 
     def score(rows: np.ndarray, carts: sp.csr_matrix) -> np.ndarray:
         lists = [
@@ -174,7 +169,7 @@ def engine_upsell(engine: Engine, fs: FeatureSet, k: int) -> CartScorer:
 def cross_sell_table(fs: FeatureSet, scorers: dict[str, CartScorer], k: int = 10) -> pd.DataFrame:
     """Hit rate, MRR and revenue-weighted hit rate at ``k`` on the holdout's baskets."""
     prices, _ = _catalogue(fs)
-    cases = cross_sell_cases(fs.split.test, *_maps(fs), prices)
+    cases = cross_sell_cases(fs.split.test, fs.user_map, fs.item_map, prices)
     rows = [
         {"model": name, **judge_cross_sell(score(cases.users, cases.carts), cases, k)}
         for name, score in scorers.items()
@@ -186,7 +181,7 @@ def upsell_table(fs: FeatureSet, scorers: dict[str, CartScorer], k: int = 10) ->
     """Hit rate at ``k`` and mean uplift of hits on the holdout's pricier purchases."""
     prices, category = _catalogue(fs)
     events = pd.concat([fs.split.train, fs.split.test])  # the split partitions the events
-    cases = upsell_cases(events, fs.split.cutoff, *_maps(fs), prices, category)
+    cases = upsell_cases(events, fs.split.cutoff, fs.user_map, fs.item_map, prices, category)
     anchors = sp.csr_matrix(
         (np.ones(len(cases.anchor)), (np.arange(len(cases.anchor)), cases.anchor)),
         shape=(len(cases.anchor), len(prices)),

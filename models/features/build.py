@@ -10,6 +10,7 @@ tables and the maps of LightFM's ``Dataset``, which is saved with the model.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ from lightfm.data import Dataset
 
 from models.config import FeatureConfig
 from models.data.columns import Columns
+from models.data.ids import IdMap
 
 C = Columns
 TOKEN = "token"  # a feature name prefix, not a secret  # nosec B105
@@ -62,17 +64,27 @@ class FeatureSet:
     split: Split
     items: pd.DataFrame
     users: pd.DataFrame
-    item_popularity: np.ndarray  # (n_items,), decayed train weight per item
+    item_weight: np.ndarray  # (n_items,) decayed training weight per item (a feature input)
     item_trend: np.ndarray  # (n_items,), customers per item, counted by recency (trend)
     newcomer_trend: np.ndarray  # (n_items,), the same among customers in their first day
 
+    @cached_property
+    def user_map(self) -> IdMap:
+        """Customers in the order of the matrices' rows."""
+        return IdMap(list(self.dataset.mapping()[0]))
+
+    @cached_property
+    def item_map(self) -> IdMap:
+        """Items in the order of the matrices' columns."""
+        return IdMap(list(self.dataset.mapping()[2]))
+
     @property
     def user_ids(self) -> np.ndarray:
-        return np.asarray(list(self.dataset.mapping()[0]), dtype=object)
+        return self.user_map.ids
 
     @property
     def item_ids(self) -> np.ndarray:
-        return np.asarray(list(self.dataset.mapping()[2]), dtype=object)
+        return self.item_map.ids
 
     def summary(self) -> dict[str, int | str]:
         return {
@@ -316,11 +328,10 @@ def encode(
     ``identity`` gives each row's identity-feature column, or -1 for no identity (a
     cold user or item, represented by its metadata alone). Unknown tokens are ignored.
     """
-    pos = pd.Series(np.arange(len(ids)), index=pd.Index(ids))
-    row = tokens[ID].map(pos)
+    row = IdMap(ids).positions(tokens[ID])
     col = tokens[TOKEN].map(feature_map)
-    keep = row.notna() & col.notna() & (tokens[C.weight] > 0)
-    rows = [row[keep].to_numpy(dtype=np.int64)]
+    keep = (row >= 0) & col.notna().to_numpy() & (tokens[C.weight] > 0).to_numpy()
+    rows = [row[keep].astype(np.int64)]
     cols = [col[keep].to_numpy(dtype=np.int64)]
     vals = [tokens.loc[keep, C.weight].to_numpy(dtype=np.float32)]
     if identity is not None:
@@ -397,7 +408,7 @@ def build(
         split=split,
         items=items.reset_index(drop=True),
         users=all_users,
-        item_popularity=items[C.item].map(popularity).fillna(0.0).to_numpy(),
+        item_weight=items[C.item].map(popularity).fillna(0.0).to_numpy(),
         item_trend=item_trend,
         newcomer_trend=newcomer_trend,
     )

@@ -91,7 +91,7 @@ def build_bundle(
         catalogue=Catalogue.from_items(fs.items, model.item_ids),
         lift=top_per_row(rules.lift(), ranking.rules_per_item),
         purchased=pairs(buys, users, items),
-        popularity=popularity[IdMap(fs.item_ids).rows(model.item_ids)],
+        popularity=popularity[fs.item_map.rows(model.item_ids)],
         user_attributes=attributes,
         features=features,
         ranking=ranking,

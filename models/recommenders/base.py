@@ -65,7 +65,7 @@ class Interactions:
         """The feature set's training window in its own order: decayed event weights, item
         categories, the baskets (orders) of the purchases, what each customer bought, and
         who interacted with what in the last ``recent_days`` before the cutoff."""
-        users, items = IdMap(fs.user_ids), IdMap(fs.item_ids)
+        users, items = fs.user_map, fs.item_map
         train = fs.split.train
         buys = train[train[C.event] == "purchase"]
         in_order = buys[buys[C.order].notna() & items.has(buys[C.item])]

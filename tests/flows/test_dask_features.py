@@ -31,7 +31,7 @@ def assert_same(a: FeatureSet, b: FeatureSet) -> None:
     for name in ("interactions", "weights", "user_features", "item_features"):
         x, y = getattr(a, name).tocsr(), getattr(b, name).tocsr()
         assert x.shape == y.shape and (x != y).nnz == 0, name
-    assert np.array_equal(a.item_popularity, b.item_popularity)
+    assert np.array_equal(a.item_weight, b.item_weight)
 
 
 def test_partitioned_user_side_is_exact(tiny_shop):

@@ -89,7 +89,7 @@ def test_feature_set_shapes_and_cold_rows(tables):
     assert np.allclose(fs.user_features.sum(axis=1), 1.0)
     assert (fs.weights.tocsr() > 0).nnz == fs.interactions.nnz
     # Cold items (no training event) carry no identity feature: metadata only.
-    cold = np.flatnonzero(fs.item_popularity == 0)
+    cold = np.flatnonzero(fs.item_weight == 0)
     assert cold.size > 0
     identity = fs.item_features[cold][:, :n_i]
     assert identity.nnz == 0
