@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
 from flows.tasks import IO_RETRIES
 from infra import lake
@@ -23,7 +24,7 @@ def read_source(data: str, fmt: str, mapping: str | None = None) -> RawTables:
     return raw
 
 
-@task(name="validate against the contract")
+@task(name="validate against the contract", cache_policy=NO_CACHE)
 def validate(raw: RawTables) -> IngestResult:
     """The contract on every row; with CARTLIFT_PSEUDONYMISE_KEY set (read here, never a
     task parameter), customer ids become keyed hashes."""
@@ -35,7 +36,7 @@ def validate(raw: RawTables) -> IngestResult:
     return result
 
 
-@task(name="write lake and quarantine", **IO_RETRIES)
+@task(name="write lake and quarantine", cache_policy=NO_CACHE, **IO_RETRIES)
 def write_lake(result: IngestResult, dataset: str) -> LakeSnapshot:
     """Replace the dataset's tables atomically; quarantined rows go to CSV files people can open."""
     settings = Settings()

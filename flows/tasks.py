@@ -1,4 +1,8 @@
-"""What every flow shares: retry only on I/O errors, and the run config resolved once."""
+"""What every flow shares: retry only on I/O errors, and the run config resolved once.
+
+Tasks that take the shop's data (raw tables, feature sets, models) say
+``cache_policy=NO_CACHE``: Prefect's default policy hashes every input to make a cache key
+(about a second per 600k events for a feature set), and nothing reuses those results."""
 
 from __future__ import annotations
 

@@ -124,7 +124,7 @@ def features_flow(settings: Settings) -> tuple[Any, int]:
     return build_features.with_options(task_runner=runner), settings.feature_partitions
 
 
-@task(name="fit LightFM")
+@task(name="fit LightFM", cache_policy=NO_CACHE)
 def fit(fs: FeatureSet, cfg: TrainConfig) -> HybridModel:
     logger = get_run_logger()
     logger.info(
@@ -149,7 +149,7 @@ def train(features: FeatureSet, config: RunConfig) -> HybridModel:
     return fit(features, config.train)
 
 
-@task(name="evaluate on the holdout")
+@task(name="evaluate on the holdout", cache_policy=NO_CACHE)
 def score(
     models: dict[str, HybridModel | None], fs: FeatureSet, config: RunConfig
 ) -> dict[str, dict[str, float]]:
@@ -177,7 +177,7 @@ def champion() -> registry.Champion | None:
         return registry.load_champion(registry.connect(settings), settings)
 
 
-@task(name="apply the quality gate")
+@task(name="apply the quality gate", cache_policy=NO_CACHE)
 def apply_gate(
     scores: dict[str, dict[str, float]], current: registry.Champion | None, config: RunConfig
 ) -> GateDecision:
@@ -193,7 +193,7 @@ def apply_gate(
     return decision
 
 
-@task(name="log run and register model", **IO_RETRIES)
+@task(name="log run and register model", cache_policy=NO_CACHE, **IO_RETRIES)
 def register(
     model: HybridModel,
     fs: FeatureSet,

@@ -258,6 +258,9 @@ def log_model(bundle: Bundle, settings: Settings, example_users: list[str]) -> s
             signature=signature,
             input_example=example,
             pip_requirements=pip_requirements(),
+            # A directory without uv.lock: MLflow would otherwise copy the platform's whole
+            # lock file (Prefect, Evidently, ...) into the version, beside its own pins.
+            uv_project_path=tmp,
             registered_model_name=settings.registered_model,
         )
     return str(info.registered_model_version)

@@ -85,3 +85,17 @@ def test_a_bundle_of_another_format_is_refused_naming_both_versions(bundle, tmp_
     with pytest.raises(BundleFormatError, match=r"format 1.*reads format 2"):
         Bundle.load(path)
     assert Bundle.load(bundle.save(tmp_path / "now.pkl")).format_version == 2
+
+
+def test_a_version_carries_its_code_and_pins_not_the_platforms_lock(registered):
+    import mlflow
+
+    settings, number = registered
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    local = Path(
+        mlflow.artifacts.download_artifacts(f"models:/{settings.registered_model}/{number}")
+    )
+    assert not (local / "uv.lock").exists()
+    assert (local / "code" / "models" / "ranking" / "bundle.py").exists()
+    pins = (local / "requirements.txt").read_text().split()
+    assert pins == registry.pip_requirements()
