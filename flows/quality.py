@@ -20,10 +20,10 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.ingest import ingest
-from flows.tasks import run_config
+from flows.tasks import IO_RETRIES, run_config
 from flows.train import features_flow, fit
 from infra import registry
-from infra.reports import Report, write
+from infra.reports import Report, run_context, write
 from infra.settings import Settings
 from models.config import RunConfig
 from models.evaluation.protocol import Protocol, Scorer
@@ -50,7 +50,7 @@ from models.recommenders.baselines import (
     Popularity,
     RecentPopularity,
 )
-from models.recommenders.hybrid import Hybrid
+from models.recommenders.hybrid import Hybrid, HybridModel
 
 RECENT_DAYS = 7  # "last week's best sellers": what a shop would try first
 VARIANTS = {"bought items excluded": True, "repeat purchases counted": False}
@@ -83,9 +83,56 @@ def fit_baselines(fs: FeatureSet, seed: int) -> dict[str, Recommender]:
 
 @task(name="score every model", cache_policy=NO_CACHE)
 def score_all(
-    fs: FeatureSet, scorers: dict[str, Scorer], protocol: Protocol, exclude: bool
-) -> pd.DataFrame:
-    return compare(fs, scorers, exclude, protocol)
+    fs: FeatureSet, scorers: dict[str, Scorer], run: RunConfig, bootstrap: int
+) -> dict[str, pd.DataFrame]:
+    """Every model through the one protocol, in both variants of the truth. With repeats
+    allowed the hybrid is scored as served: earlier purchases lifted."""
+    protocol = Protocol(ks=(5, 10, 20), bootstrap=bootstrap, seed=run.train.seed)
+    again = with_buy_again(fs, scorers[HYBRID], run.ranking.buy_again_weight)
+    tables = {}
+    for variant, exclude in VARIANTS.items():
+        get_run_logger().info("Scoring %d models, %s", len(scorers), variant)
+        served = scorers if exclude else scorers | {HYBRID: again}
+        tables[variant] = compare(fs, served, exclude, protocol)
+    return tables
+
+
+@task(name="cross-sell and upsell", cache_policy=NO_CACHE)
+def shopping_tables(
+    fs: FeatureSet, hybrid: HybridModel, baselines: dict[str, Recommender], run: RunConfig
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The serving engine over the hybrid (one case at a time, as the endpoints answer)
+    against every baseline's ``related`` and the naive upsell."""
+    k = run.evaluate.k
+    engine = Engine(build_bundle(hybrid, fs, run.features, run.ranking, {}))
+    related = {name: (lambda rows, carts, m=m: m.related(carts)) for name, m in baselines.items()}
+    cross = cross_sell_table(fs, {PRODUCT: engine_cross_sell(engine, fs, k)} | related, k)
+    upsell = upsell_table(
+        fs,
+        {PRODUCT: engine_upsell(engine, fs, k), "cheapest pricier": cheapest_pricier(fs)} | related,
+        k,
+    )
+    return cross, upsell
+
+
+@task(name="write and log the report", cache_policy=NO_CACHE, **IO_RETRIES)
+def publish(report: Report, target: Path, run: RunConfig, bootstrap: int) -> tuple[dict, str]:
+    """The report's files under ``target``, and an MLflow run with its headline figures."""
+    files = write(report, target)
+    k = report.k
+    metrics: dict[str, float] = {"claims_holding": float(sum(v.holds for v in report.verdicts))}
+    for variant, table in report.personal.items():
+        key = "excluded" if VARIANTS[variant] else "counted"
+        for model, stats in ndcg_by_model(table, "all", k).items():
+            metrics[f"{key}.ndcg_at_{k}.{model}"] = stats["mean"]
+    record = registry.RunRecord(
+        params={"dataset": run.dataset, "bootstrap": str(bootstrap), "k": str(k)},
+        metrics=metrics,
+        tags={"cartlift.kind": "quality-report"},
+        artifacts={},
+    )
+    run_id = registry.log_report(Settings(), f"{run.dataset}-quality", record, target, "quality")
+    return {name: str(path) for name, path in files.items()}, run_id
 
 
 @flow(name="quality")
@@ -102,7 +149,6 @@ def quality(
     """Score every model on the shop's holdout; write and log the report."""
     settings = Settings()
     run = run_config(config, None, dataset, fmt, data)
-    logger = get_run_logger()
     snapshot = ingest(data, fmt, mapping, run.dataset)
     features_step, partitions = features_flow(settings)
     fs = features_step(snapshot, run, partitions)
@@ -111,73 +157,24 @@ def quality(
     cf = fit(fs, with_params(run, {"train.use_features": False}).train)
     scorers = {name: model.scores for name, model in baselines.items()}
     scorers |= {"lightfm-cf": Hybrid.of(cf, fs).scores, HYBRID: Hybrid.of(hybrid, fs).scores}
-    protocol = Protocol(ks=(5, 10, 20), bootstrap=bootstrap, seed=run.train.seed)
-    tables = {}
-    for variant, exclude in VARIANTS.items():
-        logger.info("Scoring %d models, %s", len(scorers), variant)
-        # With repeats allowed the hybrid is scored as served: earlier purchases lifted.
-        again = with_buy_again(fs, scorers[HYBRID], run.ranking.buy_again_weight)
-        served = scorers if exclude else scorers | {HYBRID: again}
-        tables[variant] = score_all(fs, served, protocol, exclude)
-
+    tables = score_all(fs, scorers, run, bootstrap)
+    cross, upsell = shopping_tables(fs, hybrid, baselines, run)
     k = run.evaluate.k
-    engine = Engine(build_bundle(hybrid, fs, run.features, run.ranking, {}))
-    logger.info("Cross-sell and upsell on the holdout (the serving engine, one case at a time)")
-    related = {name: (lambda rows, carts, m=m: m.related(carts)) for name, m in baselines.items()}
-    cross = cross_sell_table(fs, {PRODUCT: engine_cross_sell(engine, fs, k)} | related, k)
-    upsell = upsell_table(
-        fs,
-        {PRODUCT: engine_upsell(engine, fs, k), "cheapest pricier": cheapest_pricier(fs)} | related,
-        k,
-    )
     verdicts = [v for name, t in tables.items() for v in personal(t, name, k)]
     verdicts += shopping(cross, upsell, k)
-
-    s = fs.summary()
     report = Report(
         title=f"cartlift quality report: {run.dataset}",
-        context={
-            "data": f"{data} ({fmt})",
-            "dataset": run.dataset,
-            "training window": f"{s['interactions']:,} interactions before {s['cutoff']}",
-            "holdout": f"the last {run.features.holdout_days} days",
-            "customers x items": f"{s['users']:,} x {s['items']:,}",
-            "run config": config_source,
-            "hybrid": (
-                f"{run.train.loss}, {run.train.no_components} components, lr "
-                f"{run.train.learning_rate:.3g}, {run.train.epochs} epochs, feature weight "
-                f"{run.features.user_feature_weight:.3g}, trend weight "
-                f"{run.train.trend_weight:g} (cold-start {run.train.cold_trend_weight:g})"
-            ),
-            "protocol": f"k = 5/10/20, {bootstrap} bootstrap samples, seed {run.train.seed}",
-        },
+        context=run_context(f"{data} ({fmt})", run, fs.summary(), config_source, bootstrap),
         verdicts=verdicts,
         personal=tables,
         cross=cross,
         upsell=upsell,
         k=k,
     )
-    target = Path(out) if out else settings.reports_dir / "quality" / run.dataset
-    files = write(report, target)
+    logger = get_run_logger()
     for v in verdicts:
         logger.info("%s %s: %s", "PASS" if v.holds else "FAIL", v.claim, v.figure)
-
-    metrics: dict[str, float] = {"claims_holding": float(sum(v.holds for v in verdicts))}
-    for variant, table in tables.items():
-        key = "excluded" if VARIANTS[variant] else "counted"
-        for model, stats in ndcg_by_model(table, "all", k).items():
-            metrics[f"{key}.ndcg_at_{k}.{model}"] = stats["mean"]
-    run_id = registry.log_report(
-        settings,
-        f"{run.dataset}-quality",
-        registry.RunRecord(
-            params={"dataset": run.dataset, "bootstrap": str(bootstrap), "k": str(k)},
-            metrics=metrics,
-            tags={"cartlift.kind": "quality-report"},
-            artifacts={},
-        ),
-        target,
-        "quality",
-    )
+    target = Path(out) if out else settings.reports_dir / "quality" / run.dataset
+    files, run_id = publish(report, target, run, bootstrap)
     logger.info("Quality report written to %s and logged to MLflow run %s", target, run_id)
-    return QualityResult({k: str(v) for k, v in files.items()}, verdicts, run_id)
+    return QualityResult(files, verdicts, run_id)

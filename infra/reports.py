@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from models.config import RunConfig
 from models.evaluation.verdicts import Verdict
 
 RANKING = ("precision", "recall", "ndcg", "map", "hit_rate")
@@ -36,6 +37,27 @@ class Report:
     cross: pd.DataFrame
     upsell: pd.DataFrame
     k: int = 10
+
+
+def run_context(
+    source: str, run: RunConfig, summary: dict[str, int | str], origin: str, bootstrap: int
+) -> dict[str, str]:
+    """What a quality report measured, in words: data, window, config, protocol."""
+    train, feats = run.train, run.features
+    return {
+        "data": source,
+        "dataset": run.dataset,
+        "training window": f"{summary['interactions']:,} interactions before {summary['cutoff']}",
+        "holdout": f"the last {feats.holdout_days} days",
+        "customers x items": f"{summary['users']:,} x {summary['items']:,}",
+        "run config": origin,
+        "hybrid": (
+            f"{train.loss}, {train.no_components} components, lr {train.learning_rate:.3g}, "
+            f"{train.epochs} epochs, feature weight {feats.user_feature_weight:.3g}, trend "
+            f"weight {train.trend_weight:g} (cold-start {train.cold_trend_weight:g})"
+        ),
+        "protocol": f"k = 5/10/20, {bootstrap} bootstrap samples, seed {train.seed}",
+    }
 
 
 def _cell(value: object) -> str:
