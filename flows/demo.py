@@ -117,6 +117,16 @@ class _Service:
             served = self.version()
         return served
 
+    def wait_logged(self, records: int, seconds: float = 30) -> None:
+        """Until the prediction log holds ``records`` (it is flushed off the request path,
+        and the monitor must judge every answer the demo sent)."""
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            log = self.client.post("/metadata", json={}).json().get("prediction_log", {})
+            if log.get("written", 0) + log.get("lost", 0) >= records:
+                return
+            time.sleep(0.2)
+
     def close(self) -> None:
         self.client.close()
         self.proc.terminate()
@@ -128,19 +138,20 @@ class _Service:
 
 def replay(
     client: httpx.Client, shop: Shop, future: pd.DataFrame, requests: int, seed: int
-) -> tuple[int, float]:
+) -> tuple[int, float, int]:
     """Shop traffic from customers of ``shop``: recommendations, carts and product pages.
 
     A customer clicks a shown product that they do view or buy in ``future`` (their real
     next steps), so the feedback the monitor scores is the truth, not noise. Returns the
-    answered requests and the share of shown products from the new line.
+    answered requests, the share of shown products from the new line and the records the
+    service logged for them (answers and feedback).
     """
     rng = np.random.default_rng(seed)
     recent = shop.events.nlargest(max(requests * 20, 1), C.timestamp)
     picks = recent.iloc[rng.integers(0, len(recent), requests)]
     wanted = future.groupby(C.user)[C.item].agg(set)
     launch = set(shop.items.loc[shop.items[C.category] == LAUNCH, C.item])
-    answered = shown_total = shown_launch = 0
+    answered = shown_total = shown_launch = clicks = 0
     for i, (user, item) in enumerate(zip(picks[C.user], picks[C.item], strict=True)):
         route = ROUTES[i % len(ROUTES)]
         body = {"user_id": str(user), "k": 10}
@@ -154,6 +165,7 @@ def replay(
         shown_total += len(shown)
         shown_launch += sum(x in launch for x in shown)
         for clicked in wanted.get(user, set()) & set(shown):
+            clicks += 1
             client.post(
                 "/feedback",
                 json={
@@ -163,7 +175,7 @@ def replay(
                     "event": "click",
                 },
             )
-    return answered, shown_launch / max(shown_total, 1)
+    return answered, shown_launch / max(shown_total, 1), answered + clicks
 
 
 def drift_demo(
@@ -192,7 +204,7 @@ def drift_demo(
         say(f"2/5 Serving it on http://127.0.0.1:{service.port} and replaying shop traffic ...")
         service.wait_ready()
         later = shop.events[shop.events[C.timestamp] >= start]
-        answered, _ = replay(service.client, before, later, requests, shop_config.seed)
+        answered, _, logged = replay(service.client, before, later, requests, shop_config.seed)
         say(f"    {answered} of {requests} requests answered; clicks sent as feedback")
 
         now = shift(shop, start, shop_config.seed)
@@ -204,7 +216,8 @@ def drift_demo(
         ingest(str(raw / "shop-now"), "contract", None, config.dataset)
         moved = now.events[now.events[C.timestamp] >= start]
         shifted_traffic = datetime.now(UTC)
-        _, launch_before = replay(service.client, now, moved, requests // 4, shop_config.seed)
+        _, launch_before, more = replay(service.client, now, moved, requests // 4, shop_config.seed)
+        service.wait_logged(logged + more)
         say(f"    the champion shows {launch_before:.0%} products of the new line today")
         say("4/5 Monitoring (drift -> event -> retrain -> quality gate) ...")
         # The answers to today's traffic are judged against those to the traffic before.
@@ -216,7 +229,7 @@ def drift_demo(
         say(f"    champion now: version {after} (was {first.version})")
         say("5/5 Waiting for the service to load it ...")
         served = service.wait_version(after)
-        _, launch_after = replay(service.client, now, moved, requests // 4, shop_config.seed)
+        _, launch_after, _ = replay(service.client, now, moved, requests // 4, shop_config.seed)
         say(f"    version {served} answers; it shows {launch_after:.0%} products of the new line")
     finally:
         service.close()
