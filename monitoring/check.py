@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 from evidently.core.report import Snapshot
 
+from infra.lake import write_json
 from models.config import MonitorConfig
 from models.data.columns import Columns
 from models.data.predictions import PredictionLogFrame
@@ -54,14 +55,6 @@ class Champion:
     created_at: datetime
     cutoff: str
     train_start: str | None = None
-
-
-def write_json(data: dict[str, Any], path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    tmp.replace(path)
-    return path
 
 
 def hours_since_retrain(state: Path, now: datetime) -> float | None:

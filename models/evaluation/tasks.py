@@ -32,8 +32,6 @@ from models.ranking.policies import Filters, buy_again
 from models.recommenders.base import pairs
 
 C = Columns
-TASKS = ("customers", "new_items")
-SLICES = ("all", "warm", "cold_users")
 
 
 def _bought_before(fs: FeatureSet) -> sp.csr_matrix:
