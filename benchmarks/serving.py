@@ -303,7 +303,7 @@ def main() -> None:
         import mlflow
 
         with mlflow.start_run():
-            version = registry.log_model(bundle, settings, ["u0000001"])
+            version, _ = registry.log_model(bundle, settings, ["u0000001"])
         registry.set_champion(client, settings, version)
         emb = Path(tmp) / "emb.npz"
         np.savez(

@@ -152,7 +152,7 @@ def main() -> None:
         settings = Settings()
         client = registry.connect(settings)
         with mlflow.start_run():
-            version = registry.log_model(
+            version, _ = registry.log_model(
                 make_bundle(args.items, args.users), settings, ["u0000001"]
             )
         registry.set_champion(client, settings, version)

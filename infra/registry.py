@@ -144,10 +144,11 @@ class RunRecord:
     artifacts: dict[str, Any]
 
 
-def log_run_data(record: RunRecord) -> None:
-    """Log a record into the active run."""
+def log_run_data(record: RunRecord, metrics: bool = True) -> None:
+    """Log a record into the active run (its metrics too unless ``metrics`` is False)."""
     mlflow.log_params(record.params)
-    mlflow.log_metrics({k: v for k, v in record.metrics.items() if v == v})  # NaN: empty slice
+    if metrics:
+        log_metrics(record.metrics)
     mlflow.set_tags(record.tags)
     for name, value in record.artifacts.items():
         if isinstance(value, dict):
@@ -159,6 +160,12 @@ def log_run_data(record: RunRecord) -> None:
             plt.close(value)
         else:
             mlflow.log_artifact(str(value))
+
+
+def log_metrics(metrics: dict[str, float], model_id: str | None = None) -> None:
+    """One batch of metrics into the active run, linked to a logged model if given; NaN
+    (an empty slice) is left out."""
+    mlflow.log_metrics({k: v for k, v in metrics.items() if v == v}, model_id=model_id)
 
 
 def log_and_register(
@@ -173,8 +180,11 @@ def log_and_register(
     version carrying ``version_tags``; returns (version, run id)."""
     client = connect(settings)
     with mlflow.start_run(run_name=run_name) as run:
-        log_run_data(record)
-        version = log_model(bundle_for(run.info.run_id), settings, example_users)
+        # Metrics after the model, in one batch linked to it: logged before, MLflow links
+        # them by asking the store for each metric's history, one request per metric.
+        log_run_data(record, metrics=False)
+        version, model_id = log_model(bundle_for(run.info.run_id), settings, example_users)
+        log_metrics(record.metrics, model_id)
     tag_version(client, settings, version, version_tags)
     return version, run.info.run_id
 
@@ -242,8 +252,9 @@ def log_report(
     return str(run.info.run_id)
 
 
-def log_model(bundle: Bundle, settings: Settings, example_users: list[str]) -> str:
-    """Log the pyfunc with a signature and register it; returns the new version number."""
+def log_model(bundle: Bundle, settings: Settings, example_users: list[str]) -> tuple[str, str]:
+    """Log the pyfunc with a signature and register it; returns the new version number and
+    the logged model's id."""
     with tempfile.TemporaryDirectory() as tmp:
         path = bundle.save(Path(tmp) / "bundle.pkl")
         example = pd.DataFrame(
@@ -263,7 +274,7 @@ def log_model(bundle: Bundle, settings: Settings, example_users: list[str]) -> s
             uv_project_path=tmp,
             registered_model_name=settings.registered_model,
         )
-    return str(info.registered_model_version)
+    return str(info.registered_model_version), str(info.model_id)
 
 
 def tag_version(

@@ -45,6 +45,7 @@ class FaultyProxy:
 
     def __init__(self, upstream: str):
         self.upstream, self.failing, self.failed = upstream, "", 0
+        self.client = httpx.Client(base_url=upstream, timeout=60)  # one pool, kept alive
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -55,9 +56,7 @@ class FaultyProxy:
                     self._reply(503, {}, b'{"error_code": "TEMPORARILY_UNAVAILABLE"}')
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
-                r = httpx.request(
-                    self.command, proxy.upstream + self.path, content=body, headers=headers
-                )
+                r = proxy.client.request(self.command, self.path, content=body, headers=headers)
                 self._reply(r.status_code, r.headers, r.content)
 
             def _reply(self, status: int, headers, content: bytes) -> None:
@@ -80,6 +79,7 @@ class FaultyProxy:
 
     def close(self) -> None:
         self.server.shutdown()
+        self.client.close()
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +181,7 @@ def run_until(cmd: list[str], env: dict[str, str], marker: str | None, log: Path
 def test_a_pipeline_killed_mid_run_reruns_idempotently(shop_dir, tmp_path):
     home = tmp_path / "home"
     config = tmp_path / "slow.yaml"  # enough epochs that a kill lands in training
-    slow = FAST.model_copy(update={"train": TrainConfig(no_components=16, epochs=400)})
+    slow = FAST.model_copy(update={"train": TrainConfig(no_components=16, epochs=120)})
     config.write_text(yaml.safe_dump(slow.model_dump(mode="json")))
     env = clean_env(
         CARTLIFT_HOME=str(home),
@@ -191,7 +191,7 @@ def test_a_pipeline_killed_mid_run_reruns_idempotently(shop_dir, tmp_path):
     )
     cmd = [str(BIN / "cartlift"), "pipeline", "--data", str(shop_dir), "--config", str(config)]
     run_until(cmd, env, "Read ", tmp_path / "killed-in-ingest.log")
-    run_until(cmd, env, "epoch 3/400", tmp_path / "killed-in-training.log")
+    run_until(cmd, env, "epoch 3/120", tmp_path / "killed-in-training.log")
     run_until(cmd, env, None, tmp_path / "rerun.log")
 
     lake = home / "lake" / "default-shop"

@@ -143,6 +143,6 @@ class Service:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, 15)
             try:
-                self.proc.wait(timeout=30)
+                self.proc.wait(timeout=10)  # some services ignore SIGTERM for long
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, 9)

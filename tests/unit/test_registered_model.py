@@ -36,7 +36,7 @@ def registered(bundle, tmp_path_factory) -> tuple[Settings, str]:
     home = tmp_path_factory.mktemp("registry-home")
     settings = Settings(home=home)
     registry.connect(settings)
-    version_ = registry.log_model(bundle, settings, list(bundle.model.user_ids[:3]))
+    version_, _ = registry.log_model(bundle, settings, list(bundle.model.user_ids[:3]))
     return settings, version_
 
 
