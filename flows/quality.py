@@ -1,11 +1,15 @@
 """Flow ``quality``: every model on a shop's temporal split, as a report a shop can read.
 
-The baselines a shop could build in an afternoon (popularity, popularity per category,
-item-kNN, association rules, implicit ALS), LightFM without features and the hybrid with
-the run config (the tuned one when ``tune`` has written it) are scored through the one
-protocol of :mod:`models.evaluation.protocol`, twice: repeat purchases counted, and items bought
-before the cutoff excluded. The product's own cross-sell and upsell (the serving engine
-over the hybrid) are judged against the classic methods. The report (Markdown, HTML,
+The baselines a shop's analyst would try first (popularity, last week's best sellers,
+popularity per category, each customer's own favourites, item-kNN, EASE, association
+rules, implicit ALS), LightFM without features, the hybrid with the run config (the tuned
+one when ``tune`` has written it) and ``cartlift``, what the engine serves, are scored
+through the one protocol of :mod:`models.evaluation.protocol`, twice: repeat purchases
+counted, and items bought before the cutoff excluded. Every model is also compared with
+``cartlift`` on the same customers (paired bootstrap). EASE's regularisation is chosen
+on a validation window carved from the training window, per variant. The product's own
+cross-sell and upsell (the serving engine over the hybrid) are judged against the
+classic methods. The report (Markdown, HTML,
 plots, the full metric table) goes to ``$CARTLIFT_HOME/reports/quality/<dataset>`` and is
 logged to MLflow with its headline figures.
 """
@@ -29,24 +33,26 @@ from models.config import RunConfig
 from models.evaluation.protocol import Protocol, Scorer
 from models.evaluation.tasks import (
     cheapest_pricier,
-    compare,
+    compare_paired,
     cross_sell_table,
     engine_cross_sell,
     engine_upsell,
     upsell_table,
     with_buy_again,
 )
-from models.evaluation.tuning import with_params
+from models.evaluation.tuning import choose_on_validation, with_params
 from models.evaluation.verdicts import HYBRID, PRODUCT, Verdict, ndcg_by_model, personal, shopping
-from models.features.build import FeatureSet
+from models.features.build import FeatureSet, build
 from models.ranking.bundle import build_bundle
 from models.ranking.engine import Engine
 from models.recommenders.base import Interactions, Recommender
 from models.recommenders.baselines import (
+    EASE,
     AssociationRules,
     CategoryPopularity,
     ImplicitALS,
     ItemKNN,
+    PersonalFrequency,
     Popularity,
     RecentPopularity,
 )
@@ -54,6 +60,7 @@ from models.recommenders.hybrid import Hybrid, HybridModel
 
 RECENT_DAYS = 7  # "last week's best sellers": what a shop would try first
 VARIANTS = {"bought items excluded": True, "repeat purchases counted": False}
+EASE_L2 = (10.0, 50.0, 200.0, 1000.0, 5000.0)  # EASE's regularisation, chosen on validation
 
 
 @dataclass
@@ -63,49 +70,87 @@ class QualityResult:
     run_id: str
 
 
+@dataclass
+class Baselines:
+    """The fitted baselines; EASE per variant (``exclude_purchased`` -> model), with the
+    regularisation the validation window chose for it."""
+
+    common: dict[str, Recommender]
+    ease: dict[bool, EASE]
+
+    def for_variant(self, exclude: bool) -> dict[str, Recommender]:
+        return self.common | {"EASE": self.ease[exclude]}
+
+    def described(self) -> str:
+        return ", ".join(f"{v}: l2 {self.ease[ex].l2:g}" for v, ex in VARIANTS.items())
+
+
 @task(name="fit baselines", cache_policy=NO_CACHE)
-def fit_baselines(fs: FeatureSet, seed: int) -> dict[str, Recommender]:
+def fit_baselines(fs: FeatureSet, run: RunConfig) -> Baselines:
+    logger = get_run_logger()
+    validation = build(fs.split.train, fs.items, fs.users, run.features)
+    chosen = choose_on_validation(lambda l2: EASE(l2=l2), EASE_L2, validation, run.evaluate.k)
+    for exclude, (l2, scores) in chosen.items():
+        logger.info(
+            "EASE, %s: l2 %g on the validation window (NDCG@%d by l2: %s)",
+            next(v for v, ex in VARIANTS.items() if ex == exclude),
+            l2,
+            run.evaluate.k,
+            ", ".join(f"{value:g}: {score:.4f}" for value, score in scores.items()),
+        )
     data = Interactions.from_features(fs, RECENT_DAYS)
     models: list[Recommender] = [
         Popularity(),
         RecentPopularity(name=f"popularity, last {RECENT_DAYS} days"),
         CategoryPopularity(),
+        PersonalFrequency(),
         ItemKNN(),
         AssociationRules(),
-        ImplicitALS(seed=seed),
+        ImplicitALS(seed=run.train.seed),
     ]
-    logger = get_run_logger()
     for model in models:
         model.fit(data)
         logger.info("Fitted %s", model.name)
-    return {m.name: m for m in models}
+    ease = {exclude: EASE(l2=l2).fit(data) for exclude, (l2, _) in chosen.items()}
+    return Baselines({m.name: m for m in models}, ease)
 
 
 @task(name="score every model", cache_policy=NO_CACHE)
 def score_all(
-    fs: FeatureSet, scorers: dict[str, Scorer], run: RunConfig, bootstrap: int
-) -> dict[str, pd.DataFrame]:
-    """Every model through the one protocol, in both variants of the truth. With repeats
-    allowed the hybrid is scored as served: earlier purchases lifted."""
+    fs: FeatureSet,
+    scorers: dict[bool, dict[str, Scorer]],
+    run: RunConfig,
+    bootstrap: int,
+) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+    """Every model through the one protocol, in both variants of the truth, and each
+    one's paired difference from ``cartlift``: the hybrid as the engine serves it (with
+    repeats allowed, earlier purchases lifted)."""
     protocol = Protocol(ks=(5, 10, 20), bootstrap=bootstrap, seed=run.train.seed)
-    again = with_buy_again(fs, scorers[HYBRID], run.ranking.buy_again_weight)
-    tables = {}
+    tables, differences = {}, {}
     for variant, exclude in VARIANTS.items():
-        get_run_logger().info("Scoring %d models, %s", len(scorers), variant)
-        served = scorers if exclude else scorers | {HYBRID: again}
-        tables[variant] = compare(fs, served, exclude, protocol)
-    return tables
+        served = scorers[exclude][HYBRID]
+        if not exclude:
+            served = with_buy_again(fs, served, run.ranking.buy_again_weight)
+        models = {PRODUCT: served} | scorers[exclude]
+        get_run_logger().info("Scoring %d models, %s", len(models), variant)
+        tables[variant], differences[variant] = compare_paired(
+            fs, models, exclude, protocol, PRODUCT
+        )
+    return tables, differences
 
 
 @task(name="cross-sell and upsell", cache_policy=NO_CACHE)
 def shopping_tables(
-    fs: FeatureSet, hybrid: HybridModel, baselines: dict[str, Recommender], run: RunConfig
+    fs: FeatureSet, hybrid: HybridModel, baselines: Baselines, run: RunConfig
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The serving engine over the hybrid (one case at a time, as the endpoints answer)
     against every baseline's ``related`` and the naive upsell."""
     k = run.evaluate.k
     engine = Engine(build_bundle(hybrid, fs, run.features, run.ranking, {}))
-    related = {name: (lambda rows, carts, m=m: m.related(carts)) for name, m in baselines.items()}
+    related = {
+        name: (lambda rows, carts, m=m: m.related(carts))
+        for name, m in baselines.for_variant(True).items()  # a cart excludes its items
+    }
     cross = cross_sell_table(fs, {PRODUCT: engine_cross_sell(engine, fs, k)} | related, k)
     upsell = upsell_table(
         fs,
@@ -152,21 +197,26 @@ def quality(
     snapshot = ingest(data, fmt, mapping, run.dataset)
     features_step, partitions = features_flow(settings)
     fs = features_step(snapshot, run, partitions)
-    baselines = fit_baselines(fs, run.train.seed)
+    baselines = fit_baselines(fs, run)
     hybrid = fit(fs, run.train)
     cf = fit(fs, with_params(run, {"train.use_features": False}).train)
-    scorers = {name: model.scores for name, model in baselines.items()}
-    scorers |= {"lightfm-cf": Hybrid.of(cf, fs).scores, HYBRID: Hybrid.of(hybrid, fs).scores}
-    tables = score_all(fs, scorers, run, bootstrap)
+    ours = {"lightfm-cf": Hybrid.of(cf, fs).scores, HYBRID: Hybrid.of(hybrid, fs).scores}
+    scorers = {
+        exclude: {name: m.scores for name, m in baselines.for_variant(exclude).items()} | ours
+        for exclude in VARIANTS.values()
+    }
+    tables, differences = score_all(fs, scorers, run, bootstrap)
     cross, upsell = shopping_tables(fs, hybrid, baselines, run)
     k = run.evaluate.k
-    verdicts = [v for name, t in tables.items() for v in personal(t, name, k)]
+    verdicts = [v for name, t in tables.items() for v in personal(t, differences[name], name, k)]
     verdicts += shopping(cross, upsell, k)
     report = Report(
         title=f"cartlift quality report: {run.dataset}",
-        context=run_context(f"{data} ({fmt})", run, fs.summary(), config_source, bootstrap),
+        context=run_context(f"{data} ({fmt})", run, fs.summary(), config_source, bootstrap)
+        | {"EASE regularisation (chosen on the validation window)": baselines.described()},
         verdicts=verdicts,
         personal=tables,
+        differences=differences,
         cross=cross,
         upsell=upsell,
         k=k,

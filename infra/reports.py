@@ -22,7 +22,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from models.config import RunConfig
-from models.evaluation.verdicts import Verdict
+from models.evaluation.verdicts import PRODUCT, Verdict, ndcg_by_model
 
 RANKING = ("precision", "recall", "ndcg", "map", "hit_rate")
 BEYOND = ("coverage", "novelty", "diversity")
@@ -34,6 +34,7 @@ class Report:
     context: dict[str, str]  # what was measured: data, window, config, protocol
     verdicts: list[Verdict]
     personal: dict[str, pd.DataFrame]  # variant -> compare() table
+    differences: dict[str, pd.DataFrame]  # variant -> compare_paired() differences
     cross: pd.DataFrame
     upsell: pd.DataFrame
     k: int = 10
@@ -111,6 +112,32 @@ def slice_table(table: pd.DataFrame, k: int) -> pd.DataFrame:
     shown = rows.pivot(index="model", columns="where", values="value")
     shown.columns = [f"{c} ({users[c]:,} customers)" for c in shown.columns]
     return shown
+
+
+def difference_table(differences: pd.DataFrame, personal: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Per model: cartlift's NDCG@k minus the model's on the same customers, with the paired
+    95% interval, and the ratio of the means; strongest rival first."""
+    rows = differences[
+        (differences["task"] == "customers")
+        & (differences["slice"] == "all")
+        & (differences["metric"] == "ndcg")
+        & (differences["k"] == k)
+    ]
+    means = ndcg_by_model(personal, "all", k)
+    shown = pd.DataFrame(
+        {
+            "model": rows["model"],
+            f"NDCG@{k}": [means[m]["mean"] for m in rows["model"]],
+            "cartlift minus it [paired 95% interval]": [
+                f"{r.difference:+.4f} [{r.lower:+.4f}, {r.upper:+.4f}]"
+                for r in rows.itertuples(index=False)
+            ],
+            "cartlift / it": [
+                means[PRODUCT]["mean"] / max(means[m]["mean"], 1e-12) for m in rows["model"]
+            ],
+        }
+    )
+    return shown.sort_values(f"NDCG@{k}", ascending=False).set_index("model")
 
 
 def beyond_table(table: pd.DataFrame, k: int) -> pd.DataFrame:
@@ -209,6 +236,13 @@ def sections(report: Report) -> list[tuple[str, str, pd.DataFrame | None]]:
                 "[95% bootstrap interval over customers].",
                 ranking_table(table, k),
             ),
+            (
+                f"Against cartlift, {variant}",
+                f"What cartlift serves against each model on the same customers: the "
+                f"difference of NDCG@{k} with a paired bootstrap interval (both resampled "
+                "together), and the ratio of the means.",
+                difference_table(report.differences[variant], table, k),
+            ),
             (f"By slice, {variant}", f"NDCG@{k}.", slice_table(table, k)),
             (
                 f"Beyond accuracy, {variant}",
@@ -281,6 +315,11 @@ def write(report: Report, out: Path) -> dict[str, Path]:
     long = pd.concat([t.assign(variant=v) for v, t in report.personal.items()], ignore_index=True)
     files["metrics"] = out / "metrics.csv"
     long.to_csv(files["metrics"], index=False)
+    paired = pd.concat(
+        [t.assign(variant=v) for v, t in report.differences.items()], ignore_index=True
+    )
+    files["differences"] = out / "differences.csv"
+    paired.to_csv(files["differences"], index=False)
     return files
 
 

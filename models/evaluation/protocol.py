@@ -150,6 +150,19 @@ def evaluate(
     item_vectors: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """One row per (slice, metric): model, slice, metric, k, mean, lower, upper, users."""
+    return evaluate_per_user(name, scorer, t, protocol, item_share, item_vectors)[0]
+
+
+def evaluate_per_user(
+    name: str,
+    scorer: Scorer,
+    t: Task,
+    protocol: Protocol,
+    item_share: np.ndarray | None = None,
+    item_vectors: np.ndarray | None = None,
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """:func:`evaluate`'s table and the per-user values behind it (``<metric>_at_<k>`` ->
+    one value per evaluated user), for paired comparisons between models."""
     k_max = max(protocol.ks)
     top = rank(scorer, t, k_max, protocol.batch)
     values = per_user(top, t, protocol.ks)
@@ -169,9 +182,20 @@ def evaluate(
             extra["diversity"] = intra_list_diversity(top[:, :k], item_vectors)
         for metric, value in extra.items():
             rows.append((name, "all", metric, k, value, np.nan, np.nan, len(t.users)))
-    return pd.DataFrame(
+    table = pd.DataFrame(
         rows, columns=["model", "slice", "metric", "k", "mean", "lower", "upper", "users"]
     )
+    return table, values
+
+
+def paired(ours: np.ndarray, theirs: np.ndarray, protocol: Protocol) -> tuple[float, float, float]:
+    """Mean difference ``ours - theirs`` over the same users and its percentile bootstrap
+    interval, both models resampled together (a paired bootstrap): far narrower than
+    two separate intervals, because most of the spread is which customers were drawn,
+    and that cancels in the difference."""
+    rng = np.random.default_rng(protocol.seed)
+    diff = np.asarray(ours, np.float64) - np.asarray(theirs, np.float64)
+    return bootstrap_ci(diff, protocol.bootstrap, protocol.confidence, rng)
 
 
 def slice_means(scorer: Scorer, t: Task, k: int, metric: str = "ndcg") -> dict[str, float]:

@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from models.config import EvaluateConfig
 from models.data.columns import Columns
-from models.evaluation.protocol import Protocol, Scorer, Task, evaluate, task
+from models.evaluation.protocol import Protocol, Scorer, Task, evaluate_per_user, paired, task
 from models.evaluation.shopping import (
     cross_sell_cases,
     judge_cross_sell,
@@ -82,18 +82,50 @@ def compare(
     """Every scorer on every task of the split: the protocol's table with a ``task``
     column. Novelty uses the share of customers who had each item before the cutoff;
     diversity, item categories (``beyond_accuracy=False`` leaves both out)."""
+    return compare_paired(fs, scorers, exclude_purchased, protocol, None, beyond_accuracy)[0]
+
+
+DIFFERENCE_COLUMNS = ["task", "slice", "model", "metric", "k", "difference", "lower", "upper"]
+
+
+def compare_paired(
+    fs: FeatureSet,
+    scorers: dict[str, Scorer],
+    exclude_purchased: bool,
+    protocol: Protocol,
+    reference: str | None,
+    beyond_accuracy: bool = True,
+    metric: str = "ndcg",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`compare`'s table, and each other model's ``metric`` (at every k, per task
+    and slice) subtracted from ``reference``'s on the same customers, with a paired
+    bootstrap interval (:func:`~models.evaluation.protocol.paired`): a difference whose
+    interval lies above 0 is a win that another sample of customers would repeat."""
     share = onehot = None
     if beyond_accuracy:
         seen = pairs(fs.split.train, fs.user_map, fs.item_map)
         share = np.asarray(seen.sum(axis=0)).ravel() / max(seen.shape[0], 1)
         _, codes = _catalogue(fs)
         onehot = np.eye(codes.max() + 1 if len(codes) else 1, dtype=np.float32)[codes]
-    frames = []
+    frames, differences = [], []
     for task_name, t in tasks(fs, exclude_purchased).items():
+        values = {}
         for name, scorer in scorers.items():
-            table = evaluate(name, scorer, t, protocol, share, onehot)
+            table, values[name] = evaluate_per_user(name, scorer, t, protocol, share, onehot)
             frames.append(table.assign(task=task_name))
-    return pd.concat(frames, ignore_index=True)
+        if reference is None:
+            continue
+        for name in (n for n in scorers if n != reference):
+            for slice_name, mask in t.slices.items():
+                for k in protocol.ks:
+                    key = f"{metric}_at_{k}"
+                    ours, theirs = values[reference][key][mask], values[name][key][mask]
+                    diff = paired(ours, theirs, protocol)
+                    differences.append((task_name, slice_name, name, metric, k, *diff))
+    return (
+        pd.concat(frames, ignore_index=True),
+        pd.DataFrame(differences, columns=DIFFERENCE_COLUMNS),
+    )
 
 
 def flat(table: pd.DataFrame, model: str) -> dict[str, float]:

@@ -20,6 +20,7 @@ from models.data.columns import Columns
 from models.evaluation.protocol import slice_means
 from models.evaluation.tasks import tasks
 from models.features.build import FeatureSet, build, temporal_split, trends
+from models.recommenders.base import Interactions, Recommender
 from models.recommenders.hybrid import Hybrid, HybridModel, fit_epoch, new_lightfm
 
 C = Columns
@@ -152,3 +153,23 @@ def fit_early_stopping(
         patience,
         every,
     )
+
+
+def choose_on_validation(
+    make: Callable[[float], Recommender],
+    grid: tuple[float, ...],
+    validation: FeatureSet,
+    k: int,
+) -> dict[bool, tuple[float, dict[float, float]]]:
+    """For each variant of the truth (``exclude_purchased`` True and False), the value of
+    ``grid`` whose recommender ``make(value)`` ranks best (NDCG@``k``, all customers) on the
+    validation window, and every value's score. How a baseline's one knob (EASE's
+    regularisation, ...) is set as an analyst would: never on the holdout."""
+    data = Interactions.from_features(validation)
+    customers = {ex: tasks(validation, ex)["customers"] for ex in (True, False)}
+    scores: dict[bool, dict[float, float]] = {True: {}, False: {}}
+    for value in grid:
+        model = make(value).fit(data)
+        for exclude, t in customers.items():
+            scores[exclude][value] = slice_means(model.scores, t, k)["all"]
+    return {ex: (max(s, key=lambda v: s[v]), s) for ex, s in scores.items()}

@@ -48,6 +48,7 @@ class Interactions:
     baskets: sp.csr_matrix | None = None  # (n_baskets, n_items) 0/1 incidence of orders
     recent: sp.csr_matrix | None = None  # (n_users, n_items) the window's last days only
     purchased: sp.csr_matrix | None = None  # (n_users, n_items) 0/1, bought in the window
+    purchases: sp.csr_matrix | None = None  # (n_users, n_items) how many times bought
     features: FeatureSet | None = None  # user and item features (hybrid models)
 
     @property
@@ -81,6 +82,7 @@ class Interactions:
             baskets=baskets,
             recent=pairs(recent, users, items),
             purchased=pairs(buys, users, items),
+            purchases=counts(buys, users, items),
             features=fs,
         )
 
@@ -95,6 +97,19 @@ def pairs(frame: pd.DataFrame, users: IdMap, items: IdMap) -> sp.csr_matrix:
         (np.ones(int(known.sum()), np.float32), (rows[known], cols[known])),
         shape=(len(users), len(items)),
     )
+
+
+def counts(frame: pd.DataFrame, users: IdMap, items: IdMap) -> sp.csr_matrix:
+    """How many rows of ``frame`` each (user, item) pair has, as a (len(users),
+    len(items)) matrix: an order line counts once, whatever its quantity."""
+    rows, cols = users.positions(frame[C.user]), items.positions(frame[C.item])
+    known = (rows >= 0) & (cols >= 0)
+    out = sp.csr_matrix(
+        (np.ones(int(known.sum()), np.float32), (rows[known], cols[known])),
+        shape=(len(users), len(items)),
+    )
+    out.sum_duplicates()
+    return out
 
 
 class Recommender(Protocol):

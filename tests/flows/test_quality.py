@@ -19,11 +19,14 @@ MODELS = {
     "popularity",
     "popularity, last 7 days",
     "popularity per category",
+    "personal frequency",
     "item-kNN",
+    "EASE",
     "association rules",
     "implicit ALS",
     "lightfm-cf",
     "lightfm-hybrid",
+    "cartlift",
 }
 
 
@@ -54,8 +57,10 @@ def test_the_quality_report_scores_every_model_and_is_logged(report):
     _, _, out, output = report
     # Every verdict printed, each with its figure.
     verdicts = [line for line in output.splitlines() if line[:4] in ("PASS", "FAIL")]
-    assert len(verdicts) == 2 * 4 + 3
-    assert any("cross-sell hit rate@10 at least association rules'" in v for v in verdicts)
+    assert len(verdicts) == 2 * 3 + 3
+    assert any("cartlift NDCG@10 >= 1.15x the strongest baseline" in v for v in verdicts)
+    assert any("paired 95% interval of cartlift minus" in v for v in verdicts)
+    assert any("the best of association rules, item-kNN, popularity" in v for v in verdicts)
 
     metrics = pd.read_csv(out / "metrics.csv")
     assert set(metrics["model"]) == MODELS
@@ -66,9 +71,17 @@ def test_the_quality_report_scores_every_model_and_is_logged(report):
     assert (ndcg["lower"] <= ndcg["mean"]).all() and (ndcg["mean"] <= ndcg["upper"]).all()
 
     markdown = (out / "report.md").read_text()
-    for heading in ("## Verdicts", "## Cross-sell", "## Upsell", "## By slice"):
+    for heading in ("## Verdicts", "## Against cartlift", "## Cross-sell", "## Upsell"):
         assert heading in markdown
-    assert "| lightfm-hybrid |" in markdown and "![ndcg_by_model](ndcg_by_model.png)" in markdown
+    differences = pd.read_csv(out / "differences.csv")
+    assert set(differences["model"]) == MODELS - {"cartlift"}
+    assert (differences["lower"] <= differences["difference"]).all()
+    assert (differences["difference"] <= differences["upper"]).all()
+    assert "| cartlift |" in markdown and "| lightfm-hybrid |" in markdown
+    assert (
+        "| EASE regularisation (chosen on the validation window) | bought items " in markdown
+        and "![ndcg_by_model](ndcg_by_model.png)" in markdown
+    )
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 3 and "<table" in page
     for name in ("ndcg_by_model", "ndcg_by_slice", "cross_sell_upsell"):
@@ -79,9 +92,9 @@ def test_the_quality_report_scores_every_model_and_is_logged(report):
     run_id = output.strip().splitlines()[-1].split()[-1]
     run = client.get_run(run_id)
     assert run.data.tags["cartlift.kind"] == "quality-report"
-    assert "excluded.ndcg_at_10.lightfm-hybrid" in run.data.metrics
+    assert "excluded.ndcg_at_10.cartlift" in run.data.metrics
     logged = {f.path for f in client.list_artifacts(run_id, "quality")}
-    assert {"quality/report.md", "quality/report.html", "quality/metrics.csv"} <= logged
+    assert {"quality/report.md", "quality/metrics.csv", "quality/differences.csv"} <= logged
 
 
 def test_the_pipelines_popularity_is_the_reports(report):

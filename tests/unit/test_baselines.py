@@ -12,10 +12,12 @@ from models.evaluation.protocol import Protocol, evaluate, task
 from models.ranking.topk import top_per_row
 from models.recommenders.base import Interactions
 from models.recommenders.baselines import (
+    EASE,
     AssociationRules,
     CategoryPopularity,
     ImplicitALS,
     ItemKNN,
+    PersonalFrequency,
     Popularity,
     RecentPopularity,
 )
@@ -77,6 +79,29 @@ def test_item_knn_completes_each_group():
     scores = model.scores(np.arange(6))
     assert [best_unseen(scores[u], u) for u in range(6)] == NEXT[:6]
     assert model.sim is not None and (np.diff(model.sim.T.tocsr().indptr) <= 3).all()
+
+
+def test_personal_frequency_ranks_purchases_then_interests_then_best_sellers():
+    purchases = matrix([[2, 2, 0], [], [], [], [], [], []])  # user 0 bought 2 twice, 0 once
+    purchases.sum_duplicates()
+    looked = DATA.matrix + matrix([[3], [], [], [], [], [], []]) * 0.5  # and viewed 3
+    model = PersonalFrequency().fit(replace(DATA, matrix=looked, purchases=purchases))
+    order = np.argsort(-model.scores(np.array([0]))[0], kind="stable")
+    assert order[:2].tolist() == [2, 0]  # bought twice, then once
+    assert order[2] in (1, 6) and 3 in order[:5]  # then what it touched, before the rest
+    assert np.argmax(model.scores(np.array([6]))[0]) == 6  # no history: the best seller
+    assert np.argmax(model.related(matrix([[0]]))[0]) == 6
+    with pytest.raises(ValueError, match="purchase counts"):
+        PersonalFrequency().fit(DATA)
+
+
+def test_ease_completes_each_group_and_keeps_the_most_popular_items():
+    model = EASE(l2=1.0).fit(DATA)
+    scores = model.scores(np.arange(6))
+    assert [best_unseen(scores[u], u) for u in range(6)] == NEXT[:6]
+    assert np.allclose(np.diag(model.weights), 0)
+    small = EASE(l2=1.0, max_items=1).fit(DATA)  # only the add-on (item 6) takes part
+    assert small.keep.tolist() == [6] and not small.scores(np.arange(6))[:, :6].any()
 
 
 def test_rules_score_by_summed_confidence():

@@ -204,3 +204,16 @@ def test_top_k_breaks_ties_by_index_even_at_the_kth_place(n):
             ref = np.lexsort((np.arange(n), -scores[r]))[:k]
             assert idx[r].tolist() == ref.tolist()
     assert np.array_equal(top_k_scores(scores, 10)[0], top_k_scores(scores, 20)[0][:, :10])
+
+
+def test_a_baselines_knob_is_chosen_on_the_validation_window_per_variant(fs):
+    from models.evaluation.tuning import choose_on_validation
+    from models.recommenders.baselines import EASE
+
+    validation = build(fs.split.train, fs.items, fs.users, FeatureConfig(holdout_days=14))
+    assert validation.split.cutoff < fs.split.cutoff  # the holdout stays unseen
+    chosen = choose_on_validation(lambda l2: EASE(l2=l2), (1.0, 100.0, 1e6), validation, 10)
+    for exclude in (True, False):
+        best, scores = chosen[exclude]
+        assert set(scores) == {1.0, 100.0, 1e6} and scores[best] == max(scores.values())
+    assert chosen[True][1][1e6] < chosen[True][1][100.0]  # regularised to nothing: worse

@@ -14,6 +14,7 @@ from models.evaluation.protocol import (
     evaluate,
     intra_list_diversity,
     novelty,
+    paired,
     rank,
     task,
 )
@@ -77,3 +78,19 @@ def test_novelty_and_diversity_by_hand():
     assert intra_list_diversity(np.array([[0, 1]]), vectors) == pytest.approx(1.0)
     assert intra_list_diversity(np.array([[0, 2]]), vectors) == pytest.approx(0.0)
     assert intra_list_diversity(np.array([[0, 3]]), vectors) == pytest.approx(1 - 2**-0.5)
+
+
+def test_a_paired_interval_sees_a_small_steady_gain_that_separate_intervals_miss():
+    rng = np.random.default_rng(0)
+    theirs = rng.uniform(0, 1, 400)  # customers differ a lot ...
+    ours = theirs + 0.02  # ... and we add a little to each of them
+    protocol = Protocol(bootstrap=500, seed=1)
+    diff, lo, hi = paired(ours, theirs, protocol)
+    assert diff == pytest.approx(0.02) and lo == pytest.approx(0.02) and hi == pytest.approx(0.02)
+    _, our_lo, _ = bootstrap_ci(ours, 500, 0.95, np.random.default_rng(1))
+    _, _, their_hi = bootstrap_ci(theirs, 500, 0.95, np.random.default_rng(1))
+    assert our_lo < their_hi  # the separate intervals overlap
+    noisy = theirs + rng.normal(0, 0.2, 400)  # no gain, only noise: the interval holds 0
+    _, lo, hi = paired(noisy, theirs, protocol)
+    assert lo < 0 < hi
+    assert paired(noisy, theirs, protocol) == paired(noisy, theirs, protocol)  # seeded

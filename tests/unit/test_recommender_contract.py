@@ -16,10 +16,12 @@ from models.ranking.policies import upsell_candidates
 from models.ranking.topk import best_of, without
 from models.recommenders.base import Interactions, Recommender, load, save
 from models.recommenders.baselines import (
+    EASE,
     AssociationRules,
     CategoryPopularity,
     ImplicitALS,
     ItemKNN,
+    PersonalFrequency,
     Popularity,
     RecentPopularity,
 )
@@ -31,7 +33,9 @@ MAKERS = {
     "popularity": Popularity,
     "popularity, last days": RecentPopularity,
     "popularity per category": CategoryPopularity,
+    "personal frequency": PersonalFrequency,
     "item-kNN": ItemKNN,
+    "EASE": lambda: EASE(l2=50.0),
     "association rules": AssociationRules,
     "implicit ALS": lambda: ImplicitALS(factors=8, iterations=3, seed=3),
     "lightfm-hybrid": lambda: Hybrid(FAST),

@@ -20,30 +20,44 @@ def _table(all_users, cold_users) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def test_the_hybrid_is_judged_against_the_best_baseline_and_popularity():
+def _differences(model: str, difference: float, lower: float, upper: float) -> pd.DataFrame:
+    columns = ["task", "slice", "model", "metric", "k", "difference", "lower", "upper"]
+    return pd.DataFrame(
+        [("customers", "all", model, "ndcg", 10, difference, lower, upper)], columns=columns
+    )
+
+
+def test_cartlift_is_judged_against_the_strongest_baseline_by_a_paired_interval():
     table = _table(
         {
             "popularity": (0.030, 0.027, 0.033),
             "item-kNN": (0.050, 0.046, 0.054),
-            "lightfm-cf": (0.090, 0.080, 0.100),  # not a baseline
-            "lightfm-hybrid": (0.056, 0.052, 0.060),
+            "personal frequency": (0.048, 0.044, 0.052),
+            "lightfm-cf": (0.090, 0.080, 0.100),  # ours, not a baseline
+            "cartlift": (0.060, 0.052, 0.068),
         },
-        {"popularity": (0.040, 0.030, 0.050), "lightfm-hybrid": (0.061, 0.050, 0.070)},
+        {"popularity": (0.040, 0.030, 0.050), "cartlift": (0.061, 0.050, 0.070)},
     )
-    beats, margin, apart, cold = personal(table, "excluded")
-    assert beats.holds and "item-kNN 0.0500 (1.12x)" in beats.figure
-    assert margin.holds and margin.figure == "1.12x"
-    assert apart.holds
+    margin, paired, cold = personal(table, _differences("item-kNN", 0.01, 0.004, 0.016), "ex")
+    assert margin.holds and margin.figure == "0.0600 vs item-kNN 0.0500 (1.20x)"
+    assert paired.holds and "minus item-kNN" in paired.claim
+    assert paired.figure == "+0.0100 [+0.0040, +0.0160]"
     assert cold.holds and "(1.52x, 50 customers)" in cold.figure
 
-    table.loc[table["model"] == "lightfm-hybrid", "lower"] = 0.032  # overlaps popularity
-    table.loc[table["model"] == "lightfm-hybrid", "mean"] = 0.054
-    beats, margin, apart, _ = personal(table, "excluded")
-    assert beats.holds and not margin.holds and not apart.holds
+    # Separate intervals overlap (0.052 < 0.054) but the paired one is above 0: a win.
+    # At 1.10x the margin of 1.15x does not hold; an interval holding 0 is no win.
+    table.loc[table["model"] == "cartlift", "mean"] = 0.055
+    margin, paired, _ = personal(table, _differences("item-kNN", 0.005, -0.001, 0.011), "ex")
+    assert not margin.holds and margin.figure.endswith("(1.10x)") and not paired.holds
 
 
-def test_cross_sell_ties_count_as_good_as_rules_and_upsell_must_win():
-    cross = pd.DataFrame({"model": ["cartlift", "association rules"], "hit_rate_at_10": [0.2, 0.2]})
+def test_cross_sell_must_beat_the_best_classic_method_by_the_margin_and_upsell_must_win():
+    cross = pd.DataFrame(
+        {
+            "model": ["cartlift", "association rules", "item-kNN", "popularity"],
+            "hit_rate_at_10": [0.23, 0.1, 0.2, 0.05],
+        }
+    )
     upsell = pd.DataFrame(
         {
             "model": ["cartlift", "cheapest pricier", "popularity per category"],
@@ -51,4 +65,7 @@ def test_cross_sell_ties_count_as_good_as_rules_and_upsell_must_win():
         }
     )
     rules, cheapest, category = shopping(cross, upsell)
-    assert rules.holds and cheapest.holds and not category.holds
+    assert rules.holds and rules.figure == "0.2300 vs item-kNN 0.2000 (1.15x)"
+    assert cheapest.holds and not category.holds  # a tie is no win
+    cross.loc[cross["model"] == "item-kNN", "hit_rate_at_10"] = 0.21
+    assert not shopping(cross, upsell)[0].holds
