@@ -11,7 +11,9 @@ model knows customers only by pseudonym, and raw ids never reach the prediction 
 
 from __future__ import annotations
 
+import functools
 import hmac
+import inspect
 import logging
 import os
 import threading
@@ -26,6 +28,7 @@ import bentoml
 import pandas as pd
 from bentoml.exceptions import BentoMLException
 from pydantic import Field
+from starlette.responses import JSONResponse
 
 from infra.settings import Settings
 from models.data.contract import pseudonym
@@ -57,6 +60,44 @@ RETRY_FAILED_SECONDS = 60.0  # a champion that failed to load is tried again aft
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 
 
+class NotReadyError(RuntimeError):
+    """No model is loaded; the message says why, in words a shop's developer can act on."""
+
+
+def when_ready(method: Callable) -> Callable:
+    """An endpoint that answers 503 with a JSON body naming the cause while no model is
+    loaded (BentoML replaces the message of any 5xx it builds with "An unexpected error
+    has occurred"), and a ``Retry-After`` header."""
+
+    def not_ready(service: Cartlift, exc: NotReadyError) -> JSONResponse:
+        wait = int(service.settings.serving.reload_seconds)
+        return JSONResponse(
+            {"error": "no model is being served", "cause": str(exc), "retry_after_seconds": wait},
+            status_code=HTTPStatus.SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(wait)},
+        )
+
+    if inspect.iscoroutinefunction(method):
+
+        @functools.wraps(method)
+        async def answer_async(self, *args, **kwargs):
+            try:
+                return await method(self, *args, **kwargs)
+            except NotReadyError as exc:
+                return not_ready(self, exc)
+
+        return answer_async
+
+    @functools.wraps(method)
+    def answer(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except NotReadyError as exc:
+            return not_ready(self, exc)
+
+    return answer
+
+
 # Worker count and logging must be known when the class is declared: read once, at import.
 _SERVING = Settings().serving
 
@@ -79,6 +120,7 @@ class Cartlift:
         self.watch = store.ChampionWatch(self.settings, self.settings.serving.reload_seconds)
         self._swap = threading.Lock()
         self._failed: tuple[str, float] | None = None  # (version, when) of a failed load
+        self._cause = "starting: the champion is being loaded"  # why nothing is served
         key = self.settings.pseudonymise_key
         self._key = key.get_secret_value() if key else None
         self.predictions = PredictionLog(
@@ -101,6 +143,11 @@ class Cartlift:
             try:
                 version = self.watch.version()
                 if version is None:
+                    self._cause = (
+                        f"no champion yet: no version of '{self.settings.registered_model}' "
+                        "holds the alias 'champion' in the registry; run `cartlift pipeline` "
+                        "(its quality gate promotes the first version good enough to serve)"
+                    )
                     log.warning("No champion in the registry yet: not ready")
                 elif self._is_new(version) and not self._failed_recently(version):
                     loaded = self._with_changes(store.load(self.settings, version))
@@ -109,8 +156,15 @@ class Cartlift:
                     log.info("Serving version %s (was %s)", version, previous)
                 elif self.current is not None and self.changes.size() != self._applied:
                     self.current = self._with_changes(self.current)
-            except Exception:  # a bad new model must never take the service down
+            except Exception as exc:  # a bad new model must never take the service down
                 self._failed = (version or "", time.monotonic())
+                self._cause = (
+                    f"the champion (version {version}) failed to load "
+                    f"({type(exc).__name__}: {exc}); it is tried again every "
+                    f"{RETRY_FAILED_SECONDS:.0f} s"
+                    if version
+                    else f"the registry could not be read ({type(exc).__name__}: {exc})"
+                )
                 log.exception(
                     "Loading champion version %s failed; still serving version %s "
                     "(%s); trying again in %.0f s",
@@ -166,7 +220,7 @@ class Cartlift:
     def _model(self) -> store.Loaded:
         current = self.current
         if current is None:
-            raise BentoMLException("no model loaded yet", error_code=HTTPStatus.SERVICE_UNAVAILABLE)
+            raise NotReadyError(self._cause)
         return current
 
     def _customer(self, user_id: str | None) -> str | None:
@@ -220,6 +274,7 @@ class Cartlift:
     # --- endpoints --------------------------------------------------------------------
 
     @bentoml.api(route="/recommend")
+    @when_ready
     async def recommend(
         self,
         user_id: Id | None = None,
@@ -237,6 +292,7 @@ class Cartlift:
         return self._respond("recommend", loaded, answer, started, user_id, {})
 
     @bentoml.api(route="/cross_sell")
+    @when_ready
     async def cross_sell(
         self,
         cart: Annotated[list[Id], Field(min_length=1, max_length=MAX_LIST)],
@@ -252,6 +308,7 @@ class Cartlift:
         return self._respond("cross_sell", loaded, answer, started, user_id, {"cart": cart})
 
     @bentoml.api(route="/upsell")
+    @when_ready
     async def upsell(
         self,
         item_id: Id,
@@ -270,6 +327,7 @@ class Cartlift:
         return self._respond("upsell", loaded, answer, started, user_id, {"anchor": item_id})
 
     @bentoml.api(route="/similar_items")
+    @when_ready
     async def similar_items(
         self,
         item_id: Id,
@@ -282,6 +340,7 @@ class Cartlift:
         return self._respond("similar_items", loaded, answer, started, None, {"anchor": item_id})
 
     @bentoml.api(route="/popular")
+    @when_ready
     async def popular(
         self,
         k: K = 10,
@@ -307,6 +366,7 @@ class Cartlift:
         return FeedbackAck(request_id=request_id)
 
     @bentoml.api(route="/metadata")
+    @when_ready
     async def metadata(self) -> Metadata:
         """Which model answers: name, version, run, training window, catalogue size."""
         loaded = self._model()
@@ -326,6 +386,7 @@ class Cartlift:
         )
 
     @bentoml.api(route="/admin/items")
+    @when_ready
     def admin_items(
         self,
         items: Annotated[list[ItemChange], Field(min_length=1, max_length=MAX_ITEMS)],

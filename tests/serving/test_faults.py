@@ -246,8 +246,16 @@ def test_with_no_loadable_model_the_service_is_not_ready_until_one_is(shop, tmp_
             client = damaged.client
             time.sleep(3)
             assert client.get("/readyz").status_code == 503
-            assert ask(client).status_code == 503
+            refused = ask(client)  # a JSON body naming the cause, not "unexpected error"
+            assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+            assert refused.json()["cause"].startswith(f"the champion (version {corrupt}) failed")
+            assert client.post("/metadata").json()["error"] == "no model is being served"
             assert client.get("/healthz").status_code == 200  # alive, only not ready
+            registry.delete_registered_model_alias("cartlift-damaged", "champion")
+            deadline = time.time() + 30
+            while "no champion yet" not in ask(client).json()["cause"] and time.time() < deadline:
+                time.sleep(0.5)
+            assert "run `cartlift pipeline`" in ask(client).json()["cause"]
             good = registry.copy_model_version(
                 "models:/cartlift-recommender/1", "cartlift-damaged"
             ).version
