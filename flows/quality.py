@@ -9,9 +9,9 @@ counted, and items bought before the cutoff excluded. Every model is also compar
 ``cartlift`` on the same customers (paired bootstrap). EASE's regularisation is chosen
 on a validation window carved from the training window, per variant. The product's own
 cross-sell and upsell (the serving engine over the hybrid) are judged against the
-classic methods. The report (Markdown, HTML,
-plots, the full metric table) goes to ``$CARTLIFT_HOME/reports/quality/<dataset>`` and is
-logged to MLflow with its headline figures.
+classic methods. The report (Markdown, HTML, plots, the full metric table and the paired
+differences) goes to ``$CARTLIFT_HOME/reports/quality/<dataset>`` and is logged to MLflow
+with its headline figures.
 """
 
 from __future__ import annotations
