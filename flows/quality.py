@@ -37,6 +37,7 @@ from models.evaluation.tasks import (
     cross_sell_table,
     engine_cross_sell,
     engine_upsell,
+    repeat_share,
     upsell_table,
     with_buy_again,
 )
@@ -213,7 +214,11 @@ def quality(
     report = Report(
         title=f"cartlift quality report: {run.dataset}",
         context=run_context(f"{data} ({fmt})", run, fs.summary(), config_source, bootstrap)
-        | {"EASE regularisation (chosen on the validation window)": baselines.described()},
+        | {
+            "repeat purchases": f"{repeat_share(fs.split.train):.1%} of the training window's "
+            "purchase lines buy again what the customer bought before",
+            "EASE regularisation (chosen on the validation window)": baselines.described(),
+        },
         verdicts=verdicts,
         personal=tables,
         differences=differences,

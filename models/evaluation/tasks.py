@@ -46,6 +46,17 @@ def _catalogue(fs: FeatureSet) -> tuple[np.ndarray, np.ndarray]:
     return prices, pd.factorize(fs.items[C.category].astype(str))[0]
 
 
+def repeat_share(events: pd.DataFrame) -> float:
+    """The share of purchase lines that buy again what the same customer bought at an
+    earlier time: how much a shop lives on replenishment (groceries, supplies) rather than
+    discovery. The shop's objective is chosen from it (0 when nothing was bought)."""
+    buys = events[events[C.event] == "purchase"]
+    if buys.empty:
+        return 0.0
+    first = buys.groupby([C.user, C.item])[C.timestamp].transform("min")
+    return float((buys[C.timestamp] > first).mean())
+
+
 def tasks(fs: FeatureSet, exclude_purchased: bool) -> dict[str, Task]:
     """Two tasks. In ``customers``, every customer who bought after the cutoff, with slices
     ``warm`` and ``cold_users``; in ``new_items``, the same customers judged only on items

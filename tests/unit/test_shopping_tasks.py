@@ -83,3 +83,21 @@ def test_upsell_cases_anchor_on_the_cheapest_earlier_view():
     assert judge_upsell(cheapest_pricier, cases, PRICES, CATEGORY, 1)["hit_rate_at_1"] == 0.0
     at_2 = judge_upsell(cheapest_pricier, cases, PRICES, CATEGORY, 2)
     assert at_2["hit_rate_at_2"] == 1.0 and at_2["uplift_of_hits_at_2"] == pytest.approx(2.0)
+
+
+def test_the_repeat_share_counts_lines_that_buy_again_what_was_bought_earlier():
+    from models.evaluation.tasks import repeat_share
+
+    t = pd.Timestamp("2026-01-01")
+    events = pd.DataFrame(
+        {
+            "user_id": ["a", "a", "a", "a", "b", "b"],
+            "item_id": ["x", "x", "y", "x", "x", "z"],
+            "event_type": ["purchase", "purchase", "purchase", "view", "purchase", "purchase"],
+            "timestamp": [t, t + pd.Timedelta(days=3), t, t, t, t],
+        }
+    )
+    # Five purchase lines; only a's second x (three days later) buys again; b's x is
+    # b's first, and the view does not count.
+    assert repeat_share(events) == pytest.approx(1 / 5)
+    assert repeat_share(events[events["event_type"] == "view"]) == 0.0
