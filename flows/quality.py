@@ -6,8 +6,9 @@ rules, implicit ALS), LightFM without features, the hybrid with the run config (
 one when ``tune`` has written it) and ``cartlift``, what the engine serves, are scored
 through the one protocol of :mod:`models.evaluation.protocol`, twice: repeat purchases
 counted, and items bought before the cutoff excluded. Every model is also compared with
-``cartlift`` on the same customers (paired bootstrap). EASE's regularisation is chosen
-on a validation window carved from the training window, per variant. The product's own
+``cartlift`` on the same customers (paired bootstrap). EASE's regularisation and ALS's
+factors, regularisation and alpha are chosen on a validation window carved from the
+training window, per variant. The product's own
 cross-sell and upsell (the serving engine over the hybrid) are judged against the
 classic methods. The report (Markdown, HTML, plots, the full metric table and the paired
 differences) goes to ``$CARTLIFT_HOME/reports/quality/<dataset>`` and is logged to MLflow
@@ -62,6 +63,14 @@ from models.recommenders.hybrid import Hybrid, HybridModel
 RECENT_DAYS = 7  # "last week's best sellers": what a shop would try first
 VARIANTS = {"bought items excluded": True, "repeat purchases counted": False}
 EASE_L2 = (10.0, 50.0, 200.0, 1000.0, 5000.0)  # EASE's regularisation, chosen on validation
+# Implicit ALS (factors, regularisation, alpha): 18 points, about the trials `tune` gives
+# the hybrid, chosen on the same validation window.
+ALS_GRID = tuple(
+    (factors, reg, alpha)
+    for factors in (32, 64, 128)
+    for reg in (0.01, 0.1)
+    for alpha in (1.0, 10.0, 40.0)
+)
 
 
 @dataclass
@@ -73,31 +82,48 @@ class QualityResult:
 
 @dataclass
 class Baselines:
-    """The fitted baselines; EASE per variant (``exclude_purchased`` -> model), with the
-    regularisation the validation window chose for it."""
+    """The fitted baselines; EASE and implicit ALS per variant (``exclude_purchased`` ->
+    model), each with the knobs the validation window chose for that variant."""
 
     common: dict[str, Recommender]
     ease: dict[bool, EASE]
+    als: dict[bool, ImplicitALS]
 
     def for_variant(self, exclude: bool) -> dict[str, Recommender]:
-        return self.common | {"EASE": self.ease[exclude]}
+        return self.common | {"EASE": self.ease[exclude], "implicit ALS": self.als[exclude]}
 
     def described(self) -> str:
-        return ", ".join(f"{v}: l2 {self.ease[ex].l2:g}" for v, ex in VARIANTS.items())
+        return "; ".join(
+            f"{variant}: EASE l2 {self.ease[ex].l2:g}, ALS {self.als[ex].factors} factors, "
+            f"regularisation {self.als[ex].regularization:g}, alpha {self.als[ex].alpha:g}"
+            for variant, ex in VARIANTS.items()
+        )
+
+
+def _als(point: tuple[int, float, float], seed: int) -> ImplicitALS:
+    factors, reg, alpha = point
+    return ImplicitALS(factors=factors, regularization=reg, alpha=alpha, seed=seed)
 
 
 @task(name="fit baselines", cache_policy=NO_CACHE)
 def fit_baselines(fs: FeatureSet, run: RunConfig) -> Baselines:
+    """Every baseline on the training window; EASE's and ALS's knobs first chosen on a
+    validation window carved from it (the holdout stays unseen)."""
     logger = get_run_logger()
+    k, seed = run.evaluate.k, run.train.seed
     validation = build(fs.split.train, fs.items, fs.users, run.features)
-    chosen = choose_on_validation(lambda l2: EASE(l2=l2), EASE_L2, validation, run.evaluate.k)
-    for exclude, (l2, scores) in chosen.items():
+    ease_l2 = choose_on_validation(lambda l2: EASE(l2=l2), EASE_L2, validation, k)
+    als_point = choose_on_validation(lambda p: _als(p, seed), ALS_GRID, validation, k)
+    for variant, exclude in VARIANTS.items():
         logger.info(
-            "EASE, %s: l2 %g on the validation window (NDCG@%d by l2: %s)",
-            next(v for v, ex in VARIANTS.items() if ex == exclude),
-            l2,
-            run.evaluate.k,
-            ", ".join(f"{value:g}: {score:.4f}" for value, score in scores.items()),
+            "On the validation window, %s: EASE l2 %g (NDCG@%d %.4f), ALS %s (NDCG@%d %.4f)",
+            variant,
+            ease_l2[exclude][0],
+            k,
+            max(ease_l2[exclude][1]),
+            als_point[exclude][0],
+            k,
+            max(als_point[exclude][1]),
         )
     data = Interactions.from_features(fs, RECENT_DAYS)
     models: list[Recommender] = [
@@ -107,13 +133,13 @@ def fit_baselines(fs: FeatureSet, run: RunConfig) -> Baselines:
         PersonalFrequency(),
         ItemKNN(),
         AssociationRules(),
-        ImplicitALS(seed=run.train.seed),
     ]
     for model in models:
         model.fit(data)
         logger.info("Fitted %s", model.name)
-    ease = {exclude: EASE(l2=l2).fit(data) for exclude, (l2, _) in chosen.items()}
-    return Baselines({m.name: m for m in models}, ease)
+    ease = {ex: EASE(l2=l2).fit(data) for ex, (l2, _) in ease_l2.items()}
+    als = {ex: _als(point, seed).fit(data) for ex, (point, _) in als_point.items()}
+    return Baselines({m.name: m for m in models}, ease, als)
 
 
 @task(name="score every model", cache_policy=NO_CACHE)
@@ -217,7 +243,7 @@ def quality(
         | {
             "repeat purchases": f"{repeat_share(fs.split.train):.1%} of the training window's "
             "purchase lines buy again what the customer bought before",
-            "EASE regularisation (chosen on the validation window)": baselines.described(),
+            "EASE and ALS (chosen on the validation window)": baselines.described(),
         },
         verdicts=verdicts,
         personal=tables,

@@ -8,10 +8,11 @@ judges stays unseen until then.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
+import numpy as np
 import pandas as pd
 from lightfm import LightFM
 
@@ -24,6 +25,7 @@ from models.recommenders.base import Interactions, Recommender
 from models.recommenders.hybrid import Hybrid, HybridModel, fit_epoch, new_lightfm
 
 C = Columns
+V = TypeVar("V")
 
 
 @dataclass
@@ -156,20 +158,21 @@ def fit_early_stopping(
 
 
 def choose_on_validation(
-    make: Callable[[float], Recommender],
-    grid: tuple[float, ...],
+    make: Callable[[V], Recommender],
+    grid: Sequence[V],
     validation: FeatureSet,
     k: int,
-) -> dict[bool, tuple[float, dict[float, float]]]:
-    """For each variant of the truth (``exclude_purchased`` True and False), the value of
-    ``grid`` whose recommender ``make(value)`` ranks best (NDCG@``k``, all customers) on the
-    validation window, and every value's score. How a baseline's one knob (EASE's
-    regularisation, ...) is set as an analyst would: never on the holdout."""
+) -> dict[bool, tuple[V, list[float]]]:
+    """For each variant of the truth (``exclude_purchased`` True and False), the point of
+    ``grid`` whose recommender ``make(point)`` ranks best (NDCG@``k``, all customers) on the
+    validation window, and every point's score in grid order (ties: the first). How a
+    baseline's knobs (EASE's regularisation, ALS's factors, ...) are set as an analyst
+    would: never on the holdout."""
     data = Interactions.from_features(validation)
     customers = {ex: tasks(validation, ex)["customers"] for ex in (True, False)}
-    scores: dict[bool, dict[float, float]] = {True: {}, False: {}}
-    for value in grid:
-        model = make(value).fit(data)
+    scores: dict[bool, list[float]] = {True: [], False: []}
+    for point in grid:
+        model = make(point).fit(data)
         for exclude, t in customers.items():
-            scores[exclude][value] = slice_means(model.scores, t, k)["all"]
-    return {ex: (max(s, key=lambda v: s[v]), s) for ex, s in scores.items()}
+            scores[exclude].append(slice_means(model.scores, t, k)["all"])
+    return {ex: (grid[int(np.argmax(s))], s) for ex, s in scores.items()}

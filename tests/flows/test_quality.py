@@ -79,9 +79,10 @@ def test_the_quality_report_scores_every_model_and_is_logged(report):
     assert (differences["difference"] <= differences["upper"]).all()
     assert "| cartlift |" in markdown and "| lightfm-hybrid |" in markdown
     assert (
-        "| EASE regularisation (chosen on the validation window) | bought items " in markdown
+        "| EASE and ALS (chosen on the validation window) | bought items " in markdown
         and "![ndcg_by_model](ndcg_by_model.png)" in markdown
     )
+    assert "| repeat purchases | " in markdown and "% of the training window's" in markdown
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 3 and "<table" in page
     for name in ("ndcg_by_model", "ndcg_by_slice", "cross_sell_upsell"):
