@@ -134,7 +134,8 @@ class EASE:
     ``B = I - P / diag(P)`` with ``P = (X'X + l2 I)^-1``, zero diagonal; a customer's
     score for an item sums the weights from what they had. Strong on sparse data. The
     inverse is dense, so only the ``max_items`` items most customers had take part (the
-    others score 0): 8,000 items cost about 10 s and 0.5 GB."""
+    others score 0): at 8,000 items the inverse alone took 19 s on this 2-core machine,
+    and the fit holds two 8,000 x 8,000 float64 matrices (1 GB) at its peak."""
 
     l2: float = 500.0
     max_items: int = 8_000
@@ -152,9 +153,10 @@ class EASE:
         gram = (sub.T @ sub).toarray().astype(np.float64)
         gram[np.diag_indices_from(gram)] += self.l2
         inverse = np.linalg.inv(gram)
-        weights = inverse / -np.diag(inverse)
-        np.fill_diagonal(weights, 0.0)
-        self.weights = weights.astype(np.float32)
+        del gram
+        inverse /= -np.diag(inverse).copy()  # in place: one dense matrix less at the peak
+        np.fill_diagonal(inverse, 0.0)
+        self.weights = inverse.astype(np.float32)
         self.history = x
         return self
 
