@@ -51,6 +51,7 @@ def run(size: int, profile: bool) -> tuple[int, int, dict[str, float]]:
     from models.ranking.bundle import build_bundle
     from models.recommenders.base import Interactions
     from models.recommenders.baselines import Popularity
+    from models.recommenders.blend import PLAIN
     from models.recommenders.hybrid import Hybrid, HybridModel
 
     users, items, sessions = PROFILES.get(size, (max(100, size // 65), 2_000, 14.0))
@@ -65,12 +66,14 @@ def run(size: int, profile: bool) -> tuple[int, int, dict[str, float]]:
             "candidate": Hybrid.of(model, fs).scores,
             "popularity": Popularity().fit(Interactions.from_features(fs)).scores,
         }
-        return holdout_metrics(fs, scorers, config.evaluate)
+        return holdout_metrics(fs, scorers, config.evaluate.k, "discovery")
 
     timed("gate evaluation", gate, profile, seconds)
     bundle = timed(
         "build bundle",
-        lambda: build_bundle(model, fs, config.features, config.ranking, {}),
+        lambda: build_bundle(
+            model, fs, config.features, config.ranking, {}, (PLAIN, None), "discovery"
+        ),
         profile,
         seconds,
     )

@@ -11,7 +11,8 @@ import numpy as np
 import typer
 
 from infra.settings import Settings, resolve_run_config
-from models.config import RunConfig, ShopConfig, redacted
+from models.config import RunConfig, ShopConfig, excludes_purchased, redacted
+from models.evaluation.tasks import variant
 
 Format = Annotated[str, typer.Option("--format", help="contract | online-retail | csv")]
 Mapping = Annotated[Path | None, typer.Option("--map", help="column mapping for --format csv")]
@@ -138,9 +139,10 @@ def pipeline(
     for line in summary_lines(json.loads(report.read_text())):
         typer.echo("  " + line)
     k = run.evaluate.k
-    typer.echo(f"\nHoldout metrics at k={k} ({run.dataset}):")
+    aim = variant(excludes_purchased(result.objective))
+    typer.echo(f"\nHoldout metrics at k={k} ({run.dataset}, objective {result.objective}: {aim}):")
     rows = [
-        ("model (version " + result.version + ")", result.metrics),
+        ("cartlift (version " + result.version + ")", result.metrics),
         ("popularity", result.popularity),
     ]
     if result.champion_metrics:

@@ -3,15 +3,16 @@
 The baselines a shop's analyst would try first (popularity, last week's best sellers,
 popularity per category, each customer's own favourites, item-kNN, EASE, association
 rules, implicit ALS), LightFM without features, the hybrid with the run config (the tuned
-one when ``tune`` has written it) and ``cartlift``, what the engine serves, are scored
-through the one protocol of :mod:`models.evaluation.protocol`, twice: repeat purchases
-counted, and items bought before the cutoff excluded. Every model is also compared with
-``cartlift`` on the same customers (paired bootstrap). EASE's regularisation and ALS's
-factors, regularisation and alpha are chosen on a validation window carved from the
-training window, per variant. The product's own
-cross-sell and upsell (the serving engine over the hybrid) are judged against the
-classic methods. The report (Markdown, HTML, plots, the full metric table and the paired
-differences) goes to ``$CARTLIFT_HOME/reports/quality/<dataset>`` and is logged to MLflow
+one when ``tune`` has written it) and ``cartlift``, what the engine serves (the hybrid in
+its blend, :mod:`models.recommenders.blend`), are scored through the one protocol of
+:mod:`models.evaluation.protocol`, twice: repeat purchases counted, and items bought
+before the cutoff excluded; the report names the shop's objective, the variant the gate
+judges. Every model is also compared with ``cartlift`` on the same customers (paired
+bootstrap). The blend's weights, EASE's regularisation and ALS's factors,
+regularisation and alpha are chosen on a validation window carved from the training
+window, per variant. The product's own cross-sell and upsell (the serving engine over
+the hybrid) are judged against the classic methods. The report (Markdown, HTML, plots,
+the full metric table and the paired differences) goes to ``$CARTLIFT_HOME/reports/quality/<dataset>`` and is logged to MLflow
 with its headline figures.
 """
 
@@ -26,13 +27,14 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.ingest import ingest
 from flows.tasks import IO_RETRIES, run_config
-from flows.train import features_flow, fit
+from flows.train import Trained, choose_objective, features_flow, fit, weigh_blend
 from infra import registry
 from infra.reports import Report, run_context, write
 from infra.settings import Settings
-from models.config import RunConfig
+from models.config import RunConfig, excludes_purchased
 from models.evaluation.protocol import Protocol, Scorer
 from models.evaluation.tasks import (
+    VARIANTS,
     cheapest_pricier,
     compare_paired,
     cross_sell_table,
@@ -40,7 +42,7 @@ from models.evaluation.tasks import (
     engine_upsell,
     repeat_share,
     upsell_table,
-    with_buy_again,
+    variant,
 )
 from models.evaluation.tuning import choose_on_validation, with_params
 from models.evaluation.verdicts import HYBRID, PRODUCT, Verdict, ndcg_by_model, personal, shopping
@@ -58,10 +60,10 @@ from models.recommenders.baselines import (
     Popularity,
     RecentPopularity,
 )
-from models.recommenders.hybrid import Hybrid, HybridModel
+from models.recommenders.blend import Blended, Signals
+from models.recommenders.hybrid import Hybrid
 
 RECENT_DAYS = 7  # "last week's best sellers": what a shop would try first
-VARIANTS = {"bought items excluded": True, "repeat purchases counted": False}
 EASE_L2 = (10.0, 50.0, 200.0, 1000.0, 5000.0)  # EASE's regularisation, chosen on validation
 # Implicit ALS (factors, regularisation, alpha): 18 points, about the trials `tune` gives
 # the hybrid, chosen on the same validation window.
@@ -94,9 +96,9 @@ class Baselines:
 
     def described(self) -> str:
         return "; ".join(
-            f"{variant}: EASE l2 {self.ease[ex].l2:g}, ALS {self.als[ex].factors} factors, "
+            f"{name}: EASE l2 {self.ease[ex].l2:g}, ALS {self.als[ex].factors} factors, "
             f"regularisation {self.als[ex].regularization:g}, alpha {self.als[ex].alpha:g}"
-            for variant, ex in VARIANTS.items()
+            for name, ex in VARIANTS.items()
         )
 
 
@@ -114,10 +116,10 @@ def fit_baselines(fs: FeatureSet, run: RunConfig) -> Baselines:
     validation = build(fs.split.train, fs.items, fs.users, run.features)
     ease_l2 = choose_on_validation(lambda l2: EASE(l2=l2), EASE_L2, validation, k)
     als_point = choose_on_validation(lambda p: _als(p, seed), ALS_GRID, validation, k)
-    for variant, exclude in VARIANTS.items():
+    for name, exclude in VARIANTS.items():
         logger.info(
             "On the validation window, %s: EASE l2 %g (NDCG@%d %.4f), ALS %s (NDCG@%d %.4f)",
-            variant,
+            name,
             ease_l2[exclude][0],
             k,
             max(ease_l2[exclude][1]),
@@ -150,30 +152,29 @@ def score_all(
     bootstrap: int,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
     """Every model through the one protocol, in both variants of the truth, and each
-    one's paired difference from ``cartlift``: the hybrid as the engine serves it (with
-    repeats allowed, earlier purchases lifted)."""
+    one's paired difference from ``cartlift`` (what the engine serves: the hybrid in its
+    blend, :mod:`models.recommenders.blend`)."""
     protocol = Protocol(ks=(5, 10, 20), bootstrap=bootstrap, seed=run.train.seed)
     tables, differences = {}, {}
-    for variant, exclude in VARIANTS.items():
-        served = scorers[exclude][HYBRID]
-        if not exclude:
-            served = with_buy_again(fs, served, run.ranking.buy_again_weight)
-        models = {PRODUCT: served} | scorers[exclude]
-        get_run_logger().info("Scoring %d models, %s", len(models), variant)
-        tables[variant], differences[variant] = compare_paired(
-            fs, models, exclude, protocol, PRODUCT
-        )
+    for name, exclude in VARIANTS.items():
+        models = scorers[exclude]
+        get_run_logger().info("Scoring %d models, %s", len(models), name)
+        tables[name], differences[name] = compare_paired(fs, models, exclude, protocol, PRODUCT)
     return tables, differences
 
 
 @task(name="cross-sell and upsell", cache_policy=NO_CACHE)
 def shopping_tables(
-    fs: FeatureSet, hybrid: HybridModel, baselines: Baselines, run: RunConfig
+    fs: FeatureSet, trained: Trained, baselines: Baselines, run: RunConfig
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The serving engine over the hybrid (one case at a time, as the endpoints answer)
     against every baseline's ``related`` and the naive upsell."""
     k = run.evaluate.k
-    engine = Engine(build_bundle(hybrid, fs, run.features, run.ranking, {}))
+    engine = Engine(
+        build_bundle(
+            trained.model, fs, run.features, run.ranking, {}, trained.blend, trained.objective
+        )
+    )
     related = {
         name: (lambda rows, carts, m=m: m.related(carts))
         for name, m in baselines.for_variant(True).items()  # a cart excludes its items
@@ -193,8 +194,8 @@ def publish(report: Report, target: Path, run: RunConfig, bootstrap: int) -> tup
     files = write(report, target)
     k = report.k
     metrics: dict[str, float] = {"claims_holding": float(sum(v.holds for v in report.verdicts))}
-    for variant, table in report.personal.items():
-        key = "excluded" if VARIANTS[variant] else "counted"
+    for name, table in report.personal.items():
+        key = "excluded" if VARIANTS[name] else "counted"
         for model, stats in ndcg_by_model(table, "all", k).items():
             metrics[f"{key}.ndcg_at_{k}.{model}"] = stats["mean"]
     record = registry.RunRecord(
@@ -225,15 +226,20 @@ def quality(
     features_step, partitions = features_flow(settings)
     fs = features_step(snapshot, run, partitions)
     baselines = fit_baselines(fs, run)
+    aim = choose_objective(fs, run)
+    mixes, neighbours = weigh_blend(fs, run, aim)
     hybrid = fit(fs, run.train)
     cf = fit(fs, with_params(run, {"train.use_features": False}).train)
-    ours = {"lightfm-cf": Hybrid.of(cf, fs).scores, HYBRID: Hybrid.of(hybrid, fs).scores}
+    ours = {"lightfm-cf": Hybrid.of(cf, fs), HYBRID: Hybrid.of(hybrid, fs)}
+    signals = Signals.of(fs, neighbours)
     scorers = {
-        exclude: {name: m.scores for name, m in baselines.for_variant(exclude).items()} | ours
+        exclude: {PRODUCT: Blended(ours[HYBRID], mixes[exclude], signals).scores}
+        | {name: m.scores for name, m in baselines.for_variant(exclude).items()}
+        | {name: m.scores for name, m in ours.items()}
         for exclude in VARIANTS.values()
     }
     tables, differences = score_all(fs, scorers, run, bootstrap)
-    cross, upsell = shopping_tables(fs, hybrid, baselines, run)
+    cross, upsell = shopping_tables(fs, Trained(hybrid, mixes, neighbours, aim), baselines, run)
     k = run.evaluate.k
     verdicts = [v for name, t in tables.items() for v in personal(t, differences[name], name, k)]
     verdicts += shopping(cross, upsell, k)
@@ -243,6 +249,11 @@ def quality(
         | {
             "repeat purchases": f"{repeat_share(fs.split.train):.1%} of the training window's "
             "purchase lines buy again what the customer bought before",
+            "the shop's objective": f"{aim} (`evaluate.objective` {run.evaluate.objective}): "
+            f"the gate scores the variant {variant(excludes_purchased(aim))!r}",
+            "cartlift's blend (chosen on the validation window)": "; ".join(
+                f"{name}: {mixes[ex].described()}" for name, ex in VARIANTS.items()
+            ),
             "EASE and ALS (chosen on the validation window)": baselines.described(),
         },
         verdicts=verdicts,

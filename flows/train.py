@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
+import scipy.sparse as sp
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
 
@@ -17,10 +18,11 @@ from infra import registry
 from infra.lake import LakeSnapshot
 from infra.reports import metric_comparison
 from infra.settings import Settings
-from models.config import FeatureConfig, RunConfig, TrainConfig
+from models.config import FeatureConfig, Objective, RunConfig, TrainConfig, excludes_purchased
 from models.data.ingest import as_frame
 from models.evaluation.gate import GateDecision, gate
-from models.evaluation.tasks import holdout_metrics
+from models.evaluation.tasks import holdout_metrics, repeat_share, variant
+from models.evaluation.tuning import choose_mix, choose_on_validation
 from models.features import build as features_module
 from models.features.build import (
     FeatureSet,
@@ -33,10 +35,27 @@ from models.features.build import (
 )
 from models.ranking.bundle import Bundle, build_bundle
 from models.recommenders.base import Interactions
-from models.recommenders.baselines import Popularity
+from models.recommenders.baselines import EASE, Popularity
+from models.recommenders.blend import Blended, Mix, Signals
 from models.recommenders.hybrid import Hybrid, HybridModel
 
 CHART_METRICS = ("precision", "recall", "ndcg", "map", "hit_rate")
+
+
+@dataclass
+class Trained:
+    """What training hands to the gate: the model, the blend's weights per variant
+    (``exclude_purchased`` -> weights, chosen on the validation window), its item-to-item
+    weights and the shop's objective."""
+
+    model: HybridModel
+    mixes: dict[bool, Mix]
+    neighbours: sp.csr_matrix  # (n_items, n_items) the blend's item-to-item weights
+    objective: Objective
+
+    @property
+    def blend(self) -> tuple[dict[bool, Mix], sp.csr_matrix]:
+        return self.mixes, self.neighbours
 
 
 @dataclass
@@ -48,6 +67,7 @@ class Registration:
     metrics: dict[str, float]
     popularity: dict[str, float]
     champion_metrics: dict[str, float] | None
+    objective: Objective  # the variant every figure above was scored on
 
 
 def _features_code() -> str:
@@ -143,29 +163,94 @@ def fit(fs: FeatureSet, cfg: TrainConfig) -> HybridModel:
     return model
 
 
+@task(name="choose the shop's objective", cache_policy=NO_CACHE)
+def choose_objective(fs: FeatureSet, config: RunConfig) -> Objective:
+    share = repeat_share(fs.split.train)
+    aim = config.evaluate.resolve(share)
+    how = (
+        "as configured"
+        if config.evaluate.objective != "auto"
+        else (
+            f"chosen from the data (replenishment from {config.evaluate.replenishment_share:.0%})"
+        )
+    )
+    get_run_logger().info(
+        "Objective: %s, %s; %.1f%% of the training window's purchase lines buy again what "
+        "the customer bought before",
+        aim,
+        how,
+        100 * share,
+    )
+    return aim
+
+
+@task(name="weigh the blend on the validation window", cache_policy=NO_CACHE)
+def weigh_blend(
+    fs: FeatureSet, config: RunConfig, aim: Objective
+) -> tuple[dict[bool, Mix], sp.csr_matrix]:
+    """The served blend's weights per variant and its item-to-item weights (EASE's, the
+    regularisation chosen for the shop's objective), all chosen on a validation window
+    carved from the training window (its last ``holdout_days``), with the hybrid trained
+    on the rest: the holdout the gate judges stays unseen."""
+    logger = get_run_logger()
+    k, per_item = config.evaluate.k, config.ranking.neighbours_per_item
+    validation = build(fs.split.train, fs.items, fs.users, config.features)
+    by_l2 = choose_on_validation(lambda l2: EASE(l2=l2), config.tune.neighbour_l2, validation, k)
+    l2 = by_l2[excludes_purchased(aim)][0]
+    logger.info("Item-to-item weights: EASE, l2 %g (chosen on the validation window)", l2)
+    logger.info("Training LightFM on the validation window to weigh the blend")
+    model = HybridModel.fit(validation, config.train)
+    near = EASE(l2=l2).fit(Interactions.from_features(validation)).strongest(per_item)
+    chosen = choose_mix(Hybrid.of(model, validation), validation, config, near)
+    for exclude, (mix, value) in chosen.items():
+        logger.info(
+            "Blend, %s: %s (validation NDCG@%d %.4f)",
+            variant(exclude),
+            mix.described(),
+            k,
+            value,
+        )
+    neighbours = EASE(l2=l2).fit(Interactions.from_features(fs)).strongest(per_item)
+    return {exclude: mix for exclude, (mix, _) in chosen.items()}, neighbours
+
+
 @flow(name="train")
-def train(features: FeatureSet, config: RunConfig) -> HybridModel:
-    """Fit the hybrid LightFM model on the training window."""
-    return fit(features, config.train)
+def train(features: FeatureSet, config: RunConfig) -> Trained:
+    """Fit the hybrid LightFM model on the training window, settle the shop's objective
+    and weigh the served blend on a validation window."""
+    aim = choose_objective(features, config)
+    mixes, neighbours = weigh_blend(features, config, aim)
+    return Trained(fit(features, config.train), mixes, neighbours, aim)
 
 
 @task(name="evaluate on the holdout", cache_policy=NO_CACHE)
 def score(
-    models: dict[str, HybridModel | None], fs: FeatureSet, config: RunConfig
+    served: dict[str, tuple[HybridModel, dict[bool, Mix], Signals] | None],
+    fs: FeatureSet,
+    config: RunConfig,
+    aim: Objective,
 ) -> dict[str, dict[str, float]]:
-    """The candidate, popularity and the champion through the one protocol
-    (:func:`models.evaluation.tasks.holdout_metrics`): the quality report's table, means."""
+    """The candidate and the champion as each is served (the model in its blend, with the
+    signals of the window it was trained on, in this holdout's order), and popularity,
+    through the one protocol (:func:`models.evaluation.tasks.holdout_metrics`) on the
+    shop's objective: the quality report's table, means."""
+    exclude = excludes_purchased(aim)
     scorers = {"popularity": Popularity().fit(Interactions.from_features(fs)).scores}
-    scorers |= {name: Hybrid.of(m, fs).scores for name, m in models.items() if m is not None}
-    out = holdout_metrics(fs, scorers, config.evaluate)
+    for name, found in served.items():
+        if found is not None:
+            model, mixes, signals = found
+            signals = signals.onto(model.user_ids, model.item_ids, fs.user_map, fs.item_map)
+            scorers[name] = Blended(Hybrid.of(model, fs), mixes[exclude], signals).scores
     k, logger = config.evaluate.k, get_run_logger()
+    out = holdout_metrics(fs, scorers, k, aim)
     for name, metrics in out.items():
         logger.info(
-            "%s: NDCG@%d %.4f over %d customers",
+            "%s: NDCG@%d %.4f over %d customers (%s)",
             name,
             k,
             metrics[f"ndcg_at_{k}"],
             int(metrics["users"]),
+            aim,
         )
     return out
 
@@ -195,7 +280,7 @@ def apply_gate(
 
 @task(name="log run and register model", cache_policy=NO_CACHE, **IO_RETRIES)
 def register(
-    model: HybridModel,
+    trained: Trained,
     fs: FeatureSet,
     snapshot: LakeSnapshot,
     scores: dict[str, dict[str, float]],
@@ -209,11 +294,11 @@ def register(
     """
     settings = Settings()
     with registry.unavailable_as_io(settings, "registering the model"):
-        return _log_and_register(model, fs, snapshot, scores, decision, config, settings)
+        return _log_and_register(trained, fs, snapshot, scores, decision, config, settings)
 
 
 def _log_and_register(
-    model: HybridModel,
+    trained: Trained,
     fs: FeatureSet,
     snapshot: LakeSnapshot,
     scores: dict[str, dict[str, float]],
@@ -221,7 +306,7 @@ def _log_and_register(
     config: RunConfig,
     settings: Settings,
 ) -> tuple[str, str]:
-    k = config.evaluate.k
+    k, model = config.evaluate.k, trained.model
     report = snapshot.report()
     window = {
         "train_start": str(fs.split.train["timestamp"].min()),
@@ -249,6 +334,11 @@ def _log_and_register(
         tags={
             "dataset": config.dataset,
             **{f"window.{key}": value for key, value in window.items()},
+            "objective": trained.objective,
+            **{
+                f"blend.{variant(exclude)}": mix.described()
+                for exclude, mix in trained.mixes.items()
+            },
             "gate.decision": "promote" if decision.promote else "keep",
             "gate.reason": decision.reason,
         },
@@ -277,7 +367,9 @@ def _log_and_register(
             "run_id": run_id,
             **window,
         }
-        return build_bundle(model, fs, config.features, config.ranking, meta)
+        return build_bundle(
+            model, fs, config.features, config.ranking, meta, trained.blend, trained.objective
+        )
 
     metric = config.gate.metric
     return registry.log_and_register(
@@ -288,6 +380,7 @@ def _log_and_register(
         list(fs.split.test["user_id"].head(3)),
         {
             "dataset": config.dataset,
+            "objective": trained.objective,
             metric: f"{scores['candidate'][metric]:.6f}",
             "train_start": window["train_start"],
             "cutoff": window["cutoff"],
@@ -306,19 +399,25 @@ def crown(version: str) -> None:
 
 @flow(name="evaluate_and_register")
 def evaluate_and_register(
-    model: HybridModel,
+    trained: Trained,
     features: FeatureSet,
     snapshot: LakeSnapshot,
     config: RunConfig,
 ) -> Registration:
-    """Score the candidate, popularity and the current champion on one holdout; log and
-    register; move the champion alias only through the quality gate."""
+    """Score the candidate, popularity and the current champion on one holdout, as each
+    is served and on the shop's objective; log and register; move the champion alias
+    only through the quality gate."""
     current = champion()
     comparable = current is not None and current.dataset == config.dataset
-    models = {"candidate": model, "champion": current.model if comparable else None}
-    scores = score(models, features, config)
+    served = {
+        "candidate": (trained.model, trained.mixes, Signals.of(features, trained.neighbours)),
+        "champion": (current.model, current.mixes, current.signals)
+        if current and comparable
+        else None,
+    }
+    scores = score(served, features, config, trained.objective)
     decision = apply_gate(scores, current, config)
-    version, run_id = register(model, features, snapshot, scores, decision, config)
+    version, run_id = register(trained, features, snapshot, scores, decision, config)
     if decision.promote:
         crown(version)
     return Registration(
@@ -329,4 +428,5 @@ def evaluate_and_register(
         metrics=scores["candidate"],
         popularity=scores["popularity"],
         champion_metrics=scores.get("champion"),
+        objective=trained.objective,
     )

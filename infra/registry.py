@@ -30,6 +30,7 @@ from infra.settings import Settings
 from models.config import redacted
 from models.ranking.batch import predict_frame
 from models.ranking.bundle import Bundle
+from models.recommenders.blend import PLAIN, Mix, Signals
 from models.recommenders.hybrid import HybridModel
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,8 @@ class Champion:
     run_id: str
     dataset: str
     model: HybridModel
+    mixes: dict[bool, Mix]  # how the champion's model is served (plain, if an older bundle)
+    signals: Signals  # what its blend adds, from its training window (older bundles: none)
 
 
 def connect(settings: Settings) -> MlflowClient:
@@ -124,12 +127,15 @@ def load_champion(client: MlflowClient, settings: Settings) -> Champion | None:
     pyfunc = mlflow.pyfunc.load_model(
         f"models:/{settings.registered_model}@{settings.champion_alias}"
     )
-    model = pyfunc.unwrap_python_model().bundle.model
+    bundle = pyfunc.unwrap_python_model().bundle
     return Champion(
         version=str(mv.version),
         run_id=mv.run_id or "",
         dataset=mv.tags.get("dataset", ""),
-        model=model,
+        model=bundle.model,
+        mixes=getattr(bundle, "mixes", PLAIN),
+        signals=getattr(bundle, "signals", None)
+        or Signals.empty(len(bundle.model.user_ids), len(bundle.model.item_ids)),
     )
 
 

@@ -11,7 +11,7 @@ import datetime as dt
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 DEFAULT_DATASET = "default-shop"
 
@@ -108,14 +108,45 @@ class TrainConfig(_Strict):
     )
 
 
+Objective = Literal["discovery", "replenishment"]
+
+
 class EvaluateConfig(_Strict):
-    """Offline evaluation protocol on the temporal holdout."""
+    """Offline evaluation protocol on the temporal holdout, and the shop's objective."""
 
     k: int = Field(10, ge=1)
-    exclude_purchased: bool = Field(
-        True, description="recommend (and score) only items the user has not bought before"
+    objective: Literal["auto", "discovery", "replenishment"] = Field(
+        "auto",
+        description="discovery: items a customer bought before are neither recommended nor "
+        "counted; replenishment: repeat purchases count and earlier purchases are offered "
+        "again; auto: replenishment when at least `replenishment_share` of the training "
+        "window's purchase lines buy again what the customer bought before",
+    )
+    replenishment_share: float = Field(
+        0.25, ge=0, le=1, description="repeat share from which `auto` means replenishment"
     )
     target_events: tuple[str, ...] = ("purchase",)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _older_configs(cls, values: object) -> object:
+        """Configs written before the objective setting said ``exclude_purchased``."""
+        if isinstance(values, dict) and "exclude_purchased" in values:
+            values = dict(values)
+            excluded = values.pop("exclude_purchased")
+            values.setdefault("objective", "discovery" if excluded else "replenishment")
+        return values
+
+    def resolve(self, repeat_share: float) -> Objective:
+        """The objective for a shop whose repeat share is ``repeat_share``."""
+        if self.objective != "auto":
+            return self.objective
+        return "replenishment" if repeat_share >= self.replenishment_share else "discovery"
+
+
+def excludes_purchased(objective: Objective) -> bool:
+    """Whether an objective leaves out what a customer bought before."""
+    return objective == "discovery"
 
 
 class GateConfig(_Strict):
@@ -130,13 +161,15 @@ class GateConfig(_Strict):
 class RankingConfig(_Strict):
     """How the engine mixes its signals into the lists it serves (and the report judges)."""
 
-    buy_again_weight: float = Field(
-        5.0,
-        ge=0,
-        description="with repeat purchases allowed, earlier purchases are lifted by this many "
-        "spreads of the customer's scores (5: where the gain levels off on the default "
-        "shop's validation window, docs/quality.md)",
-    )
+    @model_validator(mode="before")
+    @classmethod
+    def _older_configs(cls, values: object) -> object:
+        """``buy_again_weight`` of older configs: the blend's weight chosen on the
+        validation window replaced it (``tune.mix_again``)."""
+        if isinstance(values, dict) and "buy_again_weight" in values:
+            values = {k: v for k, v in values.items() if k != "buy_again_weight"}
+        return values
+
     cross_sell_affinity: float = Field(
         1.0, ge=0, description="the customer's affinity against the cart's co-purchase lift"
     )
@@ -157,10 +190,15 @@ class RankingConfig(_Strict):
         50, ge=1, description="strongest co-purchase rules kept per item (bounds memory)"
     )
     rules_min_count: int = Field(2, ge=1, description="baskets a pair needs to count as a rule")
+    neighbours_per_item: int = Field(
+        100, ge=1, description="item-to-item weights kept per item for the blend (bounds memory)"
+    )
 
 
 class TuneConfig(_Strict):
-    """What ``tune`` searches after the hyperparameters: how much to lean on the trends."""
+    """What is chosen on the validation window beside the hyperparameters: how much the
+    model leans on the trends (``tune``), and the weights of the served blend (every
+    training, :mod:`models.recommenders.blend`)."""
 
     trend_weights: tuple[float, ...] = Field(
         (0.0, 0.5, 1.0, 2.0, 4.0), description="in spreads of a customer's scores"
@@ -168,6 +206,32 @@ class TuneConfig(_Strict):
     trend_half_lives: tuple[float, ...] = Field((3.0, 7.0, 14.0), description="days")
     min_cold_users: int = Field(
         50, ge=1, description="fewer cold-start customers in the window: theirs follow the warm"
+    )
+    mix_again: tuple[float, ...] = Field(
+        (0.0, 3.0, 10.0, 30.0, 100.0, 300.0),
+        description="the blend's buy-again weights tried on the validation window",
+    )
+    mix_interest: tuple[float, ...] = Field(
+        (0.0, 1.0, 3.0), description="the blend's weights of what a customer looked at"
+    )
+    mix_trend: tuple[float, ...] = Field(
+        (0.0, 0.5, 1.0, 2.0, 4.0, 8.0), description="the blend's weights of what sells now"
+    )
+    mix_neighbours: tuple[float, ...] = Field(
+        (0.0, 0.25, 0.5, 1.0, 2.0, 4.0),
+        description="the blend's weights of the items like a customer's (EASE's item weights)",
+    )
+    neighbour_l2: tuple[float, ...] = Field(
+        (10.0, 50.0, 200.0, 1000.0, 5000.0),
+        description="EASE's regularisation for the blend's item weights, chosen on validation",
+    )
+    mix_rounds: int = Field(
+        2, ge=1, description="passes of the blend's coordinate search over its weights"
+    )
+    mix_min_gain: float = Field(
+        0.01,
+        ge=0,
+        description="a blend weight moves only for this relative gain on the validation window",
     )
 
 

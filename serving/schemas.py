@@ -69,6 +69,8 @@ class Metadata(BaseModel):
     trained_at: str
     dataset: str
     data_window: dict[str, str]
+    objective: str  # discovery | replenishment: the default of /recommend's exclude_purchased
+    blend: dict[str, str]  # the served blend's weights per variant
     catalogue_size: int
     known_users: int
     prediction_log: dict[str, int]

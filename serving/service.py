@@ -33,6 +33,7 @@ from starlette.responses import JSONResponse
 from infra.settings import Settings
 from models.data.contract import pseudonym
 from models.data.predictions import Feedback, FeedbackEvent, ListEndpoint, Served
+from models.evaluation.tasks import variant
 from models.ranking.catalogue import apply_items
 from models.ranking.engine import Answer, Engine
 from serving import store
@@ -281,9 +282,10 @@ class Cartlift:
         k: K = 10,
         filters: FiltersIn = NO_FILTERS,
         attributes: Attributes | None = None,
-        exclude_purchased: bool = True,
+        exclude_purchased: bool | None = None,
     ) -> Recommendations:
-        """Personalised top-k for a customer (cold start through attributes or popularity)."""
+        """Personalised top-k for a customer (cold start through attributes or popularity).
+        ``exclude_purchased`` defaults to the shop's objective (discovery: true)."""
         user_id = self._customer(user_id)
         started, loaded = time.perf_counter(), self._model()
         answer = loaded.engine.recommend(
@@ -380,6 +382,8 @@ class Cartlift:
             trained_at=meta.get("trained_at", ""),
             dataset=meta.get("dataset", ""),
             data_window={k: meta[k] for k in ("train_start", "cutoff", "test_end") if k in meta},
+            objective=bundle.objective,
+            blend={variant(ex): mix.described() for ex, mix in bundle.mixes.items()},
             catalogue_size=len(bundle.catalogue.item_ids),
             known_users=len(bundle.model.user_ids),
             prediction_log={"written": self.predictions.written, "lost": self.predictions.lost},

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from models.config import EvaluateConfig
+from models.config import EvaluateConfig, Objective, excludes_purchased
 from models.data.columns import Columns
 from models.evaluation.protocol import Protocol, Scorer, Task, evaluate_per_user, paired, task
 from models.evaluation.shopping import (
@@ -28,7 +28,7 @@ from models.evaluation.shopping import (
 )
 from models.features.build import FeatureSet
 from models.ranking.engine import Answer, Engine
-from models.ranking.policies import Filters, buy_again
+from models.ranking.policies import Filters
 from models.recommenders.base import pairs
 
 C = Columns
@@ -46,6 +46,14 @@ def _catalogue(fs: FeatureSet) -> tuple[np.ndarray, np.ndarray]:
     return prices, pd.factorize(fs.items[C.category].astype(str))[0]
 
 
+VARIANTS = {"bought items excluded": True, "repeat purchases counted": False}  # name -> exclude
+
+
+def variant(exclude_purchased: bool) -> str:
+    """The name of a variant of the truth, as reports and logs say it."""
+    return "bought items excluded" if exclude_purchased else "repeat purchases counted"
+
+
 def repeat_share(events: pd.DataFrame) -> float:
     """The share of purchase lines that buy again what the same customer bought at an
     earlier time: how much a shop lives on replenishment (groceries, supplies) rather than
@@ -55,6 +63,13 @@ def repeat_share(events: pd.DataFrame) -> float:
         return 0.0
     first = buys.groupby([C.user, C.item])[C.timestamp].transform("min")
     return float((buys[C.timestamp] > first).mean())
+
+
+def objective(cfg: EvaluateConfig, fs: FeatureSet) -> Objective:
+    """The shop's objective: as configured, or (``auto``) chosen from the training
+    window's repeat share. The gate, the blend's weights, the report and the service's
+    default all follow it."""
+    return cfg.resolve(repeat_share(fs.split.train))
 
 
 def tasks(fs: FeatureSet, exclude_purchased: bool) -> dict[str, Task]:
@@ -74,13 +89,6 @@ def tasks(fs: FeatureSet, exclude_purchased: bool) -> dict[str, Task]:
         "customers": task(truth, exclude, {"warm": ~cold_user, "cold_users": cold_user}),
         "new_items": task(new_items.tocsr(), exclude),
     }
-
-
-def with_buy_again(fs: FeatureSet, scorer: Scorer, weight: float) -> Scorer:
-    """``scorer`` as the engine serves it when a shop allows repeat purchases: what each
-    customer bought before the cutoff lifted (:func:`models.ranking.policies.buy_again`)."""
-    bought = _bought_before(fs)
-    return lambda rows: buy_again(np.asarray(scorer(rows), dtype=np.float64), bought[rows], weight)
 
 
 def compare(
@@ -157,13 +165,12 @@ def flat(table: pd.DataFrame, model: str) -> dict[str, float]:
 
 
 def holdout_metrics(
-    fs: FeatureSet, scorers: dict[str, Scorer], cfg: EvaluateConfig
+    fs: FeatureSet, scorers: dict[str, Scorer], k: int, aim: Objective
 ) -> dict[str, dict[str, float]]:
-    """The gate's figures: each scorer's metrics at ``cfg.k`` on the split's variant
-    (``cfg.exclude_purchased``), means only; the same table the quality report
-    bootstraps."""
-    protocol = Protocol(ks=(cfg.k,), bootstrap=0)
-    table = compare(fs, scorers, cfg.exclude_purchased, protocol, beyond_accuracy=False)
+    """The gate's figures: each scorer's metrics at ``k`` on the split's variant for the
+    shop's objective, means only; the same table the quality report bootstraps."""
+    protocol = Protocol(ks=(k,), bootstrap=0)
+    table = compare(fs, scorers, excludes_purchased(aim), protocol, beyond_accuracy=False)
     return {name: flat(table, name) for name in scorers}
 
 

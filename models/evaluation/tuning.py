@@ -8,20 +8,23 @@ judges stays unseen until then.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cache, partial
 from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from lightfm import LightFM
 
-from models.config import RunConfig
+from models.config import RunConfig, excludes_purchased
 from models.data.columns import Columns
 from models.evaluation.protocol import slice_means
-from models.evaluation.tasks import tasks
+from models.evaluation.tasks import objective, tasks
 from models.features.build import FeatureSet, build, temporal_split, trends
 from models.recommenders.base import Interactions, Recommender
+from models.recommenders.blend import Mix, Signals, standardised
 from models.recommenders.hybrid import Hybrid, HybridModel, fit_epoch, new_lightfm
 
 C = Columns
@@ -69,6 +72,12 @@ def validation_features(
     return build(train, items, users, config.features)
 
 
+def _excludes(config: RunConfig, fs: FeatureSet) -> bool:
+    """Whether the shop's objective (resolved on ``fs``'s training part) leaves out what
+    customers bought before: tuning ranks on the objective the gate judges."""
+    return excludes_purchased(objective(config.evaluate, fs))
+
+
 def early_stopping(
     step: Callable[[], None],
     score: Callable[[], float],
@@ -106,7 +115,7 @@ def lean_on_trend(
     ``config.tune.min_cold_users`` cold-start customers in the window, theirs follow the
     warm customers' choice."""
     grid, k = config.tune, config.evaluate.k
-    customers = tasks(fs, config.evaluate.exclude_purchased)["customers"]
+    customers = tasks(fs, _excludes(config, fs))["customers"]
     n_cold = int(customers.slices["cold_users"].sum())
     warm: dict[tuple[float, float], float] = {}
     cold: dict[tuple[float, float], float] = {}
@@ -145,7 +154,7 @@ def fit_early_stopping(
     """Train the hybrid epoch by epoch, scoring NDCG@k on the validation window."""
     cfg, k = config.train, config.evaluate.k
     model = new_lightfm(cfg)
-    customers = tasks(fs, config.evaluate.exclude_purchased)["customers"]
+    customers = tasks(fs, _excludes(config, fs))["customers"]
     return early_stopping(
         lambda: fit_epoch(model, fs, cfg),
         lambda: slice_means(Hybrid.of(HybridModel.wrap(model, fs, cfg), fs).scores, customers, k)[
@@ -176,3 +185,75 @@ def choose_on_validation(
         for exclude, t in customers.items():
             scores[exclude].append(slice_means(model.scores, t, k)["all"])
     return {ex: (grid[int(np.argmax(s))], s) for ex, s in scores.items()}
+
+
+def _blended(
+    base: np.ndarray, where: np.ndarray, signals: Signals, mix: Mix, rows: np.ndarray
+) -> np.ndarray:
+    """Precomputed standardised scores (``base``, rows at ``where[rows]``) plus signals."""
+    return signals.add(base[where[rows]].copy(), rows, mix)
+
+
+def choose_mix(
+    model: Recommender,
+    validation: FeatureSet,
+    config: RunConfig,
+    neighbours: sp.csr_matrix | None = None,
+) -> dict[bool, tuple[Mix, float]]:
+    """For each variant of the truth (``exclude_purchased`` True and False), the blend
+    weights (:class:`~models.recommenders.blend.Mix`) that rank best on the validation
+    window, NDCG@k over all customers, with ``model`` (and ``neighbours``) fitted on that
+    window's training part; and the score they reached.
+
+    A coordinate search from the model alone: ``config.tune.mix_rounds`` passes over the
+    weights, each trying every value of one weight's grid with the others held, keeping
+    a change only when it ranks ``config.tune.mix_min_gain`` better (so ties and noise
+    keep the lighter blend). The model's
+    standardised scores are computed once per variant; each point only adds signals."""
+    grid, k = config.tune, config.evaluate.k
+    signals = Signals.of(validation, neighbours)
+    axes = {
+        "again": grid.mix_again,
+        "interest": grid.mix_interest,
+        "trend": grid.mix_trend,
+        "neighbours": grid.mix_neighbours if neighbours is not None else (0.0,),
+    }
+    chosen: dict[bool, tuple[Mix, float]] = {}
+    for exclude in (True, False):
+        value = cache(_mix_value(model, validation, signals, exclude, k))
+        mix = coordinate_search(value, axes, grid.mix_rounds, grid.mix_min_gain)
+        chosen[exclude] = (mix, value(mix))
+    return chosen
+
+
+def _mix_value(
+    model: Recommender, validation: FeatureSet, signals: Signals, exclude: bool, k: int
+) -> Callable[[Mix], float]:
+    """NDCG@k over the validation window's customers of the blend by a given mix."""
+    customers = tasks(validation, exclude)["customers"]
+    base = standardised(model.scores(customers.users))
+    where = np.full(validation.weights.shape[0], -1)
+    where[customers.users] = np.arange(len(customers.users))
+    return lambda mix: slice_means(partial(_blended, base, where, signals, mix), customers, k)[
+        "all"
+    ]
+
+
+def coordinate_search(
+    value: Callable[[Mix], float],
+    axes: Mapping[str, Sequence[float]],
+    rounds: int,
+    min_gain: float = 0.0,
+) -> Mix:
+    """From the empty mix, ``rounds`` passes over ``axes`` (a Mix field -> its values),
+    each trying every value of one field with the others held; a change is kept only
+    when it scores more than ``min_gain`` (relative) higher: a validation window's noise
+    should not move a weight."""
+    mix = Mix()
+    for _ in range(rounds):
+        for axis, values in axes.items():
+            for v in values:
+                trial = replace(mix, **{axis: v})
+                if value(trial) > value(mix) * (1.0 + min_gain) + 1e-9:
+                    mix = trial
+    return mix

@@ -6,9 +6,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from models.config import excludes_purchased
 from models.data.ids import IdMap
 from models.ranking.bundle import Bundle
 from models.ranking.topk import top_k
+from models.recommenders.blend import standardised
 
 MAX_K = 100  # the longest list an answer may ask for (HTTP API and registered model)
 
@@ -17,16 +19,21 @@ def recommend_all(
     bundle: Bundle,
     user_ids: np.ndarray | None,
     k: int,
-    exclude_purchased: bool = True,
+    exclude_purchased: bool | None = None,
     in_stock_only: bool = True,
     keep_unknown: bool = False,
 ) -> pd.DataFrame:
-    """Long table (user_id, rank, item_id, score) for the given users (all known if None).
+    """Long table (user_id, rank, item_id, score) for the given users (all known if None):
+    the served blend, as :meth:`models.ranking.engine.Engine.recommend` answers one
+    customer (``exclude_purchased`` defaults to the shop's objective).
 
-    Vectorised over users in blocks (``models.ranking.topk.top_k``): one matrix product and
-    one ``argpartition`` per block, no per-user Python work. Unknown ids are dropped, or
-    with ``keep_unknown`` ranked as the model ranks for a customer it never saw.
+    Vectorised over users in blocks (``models.ranking.topk.top_k``): one matrix product,
+    the blend's signals and one ``argpartition`` per block, no per-user Python work.
+    Unknown ids are dropped, or with ``keep_unknown`` ranked as the model ranks for a
+    customer it never saw.
     """
+    if exclude_purchased is None:
+        exclude_purchased = excludes_purchased(bundle.objective)
     model = bundle.model
     if user_ids is None:
         ids = model.user_ids
@@ -42,9 +49,15 @@ def recommend_all(
         exclude = sp.csr_matrix(sp.diags(known.astype(np.float32)) @ exclude)
     users = model.vectors(ids, None, np.empty(0, dtype=object), None).users
     bias = model.item_bias.copy()
-    if in_stock_only:
-        bias[~bundle.catalogue.in_stock] = -np.inf
-    idx, scores = top_k(users, model.item_emb, bias, k, exclude=exclude)
+    mix = bundle.mix(exclude_purchased)
+
+    def blend(block: np.ndarray, start: int, stop: int) -> np.ndarray:
+        block = standardised(block)
+        if in_stock_only:
+            block[:, ~bundle.catalogue.in_stock] = -np.inf
+        return bundle.signals.add(block, rows[start:stop], mix)
+
+    idx, scores = top_k(users, model.item_emb, bias, k, exclude=exclude, adjust=blend)
     n = idx.shape[1]
     return pd.DataFrame(
         {

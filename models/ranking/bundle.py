@@ -1,8 +1,9 @@
 """What a registered version carries: the model plus everything serving needs.
 
 Built once at training time from the same training window the model saw, so what is
-served is what was evaluated: catalogue, association rules, purchases to exclude,
-popularity and metadata. Serving never touches the lake.
+served is what was evaluated: catalogue, association rules, the blend's signals and
+weights (:mod:`models.recommenders.blend`), the shop's objective, popularity and
+metadata. Serving never touches the lake.
 """
 
 from __future__ import annotations
@@ -14,18 +15,18 @@ import numpy as np
 import scipy.sparse as sp
 
 from models.artifacts import load_pickle, save_pickle
-from models.config import FeatureConfig, RankingConfig
+from models.config import FeatureConfig, Objective, RankingConfig
 from models.data.columns import Columns
-from models.data.ids import IdMap
 from models.features.build import FeatureSet
 from models.ranking.catalogue import Catalogue
 from models.ranking.topk import top_per_row
-from models.recommenders.base import customers_per_item, pairs
+from models.recommenders.base import customers_per_item
+from models.recommenders.blend import Mix, Signals
 from models.recommenders.hybrid import HybridModel
 from models.recommenders.rules import mine
 
 C = Columns
-FORMAT_VERSION = 2  # 2: models/ grouped by concept, ranking weights in the bundle
+FORMAT_VERSION = 3  # 3: the served blend (signals, weights) and the objective
 
 
 class BundleFormatError(ValueError):
@@ -37,13 +38,23 @@ class Bundle:
     model: HybridModel
     catalogue: Catalogue
     lift: sp.csr_matrix  # (n_items, n_items), strongest ``ranking.rules_per_item`` per row
-    purchased: sp.csr_matrix  # (n_users, n_items), 1 where bought in the training window
+    signals: Signals  # the blend's per-customer signals (purchase counts, interest, trend)
+    mixes: dict[bool, Mix]  # the blend's weights per variant (exclude_purchased -> weights)
+    objective: Objective  # what the shop sells for: the service's default variant
     popularity: np.ndarray  # (n_items,) customers per item in the training window
     user_attributes: tuple[str, ...]  # users columns that become features (region, ...)
     features: FeatureConfig  # how item tokens were made: new items are encoded the same way
     ranking: RankingConfig  # how the engine mixes its signals
     metadata: dict[str, str] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+
+    @property
+    def purchased(self) -> sp.csr_matrix:
+        """(n_users, n_items) 0/1: who bought what in the training window."""
+        return self.signals.bought
+
+    def mix(self, exclude_purchased: bool) -> Mix:
+        return self.mixes[exclude_purchased]
 
     def save(self, path: Path) -> Path:
         return save_pickle(self, path)
@@ -78,19 +89,24 @@ def build_bundle(
     features: FeatureConfig,
     ranking: RankingConfig,
     metadata: dict[str, str],
+    blend: tuple[dict[bool, Mix], sp.csr_matrix | None],
+    objective: Objective,
 ) -> Bundle:
-    """Assemble the serving artefacts of a trained model from its feature set."""
+    """Assemble the serving artefacts of a trained model from its feature set, with the
+    blend chosen for it: its weights per variant and its item-to-item weights."""
+    mixes, neighbours = blend
     train = fs.split.train
     buys = train[train[C.event] == "purchase"]
     rules = mine(buys[[C.order, C.item]], model.item_ids, ranking.rules_min_count)
-    users, items = IdMap(model.user_ids), IdMap(model.item_ids)
     attributes = tuple(c for c in fs.users.columns if c not in (C.user, C.signup_date))
     popularity = customers_per_item(fs.weights)  # in the feature set's item order
     return Bundle(
         model=model,
         catalogue=Catalogue.from_items(fs.items, model.item_ids),
         lift=top_per_row(rules.lift(), ranking.rules_per_item),
-        purchased=pairs(buys, users, items),
+        signals=Signals.of(fs, neighbours),
+        mixes=dict(mixes),
+        objective=objective,
         popularity=popularity[fs.item_map.rows(model.item_ids)],
         user_attributes=attributes,
         features=features,

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from models.data.columns import Columns
 from models.features.build import item_tokens
+from models.recommenders.blend import padded
 
 if TYPE_CHECKING:
     from models.ranking.bundle import Bundle
@@ -98,12 +98,6 @@ def catalogue_frame(cat: Catalogue) -> pd.DataFrame:
     )
 
 
-def _grow(mat: sp.csr_matrix, rows: int, cols: int) -> sp.csr_matrix:
-    """The same CSR matrix with empty rows and columns appended."""
-    indptr = np.append(mat.indptr, np.full(rows - mat.shape[0], mat.nnz, mat.indptr.dtype))
-    return sp.csr_matrix((mat.data, mat.indices, indptr), shape=(rows, cols))
-
-
 def apply_items(
     bundle: Bundle, changes: pd.DataFrame, strict: bool = True
 ) -> tuple[Bundle, Applied]:
@@ -159,8 +153,8 @@ def apply_items(
         bundle,
         model=model,
         catalogue=Catalogue.from_items(frame.reset_index(), frame.index.to_numpy(dtype=object)),
-        lift=_grow(bundle.lift, n, n),
-        purchased=_grow(bundle.purchased, bundle.purchased.shape[0], n),
+        lift=padded(bundle.lift, n, n),
+        signals=bundle.signals.grown(n),
         popularity=np.concatenate([bundle.popularity, np.zeros(len(new))]),
     )
     return updated, Applied(

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from models.config import excludes_purchased
 from models.data.ids import IdMap
 from models.ranking.bundle import Bundle
 from models.ranking.policies import (
@@ -22,7 +23,6 @@ from models.ranking.policies import (
     allowed,
     anchors,
     best,
-    buy_again,
     cosine,
     cross_sell,
     popular,
@@ -175,18 +175,26 @@ class Engine:
         k: int,
         filters: Filters,
         attributes: dict[str, str] | None = None,
-        exclude_purchased: bool = True,
+        exclude_purchased: bool | None = None,
     ) -> Answer:
-        """Personalised top-k; cold users through features, else popularity in context."""
+        """Personalised top-k: the served blend (:mod:`models.recommenders.blend`) of the
+        customer's affinity with their purchases, interests and what sells now; cold
+        customers through features, else popularity in context. ``exclude_purchased``
+        defaults to the shop's objective."""
+        if exclude_purchased is None:
+            exclude_purchased = excludes_purchased(self.bundle.objective)
         vec, kind = self.user_vector(user_id, attributes)
-        aff = self.affinity(vec)
-        scores = aff if aff is not None else popular(self.bundle.popularity, self.cat)
+        found = None if user_id is None else self.users.get(user_id)
+        row = -1 if found is None else found
+        if vec is None:
+            scores = popular(self.bundle.popularity, self.cat)
+        else:
+            scores = self.affinity_z(vec)
+            mix = self.bundle.mix(exclude_purchased)
+            self.bundle.signals.add(scores[None, :], np.array([row]), mix)
         bought = self._purchased(user_id)
         if exclude_purchased:
             scores[bought] = NEVER
-        elif bought.size:  # repeat purchases allowed: earlier purchases first
-            row = self.bundle.purchased[self.users.get(user_id)]
-            buy_again(scores[None, :], row, self.weights.buy_again_weight)
         scores[self.blocked(filters)] = NEVER
         why = {
             "known": "matches your interest in {}",

@@ -121,17 +121,6 @@ def cross_sell(
     return scores
 
 
-def buy_again(scores: np.ndarray, bought: sp.csr_matrix, weight: float) -> np.ndarray:
-    """Lift what each customer bought before by ``weight`` spreads of their row's scores,
-    in place: when a shop allows repeat purchases, earlier purchases are what customers
-    most often buy next (``RankingConfig.buy_again_weight``). ``scores`` (n, items),
-    finite; ``bought`` 0/1, same shape."""
-    spread = scores.std(axis=1)
-    coo = bought.tocoo()
-    scores[coo.row, coo.col] += weight * spread[coo.row]
-    return scores
-
-
 def anchors(lift: sp.csr_matrix, cart: np.ndarray, chosen: np.ndarray) -> np.ndarray:
     """For each chosen item, the cart item it is most bought with (-1 when none)."""
     if cart.size == 0 or chosen.size == 0:

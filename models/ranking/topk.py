@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -16,8 +18,11 @@ def top_k(
     item_bias: np.ndarray,
     k: int,
     exclude: sp.csr_matrix | None = None,
+    adjust: Callable[[np.ndarray, int, int], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Best ``k`` items per user by ``user_vecs @ item_vecs.T + item_bias``.
+    """Best ``k`` items per user by ``user_vecs @ item_vecs.T + item_bias``, passed
+    through ``adjust(block, start, stop)`` when given (users ``start:stop``; the served
+    blend adds its signals there).
 
     Parameters
     ----------
@@ -40,6 +45,8 @@ def top_k(
         stop = min(start + rows, n_users)
         scores = np.asarray(user_vecs[start:stop] @ item_vecs.T, dtype=np.float32)
         scores += item_bias  # in place: one pass less over the block
+        if adjust is not None:
+            scores = adjust(scores, start, stop)
         if exclude is not None:
             banned = exclude[start:stop].tocoo()
             scores[banned.row, banned.col] = -np.inf

@@ -47,15 +47,17 @@ class Interactions:
     item_category: np.ndarray  # (n_items,) integer category codes
     baskets: sp.csr_matrix | None = None  # (n_baskets, n_items) 0/1 incidence of orders
     recent: sp.csr_matrix | None = None  # (n_users, n_items) the window's last days only
-    purchased: sp.csr_matrix | None = None  # (n_users, n_items) 0/1, bought in the window
     purchases: sp.csr_matrix | None = None  # (n_users, n_items) how many times bought
     features: FeatureSet | None = None  # user and item features (hybrid models)
 
     @property
+    def purchased(self) -> sp.csr_matrix | None:
+        """(n_users, n_items) 0/1: bought in the window."""
+        return None if self.purchases is None else ones(self.purchases)
+
+    @property
     def binary(self) -> sp.csr_matrix:
-        out = self.matrix.tocsr().astype(bool).astype(np.float32)
-        out.eliminate_zeros()
-        return out
+        return ones(self.matrix)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -81,10 +83,16 @@ class Interactions:
             item_category=pd.factorize(fs.items[C.category].astype(str))[0],
             baskets=baskets,
             recent=pairs(recent, users, items),
-            purchased=pairs(buys, users, items),
             purchases=counts(buys, users, items),
             features=fs,
         )
+
+
+def ones(matrix: sp.spmatrix) -> sp.csr_matrix:
+    """1 (float32) where ``matrix`` is non-zero."""
+    out = sp.csr_matrix(matrix).astype(bool).astype(np.float32)
+    out.eliminate_zeros()
+    return out
 
 
 def pairs(frame: pd.DataFrame, users: IdMap, items: IdMap) -> sp.csr_matrix:

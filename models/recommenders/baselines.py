@@ -160,6 +160,15 @@ class EASE:
         self.history = x
         return self
 
+    def strongest(self, per_item: int) -> sp.csr_matrix:
+        """The weights as a sparse (n_items, n_items) matrix holding each item's
+        ``per_item`` strongest positive weights: what the served blend needs, at a
+        fraction of the dense matrix's memory."""
+        n = fitted(self.history).shape[1]
+        positive = np.where(self.weights > 0, self.weights, 0.0).astype(np.float32)
+        kept = top_per_row(sp.csr_matrix(positive), per_item).tocoo()
+        return sp.csr_matrix((kept.data, (self.keep[kept.row], self.keep[kept.col])), shape=(n, n))
+
     def _through(self, x: sp.csr_matrix) -> np.ndarray:
         out = np.zeros(x.shape, np.float32)
         out[:, self.keep] = np.asarray(sp.csr_matrix(x)[:, self.keep] @ self.weights)

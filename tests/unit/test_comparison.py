@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.config import EvaluateConfig, FeatureConfig, RankingConfig, TrainConfig
+from models.config import FeatureConfig, RankingConfig, TrainConfig, excludes_purchased
 from models.evaluation.protocol import Protocol
 from models.evaluation.tasks import (
     cheapest_pricier,
@@ -28,6 +28,7 @@ from models.recommenders.baselines import (
     ItemKNN,
     Popularity,
 )
+from models.recommenders.blend import PLAIN
 from models.recommenders.hybrid import Hybrid, HybridModel
 
 
@@ -48,11 +49,11 @@ def fitted(tiny_shop):
     return fs, hybrid, scorers
 
 
-@pytest.mark.parametrize("exclude", [True, False])
-def test_the_gate_reads_the_reports_table(fitted, exclude):
+@pytest.mark.parametrize("aim", ["discovery", "replenishment"])
+def test_the_gate_reads_the_reports_table(fitted, aim):
     fs, _, scorers = fitted
-    cfg = EvaluateConfig(exclude_purchased=exclude)
-    gate = holdout_metrics(fs, scorers, cfg)
+    exclude = excludes_purchased(aim)
+    gate = holdout_metrics(fs, scorers, 10, aim)
     table = compare(fs, scorers, exclude, Protocol(ks=(10,)))
     for model in ("popularity", "lightfm-hybrid"):
         for where, query in (
@@ -89,7 +90,17 @@ def test_excluding_purchases_removes_them_from_truth_and_lists(fitted):
 
 def test_cross_sell_and_upsell_tables_judge_the_product_and_the_baselines(fitted):
     fs, hybrid, _ = fitted
-    engine = Engine(build_bundle(hybrid, fs, FeatureConfig(holdout_days=14), RankingConfig(), {}))
+    engine = Engine(
+        build_bundle(
+            hybrid,
+            fs,
+            FeatureConfig(holdout_days=14),
+            RankingConfig(),
+            {},
+            (PLAIN, None),
+            "discovery",
+        )
+    )
     data = Interactions.from_features(fs)
     rules = AssociationRules().fit(data)
     popular = CategoryPopularity().fit(data)

@@ -11,16 +11,33 @@ from models.ranking.bundle import Bundle, build_bundle
 from models.ranking.catalogue import apply_items
 from models.ranking.engine import Engine
 from models.ranking.policies import Filters
-from models.recommenders.hybrid import HybridModel
+from models.ranking.topk import best_of, without
+from models.recommenders.base import Interactions
+from models.recommenders.baselines import EASE
+from models.recommenders.blend import Blended, Mix, Signals
+from models.recommenders.hybrid import Hybrid, HybridModel
+
+FEATURES = FeatureConfig(holdout_days=14)
+MIXES = {
+    True: Mix(interest=1.0, trend=0.5, neighbours=1.0),
+    False: Mix(again=10.0, interest=1.0, trend=0.5, neighbours=0.5),
+}
 
 
 @pytest.fixture(scope="module")
-def engine(tiny_raw, tmp_path_factory):
+def trained(tiny_raw):
     r = validate_tables(tiny_raw)
-    features = FeatureConfig(holdout_days=14)
-    fs = build(r.events.accepted, r.items.accepted, r.users.accepted, features)
-    model = HybridModel.fit(fs, TrainConfig(no_components=16, epochs=5))
-    bundle = build_bundle(model, fs, features, RankingConfig(), {"dataset": "tiny"})
+    fs = build(r.events.accepted, r.items.accepted, r.users.accepted, FEATURES)
+    near = EASE(l2=50.0).fit(Interactions.from_features(fs)).strongest(20)
+    return fs, HybridModel.fit(fs, TrainConfig(no_components=16, epochs=5)), near
+
+
+@pytest.fixture(scope="module")
+def engine(trained, tmp_path_factory):
+    fs, model, near = trained
+    bundle = build_bundle(
+        model, fs, FEATURES, RankingConfig(), {"dataset": "tiny"}, (MIXES, near), "discovery"
+    )
     path = bundle.save(tmp_path_factory.mktemp("bundle") / "b.pkl")
     return Engine(Bundle.load(path))
 
@@ -176,11 +193,28 @@ def test_an_update_for_an_item_the_model_lacks_is_skipped_when_not_strict(engine
     assert len(bundle.catalogue.item_ids) == len(engine.cat.item_ids)
 
 
-def test_with_repeats_allowed_earlier_purchases_come_first(engine):
+@pytest.mark.parametrize("exclude", [True, False])
+def test_the_engine_serves_the_blend_the_report_judges(engine, trained, exclude):
+    """One customer's answer is the top of the blend's scores for that customer, as the
+    gate and the quality report score it (``cartlift``)."""
+    fs, model, near = trained
+    blend = Blended(Hybrid.of(model, fs), MIXES[exclude], Signals.of(fs, near))
+    for user in fs.user_ids[np.diff(engine.bundle.purchased.indptr) > 0][:5]:
+        row = fs.user_map.rows([user])
+        scores = blend.scores(row)
+        if exclude:
+            scores = without(scores, engine.bundle.purchased[row])
+        top = best_of(scores, 20)[0]
+        answer = engine.recommend(user, 20, Filters(in_stock_only=False), exclude_purchased=exclude)
+        assert [s.item_id for s in answer.items] == list(fs.item_ids[top])
+        np.testing.assert_allclose([s.score for s in answer.items], scores[0, top], rtol=1e-4)
+
+
+def test_the_objective_sets_the_default_and_repeats_are_named(engine):
     user = buyer(engine)
     bought = set(engine.cat.item_ids[engine.bundle.purchased[engine.users.get(user)].indices])
-    answer = engine.recommend(user, 30, Filters(in_stock_only=False), exclude_purchased=False)
-    first = answer.items[: len(bought)]
-    assert {s.item_id for s in first} == bought
-    assert all(s.reason == "you bought this before" for s in first)
-    assert all(s.reason != "you bought this before" for s in answer.items[len(bought) :])
+    whole = Filters(in_stock_only=False)
+    assert engine.recommend(user, 30, whole).items == engine.recommend(user, 30, whole, True).items
+    answer = engine.recommend(user, 30, whole, exclude_purchased=False)
+    again = {s.item_id for s in answer.items if s.reason == "you bought this before"}
+    assert again and again == bought & {s.item_id for s in answer.items}

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from models.config import EvaluateConfig, FeatureConfig, TrainConfig
+from models.config import FeatureConfig, TrainConfig
 from models.data.ingest import validate_tables
 from models.evaluation.tasks import holdout_metrics
 from models.features.build import build
@@ -82,7 +82,7 @@ def test_hybrid_beats_popularity_on_tiny_shop(model, fs):
         "hybrid": Hybrid.of(model, fs).scores,
         "popularity": Popularity().fit(Interactions.from_features(fs)).scores,
     }
-    out = holdout_metrics(fs, scorers, EvaluateConfig())
+    out = holdout_metrics(fs, scorers, 10, "discovery")
     hybrid, pop = out["hybrid"], out["popularity"]
     assert hybrid["users"] == pop["users"] > 0
     assert {"cold_users.ndcg_at_10", "new_items.ndcg_at_10", "coverage_at_10"} <= set(hybrid)
@@ -158,14 +158,14 @@ def test_cold_customers_lean_on_what_newcomers_pick(model, fs):
 def test_lean_on_trend_chooses_the_best_of_the_grid_per_slice(model, fs):
     from dataclasses import replace
 
-    from models.config import RunConfig
+    from models.config import RunConfig, excludes_purchased
     from models.evaluation.protocol import slice_means
-    from models.evaluation.tasks import tasks
+    from models.evaluation.tasks import objective, tasks
     from models.evaluation.tuning import lean_on_trend
     from models.features.build import trends
 
     config = RunConfig(features=FeatureConfig(holdout_days=14), train=FAST)
-    customers = tasks(fs, config.evaluate.exclude_purchased)["customers"]
+    customers = tasks(fs, excludes_purchased(objective(config.evaluate, fs)))["customers"]
     tuned, scores = lean_on_trend(model.model, fs, config)
 
     def ndcg(half_life: float, w: float) -> tuple[float, float]:

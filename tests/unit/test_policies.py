@@ -15,7 +15,6 @@ from models.ranking.policies import (
     allowed,
     anchors,
     best,
-    buy_again,
     cosine,
     cross_sell,
     popular,
@@ -133,14 +132,3 @@ def test_sparse_rows_and_anchors_match_scipy_indexing():
     block = mat[rows][:, chosen].toarray()
     expected = np.where(block.max(axis=0) > 0, rows[block.argmax(axis=0)], -1)
     np.testing.assert_array_equal(anchors(mat, rows, chosen), expected)
-
-
-def test_buy_again_lifts_earlier_purchases_by_spreads_of_the_row():
-    scores = np.array([[1.0, 2.0, 3.0, 4.0], [0.0, 0.0, 1.0, 1.0]])
-    bought = sp.csr_matrix(np.array([[1, 0, 0, 0], [0, 1, 0, 0]], dtype=np.float32))
-    out = buy_again(scores.copy(), bought, weight=2.0)
-    spreads = scores.std(axis=1)  # sqrt(1.25) and 0.5
-    assert out[0, 0] == pytest.approx(1.0 + 2 * spreads[0])
-    assert out[1, 1] == pytest.approx(0.0 + 2 * 0.5)
-    np.testing.assert_array_equal(out[0, 1:], scores[0, 1:])
-    assert out[1].argmax() == 1  # a tie at the top broken for the earlier purchase

@@ -25,6 +25,7 @@ from models.recommenders.baselines import (
     Popularity,
     RecentPopularity,
 )
+from models.recommenders.blend import Blended, Mix
 from models.recommenders.hybrid import Hybrid
 
 FAST = TrainConfig(no_components=8, epochs=3, num_threads=1)
@@ -40,6 +41,7 @@ MAKERS = {
     "implicit ALS": lambda: ImplicitALS(factors=8, iterations=3, seed=3),
     "lightfm-hybrid": lambda: Hybrid(FAST),
     "lightfm-cf": lambda: Hybrid(FAST.model_copy(update={"use_features": False})),
+    "cartlift": lambda: Blended(Hybrid(FAST), Mix(again=10, interest=1, trend=1)),
 }
 
 

@@ -18,17 +18,22 @@ from infra.settings import Settings
 from models.config import FeatureConfig, RankingConfig, TrainConfig
 from models.features.build import build
 from models.ranking.batch import predict_frame
-from models.ranking.bundle import Bundle, BundleFormatError, build_bundle
+from models.ranking.bundle import FORMAT_VERSION, Bundle, BundleFormatError, build_bundle
+from models.recommenders.blend import Mix
 from models.recommenders.hybrid import HybridModel
 
 ROOT = Path(__file__).resolve().parents[2]
+
+MIXES = {True: Mix(interest=1.0, trend=0.5), False: Mix(again=10.0, interest=1.0, trend=0.5)}
 
 
 @pytest.fixture(scope="module")
 def bundle(tiny_shop) -> Bundle:
     fs = build(tiny_shop.events, tiny_shop.items, tiny_shop.users, FeatureConfig(holdout_days=14))
     model = HybridModel.fit(fs, TrainConfig(no_components=8, epochs=2))
-    return build_bundle(model, fs, FeatureConfig(holdout_days=14), RankingConfig(), {})
+    return build_bundle(
+        model, fs, FeatureConfig(holdout_days=14), RankingConfig(), {}, (MIXES, None), "discovery"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -82,9 +87,9 @@ def test_a_bundle_of_another_format_is_refused_naming_both_versions(bundle, tmp_
     from dataclasses import replace
 
     path = replace(bundle, format_version=1).save(tmp_path / "old.pkl")
-    with pytest.raises(BundleFormatError, match=r"format 1.*reads format 2"):
+    with pytest.raises(BundleFormatError, match=rf"format 1.*reads format {FORMAT_VERSION}"):
         Bundle.load(path)
-    assert Bundle.load(bundle.save(tmp_path / "now.pkl")).format_version == 2
+    assert Bundle.load(bundle.save(tmp_path / "now.pkl")).format_version == FORMAT_VERSION
 
 
 def test_a_version_carries_its_code_and_pins_not_the_platforms_lock(registered):

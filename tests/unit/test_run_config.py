@@ -40,9 +40,9 @@ def test_the_tuned_config_is_the_datasets_default_and_a_file_overrides_it(settin
 
 def test_environment_overrides_land_on_top_of_any_source(settings):
     write_tuned_config(settings, RunConfig(dataset="shop"))
-    env = {"CARTLIFT_RUN__TRAIN__EPOCHS": "4", "CARTLIFT_RUN__RANKING__BUY_AGAIN_WEIGHT": "2.5"}
+    env = {"CARTLIFT_RUN__TRAIN__EPOCHS": "4", "CARTLIFT_RUN__EVALUATE__OBJECTIVE": "replenishment"}
     run, origin = resolve_run_config(settings, dataset="shop", environ=env)
-    assert run.train.epochs == 4 and run.ranking.buy_again_weight == 2.5
+    assert run.train.epochs == 4 and run.evaluate.objective == "replenishment"
     assert origin.endswith("with CARTLIFT_RUN__* overrides")
     with pytest.raises(ValidationError, match="epoch"):
         resolve_run_config(settings, dataset="shop", environ={"CARTLIFT_RUN__TRAIN__EPOCH": "4"})

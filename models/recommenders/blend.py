@@ -1,0 +1,230 @@
+"""The served answer: the hybrid's affinity blended with the signals a shop's analyst leans
+on, each weighed on the validation window.
+
+A customer's score for an item is, in spreads of the customer's own scores::
+
+    z(model) + again * purchases x repeat rate + interest * interest + trend * trend
+
+- ``z(model)``: the model's scores standardised over the catalogue, per customer;
+- ``purchases x repeat rate``: how often the customer bought the item, times how often
+  the item's buyers buy it again (smoothed towards the shop's rate): buy-again where
+  items are replenished (coffee), next to nothing where they are not (a sofa);
+- ``interest``: the customer's decayed interactions, 1 at their strongest (what they
+  looked at, put in the cart or bought);
+- ``trend``: what sells now (log customers over the trend's half-life, standardised over
+  the catalogue).
+
+Every signal comes from the training window alone, so the blend is judged on the holdout
+exactly as it is served. The weights (:class:`Mix`) are chosen per objective on a
+validation window carved from the training window
+(:func:`models.evaluation.tuning.choose_mix`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from models.data.columns import Columns
+from models.data.ids import IdMap
+from models.features.build import FeatureSet
+from models.recommenders.base import Interactions, Recommender, counts, fitted, ones
+from models.recommenders.hybrid import trend_scale
+
+C = Columns
+PRIOR_BUYERS = 5.0  # an item's repeat rate leans on the shop's as if it had 5 more buyers
+
+
+@dataclass(frozen=True)
+class Mix:
+    """The blend's weights, in spreads of the customer's model scores."""
+
+    again: float = 0.0
+    interest: float = 0.0
+    trend: float = 0.0
+    neighbours: float = 0.0
+
+    def described(self) -> str:
+        return (
+            f"buy-again {self.again:g}, interest {self.interest:g}, trend {self.trend:g}, "
+            f"neighbours {self.neighbours:g}"
+        )
+
+
+PLAIN = {True: Mix(), False: Mix()}  # the model alone, in both variants
+
+
+@dataclass
+class Signals:
+    """What the blend adds to the model: one training window's per-customer signals, in
+    its user and item order, and the item-to-item weights learned with the model.
+    Customers with no history in the window (rows -1 or empty) get none of them: they
+    are ranked by the model alone, its newcomers' trend included."""
+
+    purchases: sp.csr_matrix  # (n_users, n_items) purchase lines per customer and item
+    repeat_rate: np.ndarray  # (n_items,) smoothed share of buyers who bought it again
+    interest: sp.csr_matrix  # (n_users, n_items) decayed interactions, rows scaled to max 1
+    trend: np.ndarray  # (n_items,) standardised log customers over the trend's half-life
+    neighbours: sp.csr_matrix | None = None  # (n_items, n_items) item-to-item weights
+    new_item_trend: float = 0.0  # where an item nobody bought lies on the trend's scale
+
+    @classmethod
+    def of(cls, fs: FeatureSet, neighbours: sp.csr_matrix | None = None) -> Signals:
+        """The window's signals; ``neighbours`` from the model trained with it
+        (:meth:`models.recommenders.baselines.EASE.strongest`, in ``fs``'s item order)."""
+        train = fs.split.train
+        purchases = counts(train[train[C.event] == "purchase"], fs.user_map, fs.item_map)
+        weights = sp.csr_matrix(fs.weights, dtype=np.float32)
+        top = np.asarray(weights.max(axis=1).todense()).ravel()
+        interest = sp.csr_matrix(sp.diags(1 / np.maximum(top, 1e-12)) @ weights)
+        trend, new_item = trend_scale(fs.item_trend)
+        return cls(purchases, repeat_rate(purchases), interest, trend, neighbours, new_item)
+
+    @classmethod
+    def empty(cls, n_users: int, n_items: int) -> Signals:
+        """No signal at all: how a version written before the blend is served."""
+        nothing = sp.csr_matrix((n_users, n_items), dtype=np.float32)
+        flat = np.zeros(n_items, np.float32)
+        return cls(nothing, flat, nothing.copy(), flat.copy())
+
+    @property
+    def bought(self) -> sp.csr_matrix:
+        """0/1: who bought what in the window."""
+        return ones(self.purchases)
+
+    def add(self, scores: np.ndarray, rows: np.ndarray, mix: Mix) -> np.ndarray:
+        """``scores`` (len(rows), n_items), standardised model scores, plus the signals
+        of customers ``rows`` (-1: a customer the window never saw), in place."""
+        safe = np.where(rows >= 0, rows, 0)
+        with_history = (rows >= 0) & (np.diff(self.interest.indptr)[safe] > 0)
+        if not with_history.any():
+            return scores
+        at = np.flatnonzero(with_history)
+        taken = rows[with_history]
+        if mix.trend:
+            scores[at] += mix.trend * self.trend
+        if mix.neighbours and self.neighbours is not None:
+            near = np.asarray((ones(self.interest[taken]) @ self.neighbours).todense())
+            scores[at] += mix.neighbours * standardised(near)
+        for weight, matrix, per_item in (
+            (mix.again, self.purchases, self.repeat_rate),
+            (mix.interest, self.interest, None),
+        ):
+            if not weight:
+                continue
+            part = matrix[taken].tocoo()
+            values = part.data * weight
+            if per_item is not None:
+                values = values * per_item[part.col]
+            np.add.at(scores, (at[part.row], part.col), values)
+        return scores
+
+    def onto(
+        self, user_ids: np.ndarray, item_ids: np.ndarray, users: IdMap, items: IdMap
+    ) -> Signals:
+        """These signals (over ``user_ids`` x ``item_ids``, the window they came from)
+        in another window's order: what a version serves, scored on a newer holdout.
+        Customers and items these signals never saw get none (new items: the shop's
+        repeat rate and a new item's trend)."""
+        move_users, _ = _move(user_ids, users)
+        move_items, new = _move(item_ids, items)
+        shop_rate = float(np.median(self.repeat_rate)) if len(self.repeat_rate) else 0.0
+        return Signals(
+            sp.csr_matrix(move_users @ self.purchases @ move_items.T),
+            np.where(new, shop_rate, move_items @ self.repeat_rate).astype(np.float32),
+            sp.csr_matrix(move_users @ self.interest @ move_items.T),
+            np.where(new, self.new_item_trend, move_items @ self.trend).astype(np.float32),
+            None
+            if self.neighbours is None
+            else sp.csr_matrix(move_items @ self.neighbours @ move_items.T),
+            self.new_item_trend,
+        )
+
+    def grown(self, n_items: int) -> Signals:
+        """The same signals over a catalogue grown to ``n_items`` (new items appended:
+        never bought, no neighbours, the shop's repeat rate, a new item's trend)."""
+        extra = n_items - len(self.trend)
+        if extra <= 0:
+            return self
+        shop_rate = float(np.median(self.repeat_rate)) if len(self.repeat_rate) else 0.0
+        return Signals(
+            padded(self.purchases, self.purchases.shape[0], n_items),
+            np.concatenate([self.repeat_rate, np.full(extra, shop_rate)]),
+            padded(self.interest, self.interest.shape[0], n_items),
+            np.concatenate([self.trend, np.full(extra, self.new_item_trend, np.float32)]),
+            None if self.neighbours is None else padded(self.neighbours, n_items, n_items),
+            self.new_item_trend,
+        )
+
+
+def _move(ids: np.ndarray, onto: IdMap) -> tuple[sp.csr_matrix, np.ndarray]:
+    """The 0/1 (len(onto), len(ids)) matrix moving rows in ``ids`` order onto ``onto``'s
+    order, and which of ``onto``'s ids ``ids`` lacks."""
+    at = onto.positions(ids)
+    kept = np.flatnonzero(at >= 0)
+    move = sp.csr_matrix(
+        (np.ones(len(kept), np.float32), (at[kept], kept)), shape=(len(onto), len(ids))
+    )
+    missing = np.ones(len(onto), bool)
+    missing[at[kept]] = False
+    return move, missing
+
+
+def realigned(neighbours: sp.csr_matrix, item_ids: np.ndarray, items: IdMap) -> sp.csr_matrix:
+    """Item-to-item weights over ``item_ids`` (a model's catalogue) moved onto the item
+    order of ``items`` (a newer window's): items either side lacks drop out."""
+    move, _ = _move(item_ids, items)
+    return sp.csr_matrix(move @ neighbours @ move.T)
+
+
+def padded(m: sp.csr_matrix, rows: int, cols: int) -> sp.csr_matrix:
+    """The same CSR matrix with empty rows and columns appended, to (rows, cols)."""
+    indptr = np.append(m.indptr, np.full(rows - m.shape[0], m.nnz, m.indptr.dtype))
+    return sp.csr_matrix((m.data, m.indices, indptr), shape=(rows, cols))
+
+
+def repeat_rate(purchases: sp.csr_matrix) -> np.ndarray:
+    """Per item, the share of its buyers who bought it more than once, smoothed towards
+    the shop's share by :data:`PRIOR_BUYERS` (an item with two buyers says little)."""
+    once = np.asarray((purchases > 0).sum(axis=0), dtype=np.float64).ravel()
+    again = np.asarray((purchases > 1).sum(axis=0), dtype=np.float64).ravel()
+    shop = again.sum() / max(once.sum(), 1.0)
+    return ((again + PRIOR_BUYERS * shop) / (once + PRIOR_BUYERS)).astype(np.float32)
+
+
+def standardised(scores: np.ndarray) -> np.ndarray:
+    """Each row minus its mean, over its spread (rows with no spread: centred only)."""
+    out = np.asarray(scores, dtype=np.float32)
+    out = out - out.mean(axis=1, keepdims=True)
+    spread = out.std(axis=1, keepdims=True)
+    out /= np.where(spread > 0, spread, 1.0)
+    return out
+
+
+@dataclass
+class Blended:
+    """A model's scores blended with a window's :class:`Signals` by a :class:`Mix`, as a
+    :class:`~models.recommenders.base.Recommender` over the signals' customers and items.
+    ``fit`` fits the model and takes the signals of the same window."""
+
+    model: Recommender
+    mix: Mix
+    signals: Signals | None = None
+    name: str = "cartlift"
+
+    def fit(self, data: Interactions) -> Blended:
+        if data.features is None:
+            raise ValueError("the blend's signals come from a feature set: from_features")
+        self.model.fit(data)
+        self.signals = Signals.of(data.features)
+        return self
+
+    def scores(self, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows)
+        signals = fitted(self.signals, self.name)
+        return signals.add(standardised(self.model.scores(rows)), rows, self.mix)
+
+    def related(self, carts: sp.csr_matrix) -> np.ndarray:
+        return self.model.related(carts)
