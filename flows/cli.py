@@ -141,16 +141,14 @@ def pipeline(
     k = run.evaluate.k
     aim = variant(excludes_purchased(result.objective))
     typer.echo(f"\nHoldout metrics at k={k} ({run.dataset}, objective {result.objective}: {aim}):")
-    rows = [
-        ("cartlift (version " + result.version + ")", result.metrics),
-        ("popularity", result.popularity),
-    ]
+    label = "cartlift" if result.served == "cartlift" else "cartlift (trained, not served)"
+    rows = [(f"{label}", result.metrics), *result.baselines.items()]
     if result.champion_metrics:
         rows.append(("previous champion", result.champion_metrics))
-    typer.echo(f"  {'':28s}{'NDCG':>8s}{'P':>8s}{'R':>8s}{'MAP':>8s}{'HR':>8s}{'cover':>8s}")
+    typer.echo(f"  {'':32s}{'NDCG':>8s}{'P':>8s}{'R':>8s}{'MAP':>8s}{'HR':>8s}{'cover':>8s}")
     for name, m in rows:
         typer.echo(
-            f"  {name:28s}"
+            f"  {name:32s}"
             + "".join(
                 f"{m.get(f'{x}_at_{k}', float('nan')):8.4f}"
                 for x in ("ndcg", "precision", "recall", "map", "hit_rate", "coverage")
@@ -164,7 +162,9 @@ def pipeline(
     )
     typer.echo(f"  cold-start users: NDCG@{k} {cold[0]:.4f} vs popularity {cold[1]:.4f}")
     verdict = "promoted to champion" if result.decision.promote else "not promoted"
-    typer.echo(f"\nGate: version {result.version} {verdict}: {result.decision.reason}")
+    typer.echo(
+        f"\nGate: version {result.version} ({result.served}) {verdict}: {result.decision.reason}"
+    )
     alias = f"{settings.registered_model}@{settings.champion_alias}"
     typer.echo(f"Champion: {alias} = version {result.champion_version}")
     typer.echo(

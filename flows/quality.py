@@ -12,8 +12,9 @@ bootstrap). The blend's weights, EASE's regularisation and ALS's factors,
 regularisation and alpha are chosen on a validation window carved from the training
 window, per variant. The product's own cross-sell and upsell (the serving engine over
 the hybrid) are judged against the classic methods. The report (Markdown, HTML, plots,
-the full metric table and the paired differences) goes to ``$CARTLIFT_HOME/reports/quality/<dataset>`` and is logged to MLflow
-with its headline figures.
+the full metric table and the paired differences) goes to
+``$CARTLIFT_HOME/reports/quality/<dataset>`` and is logged to MLflow with its headline
+figures.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from models.ranking.engine import Engine
 from models.recommenders.base import Interactions, Recommender
 from models.recommenders.baselines import (
     EASE,
+    RECENT_DAYS,
     AssociationRules,
     CategoryPopularity,
     ImplicitALS,
@@ -63,8 +65,6 @@ from models.recommenders.baselines import (
 from models.recommenders.blend import Blended, Signals
 from models.recommenders.hybrid import Hybrid
 
-RECENT_DAYS = 7  # "last week's best sellers": what a shop would try first
-EASE_L2 = (10.0, 50.0, 200.0, 1000.0, 5000.0)  # EASE's regularisation, chosen on validation
 # Implicit ALS (factors, regularisation, alpha): 18 points, about the trials `tune` gives
 # the hybrid, chosen on the same validation window.
 ALS_GRID = tuple(
@@ -114,7 +114,7 @@ def fit_baselines(fs: FeatureSet, run: RunConfig) -> Baselines:
     logger = get_run_logger()
     k, seed = run.evaluate.k, run.train.seed
     validation = build(fs.split.train, fs.items, fs.users, run.features)
-    ease_l2 = choose_on_validation(lambda l2: EASE(l2=l2), EASE_L2, validation, k)
+    ease_l2 = choose_on_validation(lambda l2: EASE(l2=l2), run.tune.neighbour_l2, validation, k)
     als_point = choose_on_validation(lambda p: _als(p, seed), ALS_GRID, validation, k)
     for name, exclude in VARIANTS.items():
         logger.info(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,8 +35,8 @@ from models.features.build import (
     user_side,
 )
 from models.ranking.bundle import Bundle, build_bundle
-from models.recommenders.base import Interactions
-from models.recommenders.baselines import EASE, Popularity
+from models.recommenders.base import Interactions, Recommender
+from models.recommenders.baselines import EASE, RECENT_DAYS, simple_baselines
 from models.recommenders.blend import Blended, Mix, Signals
 from models.recommenders.hybrid import Hybrid, HybridModel
 
@@ -51,6 +52,7 @@ class Trained:
     model: HybridModel
     mixes: dict[bool, Mix]
     neighbours: sp.csr_matrix  # (n_items, n_items) the blend's item-to-item weights
+    ease_l2: float  # EASE's regularisation chosen on the validation window (blend and gate)
     objective: Objective
 
     @property
@@ -68,6 +70,14 @@ class Registration:
     popularity: dict[str, float]
     champion_metrics: dict[str, float] | None
     objective: Objective  # the variant every figure above was scored on
+    baselines: dict[str, dict[str, float]]  # the simple baselines' figures (the gate's bar)
+    served: str  # what the version answers with: "cartlift", or "baseline: <name>"
+
+
+def metric_key(name: str) -> str:
+    """A model's name as MLflow allows it in a metric key ("popularity, last 7 days" ->
+    "popularity_last_7_days")."""
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
 def _features_code() -> str:
@@ -187,7 +197,7 @@ def choose_objective(fs: FeatureSet, config: RunConfig) -> Objective:
 @task(name="weigh the blend on the validation window", cache_policy=NO_CACHE)
 def weigh_blend(
     fs: FeatureSet, config: RunConfig, aim: Objective
-) -> tuple[dict[bool, Mix], sp.csr_matrix]:
+) -> tuple[dict[bool, Mix], sp.csr_matrix, float]:
     """The served blend's weights per variant and its item-to-item weights (EASE's, the
     regularisation chosen for the shop's objective), all chosen on a validation window
     carved from the training window (its last ``holdout_days``), with the hybrid trained
@@ -211,7 +221,7 @@ def weigh_blend(
             value,
         )
     neighbours = EASE(l2=l2).fit(Interactions.from_features(fs)).strongest(per_item)
-    return {exclude: mix for exclude, (mix, _) in chosen.items()}, neighbours
+    return {exclude: mix for exclude, (mix, _) in chosen.items()}, neighbours, l2
 
 
 @flow(name="train")
@@ -219,23 +229,32 @@ def train(features: FeatureSet, config: RunConfig) -> Trained:
     """Fit the hybrid LightFM model on the training window, settle the shop's objective
     and weigh the served blend on a validation window."""
     aim = choose_objective(features, config)
-    mixes, neighbours = weigh_blend(features, config, aim)
-    return Trained(fit(features, config.train), mixes, neighbours, aim)
+    mixes, neighbours, l2 = weigh_blend(features, config, aim)
+    return Trained(fit(features, config.train), mixes, neighbours, l2, aim)
+
+
+@task(name="fit the simple baselines", cache_policy=NO_CACHE)
+def fit_simple_baselines(fs: FeatureSet, trained: Trained) -> dict[str, Recommender]:
+    """The baselines every candidate must beat (:func:`simple_baselines`), fitted on the
+    training window; the strongest is served when none does."""
+    data = Interactions.from_features(fs, RECENT_DAYS)
+    return {m.name: m.fit(data) for m in simple_baselines(trained.ease_l2)}
 
 
 @task(name="evaluate on the holdout", cache_policy=NO_CACHE)
 def score(
     served: dict[str, tuple[HybridModel, dict[bool, Mix], Signals] | None],
+    baselines: dict[str, Recommender],
     fs: FeatureSet,
     config: RunConfig,
     aim: Objective,
 ) -> dict[str, dict[str, float]]:
     """The candidate and the champion as each is served (the model in its blend, with the
-    signals of the window it was trained on, in this holdout's order), and popularity,
-    through the one protocol (:func:`models.evaluation.tasks.holdout_metrics`) on the
-    shop's objective: the quality report's table, means."""
+    signals of the window it was trained on, in this holdout's order), and the simple
+    baselines, through the one protocol (:func:`models.evaluation.tasks.holdout_metrics`)
+    on the shop's objective: the quality report's table, means."""
     exclude = excludes_purchased(aim)
-    scorers = {"popularity": Popularity().fit(Interactions.from_features(fs)).scores}
+    scorers = {name: m.scores for name, m in baselines.items()}
     for name, found in served.items():
         if found is not None:
             model, mixes, signals = found
@@ -264,7 +283,10 @@ def champion() -> registry.Champion | None:
 
 @task(name="apply the quality gate", cache_policy=NO_CACHE)
 def apply_gate(
-    scores: dict[str, dict[str, float]], current: registry.Champion | None, config: RunConfig
+    scores: dict[str, dict[str, float]],
+    baselines: list[str],
+    current: registry.Champion | None,
+    config: RunConfig,
 ) -> GateDecision:
     decision = gate(
         scores,
@@ -273,6 +295,7 @@ def apply_gate(
         current.version if current else None,
         config.gate.min_relative_gain,
         config.gate.metric,
+        tuple(baselines),
     )
     get_run_logger().info("Gate: %s", decision.reason)
     return decision
@@ -286,15 +309,20 @@ def register(
     scores: dict[str, dict[str, float]],
     decision: GateDecision,
     config: RunConfig,
+    fallback: Recommender | None = None,
 ) -> tuple[str, str]:
-    """Log config, data window, row counts, metrics and charts; register the model.
+    """Log config, data window, row counts, metrics and charts; register the model, or
+    with ``fallback`` the baseline the gate chose to serve instead (the version carries
+    the trained model too, for the item-to-item answers).
 
     Returns (version, run id). An MLflow outage is retried; a version whose registration
     broke off half-way is left without its tags and never becomes the champion.
     """
     settings = Settings()
     with registry.unavailable_as_io(settings, "registering the model"):
-        return _log_and_register(trained, fs, snapshot, scores, decision, config, settings)
+        return _log_and_register(
+            trained, fs, snapshot, scores, decision, config, settings, fallback
+        )
 
 
 def _log_and_register(
@@ -305,8 +333,10 @@ def _log_and_register(
     decision: GateDecision,
     config: RunConfig,
     settings: Settings,
+    fallback: Recommender | None,
 ) -> tuple[str, str]:
     k, model = config.evaluate.k, trained.model
+    served = "cartlift" if fallback is None else f"baseline: {fallback.name}"
     report = snapshot.report()
     window = {
         "train_start": str(fs.split.train["timestamp"].min()),
@@ -316,9 +346,10 @@ def _log_and_register(
     metrics = {
         **scores["candidate"],
         **{
-            f"{name}.{m}": v
-            for name in ("popularity", "champion")
-            for m, v in scores.get(name, {}).items()
+            f"{metric_key(name)}.{m}": v
+            for name, values in scores.items()
+            if name != "candidate"
+            for m, v in values.items()
         },
         "train_seconds": model.fit_seconds,
     }
@@ -341,6 +372,7 @@ def _log_and_register(
             },
             "gate.decision": "promote" if decision.promote else "keep",
             "gate.reason": decision.reason,
+            "served": served,
         },
         artifacts={
             "config.json": config.model_dump(mode="json"),
@@ -366,10 +398,13 @@ def _log_and_register(
             "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "run_id": run_id,
             **window,
+            "served": served,
+            "served_because": decision.reason if fallback is not None else "",
         }
-        return build_bundle(
+        out = build_bundle(
             model, fs, config.features, config.ranking, meta, trained.blend, trained.objective
         )
+        return replace(out, personal=fallback)
 
     metric = config.gate.metric
     return registry.log_and_register(
@@ -385,6 +420,7 @@ def _log_and_register(
             "train_start": window["train_start"],
             "cutoff": window["cutoff"],
             "gate": decision.reason,
+            "served": served,
         },
     )
 
@@ -404,20 +440,26 @@ def evaluate_and_register(
     snapshot: LakeSnapshot,
     config: RunConfig,
 ) -> Registration:
-    """Score the candidate, popularity and the current champion on one holdout, as each
-    is served and on the shop's objective; log and register; move the champion alias
-    only through the quality gate."""
+    """Score the candidate, the simple baselines and the current champion on one holdout,
+    each as it is served and on the shop's objective; log and register; move the
+    champion alias only through the quality gate. When the candidate does not beat the
+    strongest baseline and nothing better is served, that baseline is registered and
+    served, so a shop always gets answers."""
     current = champion()
-    comparable = current is not None and current.dataset == config.dataset
+    comparable = (
+        current is not None and current.dataset == config.dataset and current.baseline is None
+    )
     served = {
         "candidate": (trained.model, trained.mixes, Signals.of(features, trained.neighbours)),
         "champion": (current.model, current.mixes, current.signals)
         if current and comparable
         else None,
     }
-    scores = score(served, features, config, trained.objective)
-    decision = apply_gate(scores, current, config)
-    version, run_id = register(trained, features, snapshot, scores, decision, config)
+    baselines = fit_simple_baselines(features, trained)
+    scores = score(served, baselines, features, config, trained.objective)
+    decision = apply_gate(scores, list(baselines), current, config)
+    fallback = baselines[decision.baseline] if decision.baseline else None
+    version, run_id = register(trained, features, snapshot, scores, decision, config, fallback)
     if decision.promote:
         crown(version)
     return Registration(
@@ -429,4 +471,6 @@ def evaluate_and_register(
         popularity=scores["popularity"],
         champion_metrics=scores.get("champion"),
         objective=trained.objective,
+        baselines={name: scores[name] for name in baselines},
+        served="cartlift" if fallback is None else f"baseline: {fallback.name}",
     )

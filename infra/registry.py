@@ -80,6 +80,7 @@ class Champion:
     model: HybridModel
     mixes: dict[bool, Mix]  # how the champion's model is served (plain, if an older bundle)
     signals: Signals  # what its blend adds, from its training window (older bundles: none)
+    baseline: str | None  # the simple baseline it serves instead of its model, if it does
 
 
 def connect(settings: Settings) -> MlflowClient:
@@ -136,6 +137,7 @@ def load_champion(client: MlflowClient, settings: Settings) -> Champion | None:
         mixes=getattr(bundle, "mixes", PLAIN),
         signals=getattr(bundle, "signals", None)
         or Signals.empty(len(bundle.model.user_ids), len(bundle.model.item_ids)),
+        baseline=None if getattr(bundle, "personal", None) is None else bundle.personal.name,
     )
 
 

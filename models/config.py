@@ -67,6 +67,9 @@ class FeatureConfig(_Strict):
     n_price_bands: int = Field(3, ge=1, description="price bands within a category")
     n_popularity_bands: int = Field(5, ge=1)
     n_preferred_categories: int = Field(3, ge=0)
+    title_words: int = Field(
+        2_000, ge=0, description="title words kept as item features (the most common; 0: none)"
+    )
     user_feature_weight: float = Field(1.0, ge=0, description="metadata vs. identity weight")
     item_feature_weight: float = Field(1.0, ge=0, description="metadata vs. identity weight")
 

@@ -69,6 +69,8 @@ class Metadata(BaseModel):
     trained_at: str
     dataset: str
     data_window: dict[str, str]
+    served: str  # "cartlift" (the blend), or "baseline: <name>" while no trained model beats it
+    served_because: str  # the gate's reason when a baseline is served
     objective: str  # discovery | replenishment: the default of /recommend's exclude_purchased
     blend: dict[str, str]  # the served blend's weights per variant
     catalogue_size: int

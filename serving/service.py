@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import hmac
 import inspect
+import json
 import logging
 import os
 import threading
@@ -28,6 +29,7 @@ import bentoml
 import pandas as pd
 from bentoml.exceptions import BentoMLException
 from pydantic import Field
+from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
 from infra.settings import Settings
@@ -71,12 +73,8 @@ def when_ready(method: Callable) -> Callable:
     has occurred"), and a ``Retry-After`` header."""
 
     def not_ready(service: Cartlift, exc: NotReadyError) -> JSONResponse:
-        wait = int(service.settings.serving.reload_seconds)
-        return JSONResponse(
-            {"error": "no model is being served", "cause": str(exc), "retry_after_seconds": wait},
-            status_code=HTTPStatus.SERVICE_UNAVAILABLE,
-            headers={"Retry-After": str(wait)},
-        )
+        body, headers = service.not_ready_body(str(exc))
+        return JSONResponse(body, status_code=HTTPStatus.SERVICE_UNAVAILABLE, headers=headers)
 
     if inspect.iscoroutinefunction(method):
 
@@ -208,7 +206,23 @@ class Cartlift:
             self.reload()
 
     def __is_ready__(self) -> bool:
-        return self.current is not None
+        """Ready while a model is loaded. Otherwise /readyz answers 503 with the same JSON
+        body as the endpoints (BentoML would say only "not ready"): the exception's
+        detail is the body, its headers make it JSON."""
+        if self.current is not None:
+            return True
+        body, headers = self.not_ready_body(self._cause)
+        raise HTTPException(
+            HTTPStatus.SERVICE_UNAVAILABLE,
+            json.dumps(body),
+            headers | {"Content-Type": "application/json"},
+        )
+
+    def not_ready_body(self, cause: str) -> tuple[dict[str, object], dict[str, str]]:
+        """What a client hears while no model is served: the cause and when to retry."""
+        wait = int(self.settings.serving.reload_seconds)
+        body = {"error": "no model is being served", "cause": cause, "retry_after_seconds": wait}
+        return body, {"Retry-After": str(wait)}
 
     @bentoml.on_shutdown
     def shutdown(self) -> None:
@@ -370,7 +384,9 @@ class Cartlift:
     @bentoml.api(route="/metadata")
     @when_ready
     async def metadata(self) -> Metadata:
-        """Which model answers: name, version, run, training window, catalogue size."""
+        """Which model answers: name, version, run, training window, what answers
+        /recommend (the blend, or the baseline served while no trained model beats it, and
+        why), the objective, catalogue size."""
         loaded = self._model()
         meta = loaded.metadata
         bundle = loaded.engine.bundle
@@ -382,6 +398,8 @@ class Cartlift:
             trained_at=meta.get("trained_at", ""),
             dataset=meta.get("dataset", ""),
             data_window={k: meta[k] for k in ("train_start", "cutoff", "test_end") if k in meta},
+            served=bundle.served,
+            served_because=meta.get("served_because", ""),
             objective=bundle.objective,
             blend={variant(ex): mix.described() for ex, mix in bundle.mixes.items()},
             catalogue_size=len(bundle.catalogue.item_ids),

@@ -145,7 +145,8 @@ def _duplicated(key: pd.Series) -> pd.Series:
 
 
 def validate_items(raw: pd.DataFrame, source: str) -> Validated:
-    """Catalogue rows: unique id, category, positive price, stock flag, optional margin."""
+    """Catalogue rows: unique id, category, positive price, stock flag, optional margin;
+    other columns kept as text."""
     require_columns(raw, ITEM_COLUMNS, source)
     typed = pd.DataFrame(index=raw.index)
     typed[C.item] = _text(raw[C.item])
@@ -168,6 +169,11 @@ def validate_items(raw: pd.DataFrame, source: str) -> Validated:
         typed[C.margin] = margin
     else:
         typed[C.margin] = np.nan
+    # Any other column (department, size, manufacturer, tags...) is kept as text: it
+    # becomes an item feature, as extra users columns do.
+    for col in raw.columns:
+        if col not in typed and col not in (C.source_row, C.reason):
+            typed[col] = _text(raw[col])
     return _split("items", source, raw, typed, rules)
 
 

@@ -25,6 +25,9 @@ C = Columns
 TOKEN = "token"  # a feature name prefix, not a secret  # nosec B105
 ID = "id"
 PRICE_BAND_NAMES = {1: ("any",), 2: ("low", "high"), 3: ("budget", "mid", "premium")}
+# The contract's item columns, which become features their own way (or none).
+CATALOGUE_COLUMNS = {C.item, C.title, C.category, C.brand, C.price, C.in_stock, C.margin}
+WORD = r"[^\W\d_]{3,}"  # a run of 3+ letters (no digits: "coffee machine 319")
 
 
 @dataclass
@@ -288,8 +291,27 @@ def user_tokens(
     return tokens
 
 
+def title_words(ids: pd.Series, titles: pd.Series, vocabulary: int) -> pd.DataFrame:
+    """Title words as ``word=<w>`` tokens, so items a sparse catalogue sells rarely share
+    signal with the words they have in common: runs of 3+ letters, lower-cased; only the
+    ``vocabulary`` words found in the most titles (in at least 2, at most half of them:
+    a word every item has tells nothing); an item's words share a weight of 1."""
+    words = titles.fillna("").astype(str).str.lower().str.findall(WORD)
+    long = pd.DataFrame({ID: ids.to_numpy(), "word": words.to_numpy()}).explode("word")
+    long = long.dropna().drop_duplicates()
+    if long.empty:
+        return _long(pd.Series([], dtype=object), pd.Series([], dtype=object))
+    df = long["word"].value_counts()
+    df = df[(df >= 2) & (df <= 0.5 * len(ids))]
+    kept = df.sort_index().sort_values(ascending=False, kind="stable").head(vocabulary).index
+    long = long[long["word"].isin(set(kept))]
+    share = 1.0 / long.groupby(ID)["word"].transform("size")
+    return _long(long[ID], "word=" + long["word"], share)
+
+
 def item_tokens(items: pd.DataFrame, popularity: pd.Series, cfg: FeatureConfig) -> pd.DataFrame:
-    """Category, brand, price band within the category and popularity band per item.
+    """Category, brand, price band within the category, popularity band, every other
+    column of the items table and the title's words per item.
 
     ``popularity`` is the decayed training weight per item id; items without any get
     ``popularity=new`` so a cold item is told apart from an unpopular one.
@@ -311,6 +333,14 @@ def item_tokens(items: pd.DataFrame, popularity: pd.Series, cfg: FeatureConfig) 
     pop_band = pd.Series("new", index=items.index, dtype=object)
     pop_band[seen] = _bands(pop[seen], cfg.n_popularity_bands).astype(str)
     parts.append(_long(items[C.item], "popularity=" + pop_band))
+    for col in items.columns:
+        if col in CATALOGUE_COLUMNS:
+            continue
+        value = items[col].astype("string").str.strip()
+        has = value.notna() & (value != "")
+        parts.append(_long(items.loc[has, C.item], col + "=" + value[has].astype(str)))
+    if cfg.title_words and C.title in items:
+        parts.append(title_words(items[C.item], items[C.title], cfg.title_words))
     tokens = pd.concat(parts, ignore_index=True)
     tokens[C.weight] *= cfg.item_feature_weight
     return tokens

@@ -50,12 +50,19 @@ def recommend_all(
     users = model.vectors(ids, None, np.empty(0, dtype=object), None).users
     bias = model.item_bias.copy()
     mix = bundle.mix(exclude_purchased)
+    baseline = bundle.personal
 
     def blend(block: np.ndarray, start: int, stop: int) -> np.ndarray:
-        block = standardised(block)
+        at = rows[start:stop]
+        if baseline is not None:  # the served baseline; customers it never saw: popularity
+            block = np.tile(bundle.popularity.astype(np.float32), (len(at), 1))
+            if (at >= 0).any():
+                block[at >= 0] = baseline.scores(at[at >= 0])
+        else:
+            block = bundle.signals.add(standardised(block), at, mix)
         if in_stock_only:
             block[:, ~bundle.catalogue.in_stock] = -np.inf
-        return bundle.signals.add(block, rows[start:stop], mix)
+        return block
 
     idx, scores = top_k(users, model.item_emb, bias, k, exclude=exclude, adjust=blend)
     n = idx.shape[1]

@@ -20,7 +20,7 @@ from models.data.columns import Columns
 from models.features.build import FeatureSet
 from models.ranking.catalogue import Catalogue
 from models.ranking.topk import top_per_row
-from models.recommenders.base import customers_per_item
+from models.recommenders.base import Recommender, customers_per_item
 from models.recommenders.blend import Mix, Signals
 from models.recommenders.hybrid import HybridModel
 from models.recommenders.rules import mine
@@ -46,7 +46,15 @@ class Bundle:
     features: FeatureConfig  # how item tokens were made: new items are encoded the same way
     ranking: RankingConfig  # how the engine mixes its signals
     metadata: dict[str, str] = field(default_factory=dict)
+    # A simple baseline answering /recommend instead of the blend: what the gate registers
+    # when no trained model beats the strongest one (the model still answers item-to-item).
+    personal: Recommender | None = None
     format_version: int = FORMAT_VERSION
+
+    @property
+    def served(self) -> str:
+        """What answers /recommend: "cartlift" (the blend) or "baseline: <name>"."""
+        return "cartlift" if self.personal is None else f"baseline: {self.personal.name}"
 
     @property
     def purchased(self) -> sp.csr_matrix:

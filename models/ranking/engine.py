@@ -183,21 +183,29 @@ class Engine:
         defaults to the shop's objective."""
         if exclude_purchased is None:
             exclude_purchased = excludes_purchased(self.bundle.objective)
-        vec, kind = self.user_vector(user_id, attributes)
         found = None if user_id is None else self.users.get(user_id)
         row = -1 if found is None else found
-        if vec is None:
-            scores = popular(self.bundle.popularity, self.cat)
+        baseline = self.bundle.personal
+        if baseline is not None:  # served while no trained model beats it
+            vec, kind = None, "known" if row >= 0 else "anonymous"
+            if row >= 0:
+                scores = np.asarray(baseline.scores(np.array([row]))[0], dtype=np.float64)
         else:
+            vec, kind = self.user_vector(user_id, attributes)
+        if vec is not None:
             scores = self.affinity_z(vec)
             mix = self.bundle.mix(exclude_purchased)
             self.bundle.signals.add(scores[None, :], np.array([row]), mix)
+        elif kind == "anonymous":
+            scores = popular(self.bundle.popularity, self.cat)
         bought = self._purchased(user_id)
         if exclude_purchased:
             scores[bought] = NEVER
         scores[self.blocked(filters)] = NEVER
         why = {
-            "known": "matches your interest in {}",
+            "known": "matches your interest in {}"
+            if baseline is None
+            else f"{baseline.name}: {{}}",
             "features": "popular with customers like you in {}",
             "anonymous": "popular in {}",
         }[kind]

@@ -9,7 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from models.ranking.topk import top_per_row
-from models.recommenders.base import Interactions, customers_per_item, fitted
+from models.recommenders.base import Interactions, Recommender, customers_per_item, fitted
 
 
 def _dense(m: sp.spmatrix | np.ndarray) -> np.ndarray:
@@ -277,3 +277,21 @@ class ImplicitALS:
 
     def related(self, carts: sp.csr_matrix) -> np.ndarray:
         return np.asarray(carts @ self.item_factors) @ self.item_factors.T
+
+
+RECENT_DAYS = 7  # "last week's best sellers": what a shop would try first
+
+
+def simple_baselines(ease_l2: float) -> list[Recommender]:
+    """The simple answers every candidate must beat before it is served (the gate's bar,
+    and the fallback served when none does): best sellers, last week's best sellers,
+    each customer's own favourites, item-kNN and EASE with its regularisation chosen on
+    the validation window. Unfitted; fit on :class:`Interactions` with
+    ``recent_days=RECENT_DAYS``."""
+    return [
+        Popularity(),
+        RecentPopularity(name=f"popularity, last {RECENT_DAYS} days"),
+        PersonalFrequency(),
+        ItemKNN(),
+        EASE(l2=ease_l2),
+    ]

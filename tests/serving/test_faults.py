@@ -245,7 +245,9 @@ def test_with_no_loadable_model_the_service_is_not_ready_until_one_is(shop, tmp_
         with running(home, ready=False, **env) as damaged:
             client = damaged.client
             time.sleep(3)
-            assert client.get("/readyz").status_code == 503
+            probe = client.get("/readyz")  # the probe names the cause too, in JSON
+            assert probe.status_code == 503 and probe.headers["retry-after"] == "1"
+            assert probe.json()["cause"].startswith(f"the champion (version {corrupt}) failed")
             refused = ask(client)  # a JSON body naming the cause, not "unexpected error"
             assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
             assert refused.json()["cause"].startswith(f"the champion (version {corrupt}) failed")

@@ -155,3 +155,11 @@ def test_unknown_users_in_events_are_added_without_attributes(tiny_raw):
     result = validate_tables(RawTables(tiny_raw.events, tiny_raw.items, users, tiny_raw.sources))
     assert result.users_added_from_events > 0
     assert set(result.events.accepted["user_id"]) <= set(result.users.accepted["user_id"])
+
+
+def test_items_keep_the_catalogues_other_columns_as_text():
+    raw = ITEMS.assign(department=["home", "", "", "toys", "x"], size=["1", "2", "3", "4", "5"])
+    accepted = validate_items(raw, "items.csv").accepted
+    assert accepted["department"].iloc[0] == "home" and pd.isna(accepted["department"].iloc[1])
+    assert accepted["size"].tolist() == ["1", "2"]
+    assert "_reason" not in accepted and "_row" not in accepted

@@ -151,6 +151,8 @@ def test_new_item_is_served_through_its_features(engine):
     changes = pd.DataFrame(
         {
             "item_id": ["launch-1", str(cat.item_ids[1])],
+            # A launch is listed as the shop lists its kind (its title's words are features).
+            "title": [f"Acme {' '.join(str(cat.title[0]).split()[1:-1])} deluxe", None],
             "category": [category, None],
             "brand": ["acme", None],
             "price": [top_price * 1.5, float(cat.price[1])],
@@ -162,7 +164,7 @@ def test_new_item_is_served_through_its_features(engine):
     assert len(engine.cat.item_ids) == len(bundle.catalogue.item_ids) - 1  # input untouched
     fresh = Engine(bundle)
     vec = bundle.model.item_emb[fresh.items.get("launch-1")]
-    assert np.abs(vec).sum() > 0  # a representation from category, brand and price band
+    assert np.abs(vec).sum() > 0  # from category, brand, price band and title words
     # Its nearest items are of its category far above chance (1 in 9 categories): the
     # features placed it among its kind.
     near = fresh.similar("launch-1", 20, Filters(in_stock_only=False)).items

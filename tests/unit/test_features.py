@@ -80,6 +80,40 @@ def test_item_tokens_price_bands_and_new_items():
     assert "popularity=new" in by_item["c"] and "popularity=new" not in by_item["a"]
 
 
+def test_every_other_items_column_and_the_titles_words_become_features():
+    items = pd.DataFrame(
+        {
+            "item_id": ["a", "b", "c", "d", "e"],
+            "title": [
+                "Red Mug 330ml",
+                "Blue mug, large",
+                "Red TEA pot 2",
+                "Tea cosy",
+                "Mug Mug red mug",
+            ],
+            "category": "kitchen",
+            "brand": "p",
+            "price": [1.0, 2.0, 3.0, 4.0, 5.0],
+            "department": ["home", "home", None, "", "gifts"],
+        }
+    )
+    tok = item_tokens(items, pd.Series(dtype=float), FeatureConfig(title_words=2))
+    by_item = tok.groupby("id")["token"].apply(set)
+    assert "department=home" in by_item["a"] and "department=gifts" in by_item["e"]
+    assert not {t for t in by_item["c"] | by_item["d"] if t.startswith("department=")}
+    # "mug" and "red" are in 3 of 5 titles (more than half: they tell nothing), "blue",
+    # "large", "pot" and "cosy" in one only; "tea" (2 titles) is kept.
+    words = {t for t in tok["token"] if t.startswith("word=")}
+    assert words == {"word=tea"}
+    assert by_item["c"] >= {"word=tea"} and "word=tea" in by_item["d"]
+    everything = item_tokens(items, pd.Series(dtype=float), FeatureConfig(title_words=100))
+    assert not everything["token"].str.contains(r"\d").any()  # no "330ml", no "2"
+    shares = everything[everything["token"].str.startswith("word=")].groupby("id")["weight"]
+    assert np.allclose(shares.sum(), FeatureConfig().item_feature_weight)
+    off = item_tokens(items, pd.Series(dtype=float), FeatureConfig(title_words=0))
+    assert not off["token"].str.startswith("word=").any()
+
+
 def test_feature_set_shapes_and_cold_rows(tables):
     events, items, users = tables
     fs = build(events, items, users, FeatureConfig(holdout_days=14))
