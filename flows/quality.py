@@ -227,7 +227,7 @@ def quality(
     fs = features_step(snapshot, run, partitions)
     baselines = fit_baselines(fs, run)
     aim = choose_objective(fs, run)
-    mixes, neighbours = weigh_blend(fs, run, aim)
+    mixes, neighbours, l2 = weigh_blend(fs, run, aim)
     hybrid = fit(fs, run.train)
     cf = fit(fs, with_params(run, {"train.use_features": False}).train)
     ours = {"lightfm-cf": Hybrid.of(cf, fs), HYBRID: Hybrid.of(hybrid, fs)}
@@ -239,7 +239,7 @@ def quality(
         for exclude in VARIANTS.values()
     }
     tables, differences = score_all(fs, scorers, run, bootstrap)
-    cross, upsell = shopping_tables(fs, Trained(hybrid, mixes, neighbours, aim), baselines, run)
+    cross, upsell = shopping_tables(fs, Trained(hybrid, mixes, neighbours, l2, aim), baselines, run)
     k = run.evaluate.k
     verdicts = [v for name, t in tables.items() for v in personal(t, differences[name], name, k)]
     verdicts += shopping(cross, upsell, k)

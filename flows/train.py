@@ -234,11 +234,14 @@ def train(features: FeatureSet, config: RunConfig) -> Trained:
 
 
 @task(name="fit the simple baselines", cache_policy=NO_CACHE)
-def fit_simple_baselines(fs: FeatureSet, trained: Trained) -> dict[str, Recommender]:
-    """The baselines every candidate must beat (:func:`simple_baselines`), fitted on the
-    training window; the strongest is served when none does."""
+def fit_simple_baselines(
+    fs: FeatureSet, trained: Trained, against: tuple[str, ...]
+) -> dict[str, Recommender]:
+    """The baselines every candidate must beat (:func:`simple_baselines`, those named in
+    ``gate.against``), fitted on the training window; the strongest is served when none
+    beats it."""
     data = Interactions.from_features(fs, RECENT_DAYS)
-    return {m.name: m.fit(data) for m in simple_baselines(trained.ease_l2)}
+    return {m.name: m.fit(data) for m in simple_baselines(trained.ease_l2, against)}
 
 
 @task(name="evaluate on the holdout", cache_policy=NO_CACHE)
@@ -296,6 +299,7 @@ def apply_gate(
         config.gate.min_relative_gain,
         config.gate.metric,
         tuple(baselines),
+        current.baseline if current else None,
     )
     get_run_logger().info("Gate: %s", decision.reason)
     return decision
@@ -455,7 +459,7 @@ def evaluate_and_register(
         if current and comparable
         else None,
     }
-    baselines = fit_simple_baselines(features, trained)
+    baselines = fit_simple_baselines(features, trained, config.gate.against)
     scores = score(served, baselines, features, config, trained.objective)
     decision = apply_gate(scores, list(baselines), current, config)
     fallback = baselines[decision.baseline] if decision.baseline else None

@@ -157,7 +157,14 @@ class GateConfig(_Strict):
 
     metric: str = "ndcg_at_10"
     min_relative_gain: float = Field(
-        0.01, ge=0, description="must beat champion and popularity by this relative margin"
+        0.01,
+        ge=0,
+        description="must beat the champion and the strongest baseline by this relative margin",
+    )
+    against: tuple[str, ...] = Field(
+        ("popularity", "popularity, last 7 days", "personal frequency", "item-kNN", "EASE"),
+        description="the simple baselines a candidate must beat (popularity always); the "
+        "strongest is served when none does",
     )
 
 

@@ -20,6 +20,7 @@ def decide(
     min_relative_gain: float,
     metric: str = "ndcg_at_10",
     strongest_name: str = "popularity",
+    none_yet: str = "no champion yet",
 ) -> GateDecision:
     """Promote only a candidate that beats the strongest baseline and the champion by the
     margin. A candidate below the strongest baseline is never promoted; the baseline is
@@ -27,7 +28,7 @@ def decide(
     so a shop always gets an answer at least as good as the simplest strong one.
 
     All scores come from the same holdout, so they are comparable even when the champion
-    was trained on an older window.
+    was trained on an older window. ``none_yet`` says why ``champion`` is None.
     """
     need = 1.0 + min_relative_gain
     if not candidate > strongest * need:
@@ -37,7 +38,7 @@ def decide(
         )
         if champion is None:
             return GateDecision(
-                True, f"{short}; no champion yet: {strongest_name} is served", strongest_name
+                True, f"{short}; {none_yet}: {strongest_name} is served", strongest_name
             )
         if champion < strongest:
             return GateDecision(
@@ -50,7 +51,7 @@ def decide(
     if champion is None:
         return GateDecision(
             True,
-            f"no champion yet; {metric} {candidate:.4f} beats the strongest baseline, "
+            f"{none_yet}; {metric} {candidate:.4f} beats the strongest baseline, "
             f"{strongest_name} {strongest:.4f}",
         )
     if not candidate > champion * need:
@@ -75,12 +76,15 @@ def gate(
     min_relative_gain: float,
     metric: str = "ndcg_at_10",
     baselines: tuple[str, ...] = ("popularity",),
+    champion_baseline: str | None = None,
 ) -> GateDecision:
     """The gate over a run's scores: ``candidate``, the ``baselines`` (the strongest one
     on ``metric`` is the bar), and an optional ``champion``.
 
     A champion trained on another dataset is not comparable: the candidate is kept out,
-    and switching datasets is an explicit ``cartlift promote``.
+    and switching datasets is an explicit ``cartlift promote``. A champion that serves a
+    baseline (``champion_baseline``) is not scored: the strongest baseline, refitted on
+    this window, is the bar it set.
     """
     if champion_dataset is not None and champion_dataset != dataset:
         return GateDecision(
@@ -98,4 +102,7 @@ def gate(
         min_relative_gain,
         metric,
         strongest,
+        "no champion yet"
+        if champion_baseline is None
+        else f"the champion (version {champion_version}) serves the baseline {champion_baseline}",
     )

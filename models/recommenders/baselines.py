@@ -282,16 +282,34 @@ class ImplicitALS:
 RECENT_DAYS = 7  # "last week's best sellers": what a shop would try first
 
 
-def simple_baselines(ease_l2: float) -> list[Recommender]:
+SIMPLE_BASELINES = (
+    "popularity",
+    f"popularity, last {RECENT_DAYS} days",
+    "personal frequency",
+    "item-kNN",
+    "EASE",
+)
+
+
+def simple_baselines(
+    ease_l2: float, names: tuple[str, ...] = SIMPLE_BASELINES
+) -> list[Recommender]:
     """The simple answers every candidate must beat before it is served (the gate's bar,
     and the fallback served when none does): best sellers, last week's best sellers,
     each customer's own favourites, item-kNN and EASE with its regularisation chosen on
-    the validation window. Unfitted; fit on :class:`Interactions` with
-    ``recent_days=RECENT_DAYS``."""
-    return [
+    the validation window; those in ``names`` (popularity always). Unfitted; fit on
+    :class:`Interactions` with ``recent_days=RECENT_DAYS``."""
+    unknown = set(names) - set(SIMPLE_BASELINES)
+    if unknown:
+        raise ValueError(
+            f"gate.against names unknown baselines {sorted(unknown)}; "
+            f"known: {', '.join(SIMPLE_BASELINES)}"
+        )
+    every: list[Recommender] = [
         Popularity(),
-        RecentPopularity(name=f"popularity, last {RECENT_DAYS} days"),
+        RecentPopularity(name=SIMPLE_BASELINES[1]),
         PersonalFrequency(),
         ItemKNN(),
         EASE(l2=ease_l2),
     ]
+    return [m for m in every if m.name in names or m.name == "popularity"]

@@ -50,3 +50,26 @@ def test_the_bar_is_the_strongest_of_the_baselines():
     names = ("popularity", "personal frequency", "EASE", "not scored")
     decision = gate(scores, "shop", None, None, 0.01, baselines=names)
     assert decision.baseline == "personal frequency" and "0.2100" in decision.reason
+
+
+def test_a_champion_serving_a_baseline_sets_the_bar_it_served():
+    from models.evaluation.gate import gate
+
+    scores = {"candidate": {"ndcg_at_10": 0.10}, "EASE": {"ndcg_at_10": 0.12}}
+    again = gate(scores, "shop", "shop", "4", 0.01, baselines=("EASE",), champion_baseline="EASE")
+    assert again.promote and again.baseline == "EASE"
+    assert "the champion (version 4) serves the baseline EASE" in again.reason
+    scores["candidate"]["ndcg_at_10"] = 0.2
+    beaten = gate(scores, "shop", "shop", "4", 0.01, baselines=("EASE",), champion_baseline="EASE")
+    assert beaten.promote and beaten.baseline is None
+
+
+def test_the_gate_names_unknown_baselines():
+    import pytest
+
+    from models.recommenders.baselines import SIMPLE_BASELINES, simple_baselines
+
+    assert [m.name for m in simple_baselines(100.0)] == list(SIMPLE_BASELINES)
+    assert [m.name for m in simple_baselines(100.0, ("EASE",))] == ["popularity", "EASE"]
+    with pytest.raises(ValueError, match="unknown baselines \\['ALS'\\]; known: popularity"):
+        simple_baselines(100.0, ("ALS",))
