@@ -239,9 +239,10 @@ class TuneConfig(_Strict):
         2, ge=1, description="passes of the blend's coordinate search over its weights"
     )
     mix_min_gain: float = Field(
-        0.01,
+        0.0,
         ge=0,
-        description="a blend weight moves only for this relative gain on the validation window",
+        description="a blend weight moves only for this relative gain on the validation "
+        "window (raise it for a small shop, whose window is noisy)",
     )
 
 

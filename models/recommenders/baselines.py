@@ -162,12 +162,20 @@ class EASE:
 
     def strongest(self, per_item: int) -> sp.csr_matrix:
         """The weights as a sparse (n_items, n_items) matrix holding each item's
-        ``per_item`` strongest positive weights: what the served blend needs, at a
-        fraction of the dense matrix's memory."""
+        ``per_item`` weights of largest magnitude, negative ones included (an item that
+        makes another unlikely says as much as one that makes it likely: dropping them
+        cost a tenth of the blend's NDCG@10 on Online Retail): what the served blend
+        needs, at a fraction of the dense matrix's memory."""
         n = fitted(self.history).shape[1]
-        positive = np.where(self.weights > 0, self.weights, 0.0).astype(np.float32)
-        kept = top_per_row(sp.csr_matrix(positive), per_item).tocoo()
-        return sp.csr_matrix((kept.data, (self.keep[kept.row], self.keep[kept.col])), shape=(n, n))
+        per = min(per_item, len(self.keep))
+        if per == 0:
+            return sp.csr_matrix((n, n), dtype=np.float32)
+        cols = np.argpartition(-np.abs(self.weights), per - 1, axis=1)[:, :per]
+        values = np.take_along_axis(self.weights, cols, axis=1).ravel()
+        rows = np.repeat(self.keep, per)
+        out = sp.csr_matrix((values, (rows, self.keep[cols.ravel()])), shape=(n, n))
+        out.eliminate_zeros()
+        return out
 
     def _through(self, x: sp.csr_matrix) -> np.ndarray:
         out = np.zeros(x.shape, np.float32)

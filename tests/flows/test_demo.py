@@ -10,7 +10,7 @@ import pytest
 
 from flows.demo import drift_demo
 from infra.settings import Settings
-from models.config import FeatureConfig, RunConfig, ShopConfig, TrainConfig
+from models.config import FeatureConfig, RunConfig, ShopConfig, TrainConfig, TuneConfig
 
 # Big enough that two months of a shifted shop separate the models beyond the gate's
 # margin on the holdout (the tiny shop's 150 holdout users do not, reliably).
@@ -20,6 +20,9 @@ FAST = RunConfig(
     dataset="demo-shop",
     features=FeatureConfig(holdout_days=14),
     train=TrainConfig(no_components=16, epochs=10),
+    # 1,200 customers: the validation window is noisy, the blend's weights move only for a
+    # 1% gain (without it, the weights chosen after the shift ranked worse on the holdout).
+    tune=TuneConfig(mix_min_gain=0.01),
 )
 
 

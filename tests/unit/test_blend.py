@@ -58,6 +58,7 @@ def test_the_blend_is_the_standardised_model_plus_the_signals(fs):
     model = Hybrid(TrainConfig(no_components=8, epochs=3)).fit(data)
     near = EASE(l2=50.0).fit(data).strongest(10)
     assert near.shape == (len(fs.item_ids),) * 2 and np.diff(near.indptr).max() <= 10
+    assert (near.data < 0).any()  # the strongest by magnitude: negative weights kept
     mix = Mix(again=3.0, interest=1.0, trend=0.5, neighbours=1.0)
     rows = np.arange(20)
     signals = Signals.of(fs, near)
