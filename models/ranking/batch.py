@@ -9,6 +9,7 @@ import scipy.sparse as sp
 from models.config import excludes_purchased
 from models.data.ids import IdMap
 from models.ranking.bundle import Bundle
+from models.ranking.engine import widened
 from models.ranking.topk import top_k
 from models.recommenders.blend import standardised
 
@@ -57,7 +58,7 @@ def recommend_all(
         if baseline is not None:  # the served baseline; customers it never saw: popularity
             block = np.tile(bundle.popularity.astype(np.float32), (len(at), 1))
             if (at >= 0).any():
-                block[at >= 0] = baseline.scores(at[at >= 0])
+                block[at >= 0] = widened(baseline.scores(at[at >= 0]), block.shape[1])
         else:
             block = bundle.signals.add(standardised(block), at, mix)
         if in_stock_only:

@@ -52,6 +52,18 @@ class Answer:
         return self.user_kind in ("features", "anonymous")
 
 
+def widened(scores: np.ndarray, n_items: int) -> np.ndarray:
+    """A served baseline's scores (float64) over a catalogue grown since it was fitted:
+    items it never saw rank after every item it scored."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.shape[1] >= n_items:
+        return scores
+    out = np.empty((scores.shape[0], n_items))
+    out[:, : scores.shape[1]] = scores
+    out[:, scores.shape[1] :] = scores.min(axis=1, keepdims=True) - 1.0
+    return out
+
+
 class Engine:
     """Ranking over one bundle; build once per loaded model, then answer many requests."""
 
@@ -189,7 +201,7 @@ class Engine:
         if baseline is not None:  # served while no trained model beats it
             vec, kind = None, "known" if row >= 0 else "anonymous"
             if row >= 0:
-                scores = np.asarray(baseline.scores(np.array([row]))[0], dtype=np.float64)
+                scores = widened(baseline.scores(np.array([row])), len(self.cat.item_ids))[0]
         else:
             vec, kind = self.user_vector(user_id, attributes)
         if vec is not None:

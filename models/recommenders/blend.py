@@ -4,6 +4,7 @@ on, each weighed on the validation window.
 A customer's score for an item is, in spreads of the customer's own scores::
 
     z(model) + again * purchases x repeat rate + interest * interest + trend * trend
+             + neighbours * z(items like theirs)
 
 - ``z(model)``: the model's scores standardised over the catalogue, per customer;
 - ``purchases x repeat rate``: how often the customer bought the item, times how often
@@ -12,12 +13,15 @@ A customer's score for an item is, in spreads of the customer's own scores::
 - ``interest``: the customer's decayed interactions, 1 at their strongest (what they
   looked at, put in the cart or bought);
 - ``trend``: what sells now (log customers over the trend's half-life, standardised over
-  the catalogue).
+  the catalogue);
+- ``items like theirs``: the customer's items through EASE's item-to-item weights (the
+  strongest per item, negative ones included), standardised per customer.
 
-Every signal comes from the training window alone, so the blend is judged on the holdout
-exactly as it is served. The weights (:class:`Mix`) are chosen per objective on a
-validation window carved from the training window
-(:func:`models.evaluation.tuning.choose_mix`).
+Customers with no history in the window get the model alone (its newcomers' trend
+included). Every signal comes from the training window alone, so the blend is judged on
+the holdout exactly as it is served. The weights (:class:`Mix`) are chosen per variant of
+the truth (bought items excluded or not) on a validation window carved from the training
+window (:func:`models.evaluation.tuning.choose_mix`).
 """
 
 from __future__ import annotations

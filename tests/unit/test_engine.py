@@ -220,3 +220,38 @@ def test_the_objective_sets_the_default_and_repeats_are_named(engine):
     answer = engine.recommend(user, 30, whole, exclude_purchased=False)
     again = {s.item_id for s in answer.items if s.reason == "you bought this before"}
     assert again and again == bought & {s.item_id for s in answer.items}
+
+
+def test_a_served_baseline_answers_recommend_and_batch_also_after_a_new_item(trained):
+    from dataclasses import replace
+
+    from models.ranking.batch import recommend_all
+    from models.recommenders.baselines import PersonalFrequency
+
+    fs, model, near = trained
+    baseline = PersonalFrequency().fit(Interactions.from_features(fs))
+    bundle = build_bundle(model, fs, FEATURES, RankingConfig(), {}, (MIXES, near), "discovery")
+    engine = Engine(replace(bundle, personal=baseline))
+    assert engine.bundle.served == "baseline: personal frequency"
+    user = buyer(engine)
+    row = engine.users.get(user)
+    scores = without(baseline.scores(np.array([row])), engine.bundle.purchased[[row]])
+    answer = engine.recommend(user, 10, Filters(in_stock_only=False))
+    assert [s.item_id for s in answer.items] == list(fs.item_ids[best_of(scores, 10)[0]])
+    assert answer.items[0].reason.startswith("personal frequency: ")
+    assert engine.recommend("nobody", 5, Filters()).user_kind == "anonymous"
+    table = recommend_all(engine.bundle, np.array([user], dtype=object), 10, in_stock_only=False)
+    assert table["item_id"].tolist() == [s.item_id for s in answer.items]
+    launch = pd.DataFrame(
+        {
+            "item_id": ["launch-2"],
+            "category": [str(engine.cat.category[0])],
+            "brand": ["acme"],
+            "price": [10.0],
+            "in_stock": [True],
+        }
+    )
+    grown, _ = apply_items(engine.bundle, launch)
+    again = Engine(grown).recommend(user, 10, Filters(in_stock_only=False))
+    assert [s.item_id for s in again.items] == [s.item_id for s in answer.items]
+    assert len(recommend_all(grown, None, 3)) == 3 * len(fs.user_ids)
