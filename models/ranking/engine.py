@@ -169,7 +169,9 @@ class Engine:
         row = None if user_id is None else self.users.get(user_id)
         if row is None:
             return np.empty(0, dtype=np.int64)
-        return self.bundle.purchased[row].indices.astype(np.int64)
+        # The row of purchase counts, not ``bundle.purchased``: that builds a 0/1 copy of
+        # the whole matrix, too much work per request; the non-zeros are the same.
+        return self.bundle.signals.purchases[row].indices.astype(np.int64)
 
     def _answer(self, scores: np.ndarray, k: int, reason, kind: str, warnings: list[str]) -> Answer:
         idx, val = best(scores, k)
