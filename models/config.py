@@ -183,6 +183,13 @@ class RankingConfig(_Strict):
     cross_sell_affinity: float = Field(
         1.0, ge=0, description="the customer's affinity against the cart's co-purchase lift"
     )
+    cross_sell_neighbours: float = Field(
+        1.5,
+        ge=0,
+        description="the cart's items through the blend's item-to-item weights (EASE's), "
+        "in spreads of the co-purchase lift: bought by the same customers, not only in "
+        "the same order (measured in docs/quality.md)",
+    )
     substitute_penalty: float = Field(
         1.0,
         ge=0,
@@ -202,6 +209,13 @@ class RankingConfig(_Strict):
     rules_min_count: int = Field(2, ge=1, description="baskets a pair needs to count as a rule")
     neighbours_per_item: int = Field(
         100, ge=1, description="item-to-item weights kept per item for the blend (bounds memory)"
+    )
+    new_arrival_rank: int = Field(
+        10,
+        ge=0,
+        description="rank the best-matching new arrival (an item nobody interacted with in "
+        "the training window) is lifted to in personal answers, so new items get shown and "
+        "learnt; 0: never",
     )
 
 

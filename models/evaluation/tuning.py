@@ -205,7 +205,8 @@ def choose_mix(
     window, NDCG@k over all customers, with ``model`` (and ``neighbours``) fitted on that
     window's training part; and the score they reached.
 
-    A coordinate search from the model alone: ``config.tune.mix_rounds`` passes over the
+    A coordinate search from the model alone (with its new arrival,
+    ``config.ranking.new_arrival_rank``): ``config.tune.mix_rounds`` passes over the
     weights, each trying every value of one weight's grid with the others held, keeping
     a change only when it ranks ``config.tune.mix_min_gain`` better (so ties and noise
     keep the lighter blend). The model's
@@ -221,7 +222,13 @@ def choose_mix(
     chosen: dict[bool, tuple[Mix, float]] = {}
     for exclude in (True, False):
         value = cache(_mix_value(model, validation, signals, exclude, k))
-        mix = coordinate_search(value, axes, grid.mix_rounds, grid.mix_min_gain)
+        mix = coordinate_search(
+            value,
+            axes,
+            grid.mix_rounds,
+            grid.mix_min_gain,
+            Mix(arrival=config.ranking.new_arrival_rank),
+        )
         chosen[exclude] = (mix, value(mix))
     return chosen
 
@@ -244,16 +251,18 @@ def coordinate_search(
     axes: Mapping[str, Sequence[float]],
     rounds: int,
     min_gain: float = 0.0,
+    start: Mix | None = None,
 ) -> Mix:
-    """From the empty mix, ``rounds`` passes over ``axes`` (a Mix field -> its values),
+    """From ``start`` (no signal), ``rounds`` passes over ``axes`` (a Mix field -> its values),
     each trying every value of one field with the others held; a change is kept only
     when it scores more than ``min_gain`` (relative) higher: a validation window's noise
     should not move a weight."""
-    mix = Mix()
+    mix = start or Mix()
     for _ in range(rounds):
         for axis, values in axes.items():
             for v in values:
-                trial = replace(mix, **{axis: v})
+                change: dict[str, Any] = {axis: v}
+                trial = replace(mix, **change)
                 if value(trial) > value(mix) * (1.0 + min_gain) + 1e-9:
                     mix = trial
     return mix

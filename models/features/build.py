@@ -313,8 +313,9 @@ def item_tokens(items: pd.DataFrame, popularity: pd.Series, cfg: FeatureConfig) 
     """Category, brand, price band within the category, popularity band, every other
     column of the items table and the title's words per item.
 
-    ``popularity`` is the decayed training weight per item id; items without any get
-    ``popularity=new`` so a cold item is told apart from an unpopular one.
+    ``popularity`` is the decayed training weight per item id; items without any get no
+    popularity band: a new arrival is known by what it is, not by a "never bought" token
+    the model could only learn to push down.
     """
     parts = [
         _long(items[C.item], "category=" + items[C.category].astype(str)),
@@ -330,9 +331,10 @@ def item_tokens(items: pd.DataFrame, popularity: pd.Series, cfg: FeatureConfig) 
     parts.append(_long(items[C.item], "price=" + label.astype(str)))
     pop = items[C.item].map(popularity).fillna(0.0)
     seen = pop > 0
-    pop_band = pd.Series("new", index=items.index, dtype=object)
-    pop_band[seen] = _bands(pop[seen], cfg.n_popularity_bands).astype(str)
-    parts.append(_long(items[C.item], "popularity=" + pop_band))
+    pop_band = pd.Series(
+        _bands(pop[seen], cfg.n_popularity_bands).astype(str), index=pop[seen].index
+    )
+    parts.append(_long(items.loc[seen, C.item], "popularity=" + pop_band))
     for col in items.columns:
         if col in CATALOGUE_COLUMNS:
             continue

@@ -106,9 +106,10 @@ def apply_items(
     Rows for ids the model knows update price, stock, title and margin (category and
     brand are what the model learned the item as, so they stay). Rows for new ids are
     appended, their vectors encoded from ``category``, ``brand``, the price band within
-    their category and ``popularity=new``; they need a category and a price: without,
-    ``strict`` raises, else the row is skipped and listed in ``Applied.skipped`` (an
-    update logged for an item a later model no longer has must not block that model).
+    their category and the other columns the model has features for; they need a
+    category and a price: without, ``strict`` raises, else the row is skipped and listed
+    in ``Applied.skipped`` (an update logged for an item a later model no longer has
+    must not block that model).
     The input bundle is not modified.
     """
     changes = changes.drop_duplicates(C.item, keep="last").reset_index(drop=True)

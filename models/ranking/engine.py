@@ -154,6 +154,8 @@ class Engine:
             candidates,
             affinity_weight=self.weights.cross_sell_affinity,
             substitute_penalty=self.weights.substitute_penalty,
+            neighbours=self.bundle.signals.neighbours,
+            neighbours_weight=self.weights.cross_sell_neighbours,
         )
 
     def _item_scores(self, user_vec: np.ndarray) -> np.ndarray:
@@ -206,10 +208,12 @@ class Engine:
                 scores = widened(baseline.scores(np.array([row])), len(self.cat.item_ids))[0]
         else:
             vec, kind = self.user_vector(user_id, attributes)
+        arrivals = None
         if vec is not None:
             scores = self.affinity_z(vec)
             mix = self.bundle.mix(exclude_purchased)
             self.bundle.signals.add(scores[None, :], np.array([row]), mix)
+            arrivals = self.bundle.signals.arrivals if mix.arrival else None
         elif kind == "anonymous":
             scores = popular(self.bundle.popularity, self.cat)
         bought = self._purchased(user_id)
@@ -229,7 +233,11 @@ class Engine:
         again = set(bought.tolist()) if not exclude_purchased else set()
 
         def reason(i: int) -> str:
-            return "you bought this before" if i in again else why.format(self.cat.category[i])
+            if i in again:
+                return "you bought this before"
+            if arrivals is not None and arrivals[i]:
+                return f"new in {self.cat.category[i]}, close to what you like"
+            return why.format(self.cat.category[i])
 
         return self._answer(scores, k, reason, kind, warnings)
 
@@ -253,6 +261,9 @@ class Engine:
         # enough of them; a non-complement could only outrank one by an affinity many
         # spreads above the mean. Otherwise score the whole catalogue.
         cand = np.unique(sparse_rows(self.bundle.lift, known)[1])
+        near = self.bundle.signals.neighbours
+        if near is not None and self.weights.cross_sell_neighbours:
+            cand = np.union1d(cand, sparse_rows(near, known)[1])
         cand = cand[mask[cand] & ~np.isin(cand, known)]
         if known.size and cand.size >= k:
             aff_z = None if vec is None else self.affinity_z(vec, cand)

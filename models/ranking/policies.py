@@ -84,13 +84,19 @@ def cross_sell(
     candidates: np.ndarray | None = None,
     affinity_weight: float = 1.0,
     substitute_penalty: float = 1.0,
+    neighbours: sp.csr_matrix | None = None,
+    neighbours_weight: float = 0.0,
 ) -> np.ndarray:
     """Scores of the items that complete a cart (of ``candidates``, default all items).
 
-    Complement signal: the log of the summed lift from the cart's items (bought together
-    more than by chance). Personal signal: the user's standardised affinity
-    (``affinity_z``, zero mean and unit spread over the catalogue, given for the same
-    positions as ``candidates``), by weight (1 suits both datasets of docs/quality.md).
+    Complement signals: the log of the summed lift from the cart's items (bought together
+    in one order more than by chance) and, by ``neighbours_weight``, the cart's items
+    through the item-to-item weights ``neighbours`` (EASE's: bought by the same customers,
+    at any time), standardised over the catalogue; both in spreads of the lift, so one
+    weight suits shops with dense and sparse baskets alike. Personal signal: the user's
+    standardised affinity (``affinity_z``, zero mean and unit spread over the catalogue,
+    given for the same positions as ``candidates``), by weight (1 suits both datasets of
+    docs/quality.md).
     Items of a cart item's category that the baskets never show bought with the cart are
     substitutes, not complements: penalised (a shop whose customers buy several of a
     kind, bags in three designs, keeps them). Cart items get -inf. ``cart`` holds
@@ -111,6 +117,12 @@ def cross_sell(
     at = np.minimum(np.searchsorted(with_lift, candidates), max(len(with_lift) - 1, 0))
     found = with_lift[at] == candidates if len(with_lift) else np.zeros(len(candidates), bool)
     scores = np.where(found, values[at] if len(values) else 0.0, 0.0)
+    if neighbours is not None and neighbours_weight:
+        scores += (
+            neighbours_weight
+            * max(spread, 1e-3)
+            * _standardised_sum(neighbours, cart, candidates, n)
+        )
     if affinity_z is not None:
         scores += affinity_z * (affinity_weight * max(spread, 1e-3))
     table = np.zeros(len(cat.categories), dtype=bool)
@@ -119,6 +131,17 @@ def cross_sell(
     scores[substitutes] -= substitute_penalty * max(top, 1.0)
     scores[np.isin(candidates, cart)] = NEVER
     return scores
+
+
+def _standardised_sum(
+    weights: sp.csr_matrix, rows: np.ndarray, candidates: np.ndarray, n: int
+) -> np.ndarray:
+    """The sum of ``weights``' ``rows``, standardised over its ``n`` columns (from its few
+    non-zeros), at ``candidates``."""
+    summed = np.asarray(weights[rows].sum(axis=0)).ravel()
+    mean = summed.sum() / n
+    spread = np.sqrt(max((summed**2).sum() / n - mean**2, 0.0))
+    return (summed[candidates] - mean) / (spread if spread > 0 else 1.0)
 
 
 def anchors(lift: sp.csr_matrix, cart: np.ndarray, chosen: np.ndarray) -> np.ndarray:

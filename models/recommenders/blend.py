@@ -17,11 +17,16 @@ A customer's score for an item is, in spreads of the customer's own scores::
 - ``items like theirs``: the customer's items through EASE's item-to-item weights (the
   strongest per item, negative ones included), standardised per customer.
 
+A new arrival (an item nobody interacted with in the window, ranked by the model from its
+features alone) earns no signal and, with the model alone, would never be shown, so never
+be learnt: the one that matches the customer best is lifted to rank ``Mix.arrival``
+among the items the customer has not bought (``ranking.new_arrival_rank``; 0: off).
+
 Customers with no history in the window get the model alone (its newcomers' trend
-included). Every signal comes from the training window alone, so the blend is judged on
-the holdout exactly as it is served. The weights (:class:`Mix`) are chosen per variant of
-the truth (bought items excluded or not) on a validation window carved from the training
-window (:func:`models.evaluation.tuning.choose_mix`).
+included) and the new arrival. Every signal comes from the training window alone, so the
+blend is judged on the holdout exactly as it is served. The weights (:class:`Mix`) are
+chosen per variant of the truth (bought items excluded or not) on a validation window
+carved from the training window (:func:`models.evaluation.tuning.choose_mix`).
 """
 
 from __future__ import annotations
@@ -49,11 +54,13 @@ class Mix:
     interest: float = 0.0
     trend: float = 0.0
     neighbours: float = 0.0
+    arrival: int = 0  # the rank the best-matching new arrival is lifted to (0: none)
 
     def described(self) -> str:
         return (
             f"buy-again {self.again:g}, interest {self.interest:g}, trend {self.trend:g}, "
             f"neighbours {self.neighbours:g}"
+            + (f", a new arrival at rank {self.arrival}" if self.arrival else "")
         )
 
 
@@ -73,6 +80,7 @@ class Signals:
     trend: np.ndarray  # (n_items,) standardised log customers over the trend's half-life
     neighbours: sp.csr_matrix | None = None  # (n_items, n_items) item-to-item weights
     new_item_trend: float = 0.0  # where an item nobody bought lies on the trend's scale
+    arrivals: np.ndarray | None = None  # (n_items,) bool: nobody interacted in the window
 
     @classmethod
     def of(cls, fs: FeatureSet, neighbours: sp.csr_matrix | None = None) -> Signals:
@@ -84,7 +92,10 @@ class Signals:
         top = np.asarray(weights.max(axis=1).todense()).ravel()
         interest = sp.csr_matrix(sp.diags(1 / np.maximum(top, 1e-12)) @ weights)
         trend, new_item = trend_scale(fs.item_trend)
-        return cls(purchases, repeat_rate(purchases), interest, trend, neighbours, new_item)
+        arrivals = np.diff(interest.tocsc().indptr) == 0
+        return cls(
+            purchases, repeat_rate(purchases), interest, trend, neighbours, new_item, arrivals
+        )
 
     @classmethod
     def empty(cls, n_users: int, n_items: int) -> Signals:
@@ -94,6 +105,11 @@ class Signals:
         return cls(nothing, flat, nothing.copy(), flat.copy())
 
     @property
+    def shop_rate(self) -> float:
+        """The repeat rate of an item these signals never saw: the shop's median."""
+        return float(np.median(self.repeat_rate)) if len(self.repeat_rate) else 0.0
+
+    @property
     def bought(self) -> sp.csr_matrix:
         """0/1: who bought what in the window."""
         return ones(self.purchases)
@@ -101,10 +117,42 @@ class Signals:
     def add(self, scores: np.ndarray, rows: np.ndarray, mix: Mix) -> np.ndarray:
         """``scores`` (len(rows), n_items), standardised model scores, plus the signals
         of customers ``rows`` (-1: a customer the window never saw), in place."""
+        arrival = self._best_arrival(scores) if mix.arrival else None
         safe = np.where(rows >= 0, rows, 0)
         with_history = (rows >= 0) & (np.diff(self.interest.indptr)[safe] > 0)
-        if not with_history.any():
-            return scores
+        if with_history.any():
+            self._add_history(scores, rows, with_history, mix)
+        if arrival is not None:
+            self._lift(scores, rows, arrival, mix.arrival)
+        return scores
+
+    def _best_arrival(self, scores: np.ndarray) -> np.ndarray | None:
+        """Per row, the new arrival the model scores highest; None without any."""
+        if self.arrivals is None or not self.arrivals.any():
+            return None
+        at = np.flatnonzero(self.arrivals)
+        return at[np.argmax(scores[:, at], axis=1)]
+
+    def _lift(self, scores: np.ndarray, rows: np.ndarray, arrival: np.ndarray, rank: int) -> None:
+        """Raise each row's ``arrival`` to just below the row's (``rank`` - 1)-th best
+        item among those the customer did not buy (bought items may be left out of the
+        answer), unless it already ranks higher."""
+        others = scores.copy()
+        known = np.flatnonzero(rows >= 0)
+        bought = self.purchases[rows[known]].tocoo()
+        others[known[bought.row], bought.col] = -np.inf
+        line = np.arange(len(rows))
+        others[line, arrival] = -np.inf
+        if rank <= 1:  # first: just above the best of the others
+            lifted = np.nextafter(others.max(axis=1), np.inf)
+        else:  # just below the (rank - 1)-th best; fewer others: it stays where it is
+            place = min(rank - 1, others.shape[1]) - 1
+            lifted = np.nextafter(-np.partition(-others, place, axis=1)[:, place], -np.inf)
+        scores[line, arrival] = np.maximum(scores[line, arrival], lifted)
+
+    def _add_history(
+        self, scores: np.ndarray, rows: np.ndarray, with_history: np.ndarray, mix: Mix
+    ) -> None:
         at = np.flatnonzero(with_history)
         taken = rows[with_history]
         if mix.trend:
@@ -123,7 +171,6 @@ class Signals:
             if per_item is not None:
                 values = values * per_item[part.col]
             np.add.at(scores, (at[part.row], part.col), values)
-        return scores
 
     def onto(
         self, user_ids: np.ndarray, item_ids: np.ndarray, users: IdMap, items: IdMap
@@ -131,35 +178,38 @@ class Signals:
         """These signals (over ``user_ids`` x ``item_ids``, the window they came from)
         in another window's order: what a version serves, scored on a newer holdout.
         Customers and items these signals never saw get none (new items: the shop's
-        repeat rate and a new item's trend)."""
+        repeat rate and a new item's trend; new arrivals)."""
         move_users, _ = _move(user_ids, users)
         move_items, new = _move(item_ids, items)
-        shop_rate = float(np.median(self.repeat_rate)) if len(self.repeat_rate) else 0.0
+        arrivals = self.arrivals if self.arrivals is not None else np.zeros(len(self.trend), bool)
         return Signals(
             sp.csr_matrix(move_users @ self.purchases @ move_items.T),
-            np.where(new, shop_rate, move_items @ self.repeat_rate).astype(np.float32),
+            np.where(new, self.shop_rate, move_items @ self.repeat_rate).astype(np.float32),
             sp.csr_matrix(move_users @ self.interest @ move_items.T),
             np.where(new, self.new_item_trend, move_items @ self.trend).astype(np.float32),
             None
             if self.neighbours is None
             else sp.csr_matrix(move_items @ self.neighbours @ move_items.T),
             self.new_item_trend,
+            new | (move_items @ arrivals.astype(np.float32) > 0),
         )
 
     def grown(self, n_items: int) -> Signals:
         """The same signals over a catalogue grown to ``n_items`` (new items appended:
-        never bought, no neighbours, the shop's repeat rate, a new item's trend)."""
+        never bought, no neighbours, the shop's repeat rate, a new item's trend: new
+        arrivals)."""
         extra = n_items - len(self.trend)
         if extra <= 0:
             return self
-        shop_rate = float(np.median(self.repeat_rate)) if len(self.repeat_rate) else 0.0
+        arrivals = self.arrivals if self.arrivals is not None else np.zeros(len(self.trend), bool)
         return Signals(
             padded(self.purchases, self.purchases.shape[0], n_items),
-            np.concatenate([self.repeat_rate, np.full(extra, shop_rate)]),
+            np.concatenate([self.repeat_rate, np.full(extra, self.shop_rate)]),
             padded(self.interest, self.interest.shape[0], n_items),
             np.concatenate([self.trend, np.full(extra, self.new_item_trend, np.float32)]),
             None if self.neighbours is None else padded(self.neighbours, n_items, n_items),
             self.new_item_trend,
+            np.concatenate([arrivals, np.ones(extra, bool)]),
         )
 
 

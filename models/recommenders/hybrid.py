@@ -45,13 +45,25 @@ def new_lightfm(cfg: TrainConfig) -> LightFM:
 
 
 def fit_epoch(model: LightFM, fs: FeatureSet, cfg: TrainConfig) -> None:
-    """One more epoch over the feature set's interactions (features as configured)."""
+    """One more epoch over the feature set's interactions (features as configured).
+
+    Only items someone interacted with in the window take part: an item nobody could
+    have bought yet (launched after the cutoff) would otherwise be sampled as a negative
+    every epoch and push its category, brand and words down, so a new arrival would rank
+    last whatever its features say. Without features such items cannot be scored at all,
+    so the whole catalogue takes part."""
+    interactions, weights, item_features = fs.interactions, fs.weights, fs.item_features
+    seen = np.flatnonzero(np.diff(interactions.tocsc().indptr) > 0)
+    if cfg.use_features and len(seen) < interactions.shape[1]:
+        interactions = interactions.tocsc()[:, seen].tocoo()
+        weights = weights.tocsc()[:, seen].tocoo()
+        item_features = item_features[seen]
     model.fit_partial(
-        fs.interactions,
+        interactions,
         user_features=fs.user_features if cfg.use_features else None,
-        item_features=fs.item_features if cfg.use_features else None,
+        item_features=item_features if cfg.use_features else None,
         # k-OS does not take sample weights; the others learn more from heavier events.
-        sample_weight=None if cfg.loss == "warp-kos" else fs.weights,
+        sample_weight=None if cfg.loss == "warp-kos" else weights,
         epochs=1,
         num_threads=cfg.num_threads,
     )

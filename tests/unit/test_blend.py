@@ -53,6 +53,26 @@ def test_signals_add_what_each_weight_says_and_nothing_for_newcomers(fs):
     assert not out[3].any()  # a customer the window never saw: the model alone
 
 
+def test_the_best_matching_new_arrival_is_lifted_to_its_rank_among_unbought_items():
+    # 6 items; 4 and 5 nobody touched (new arrivals). Customer 0 bought item 0.
+    purchases = sp.csr_matrix(np.array([[1, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]], np.float32))
+    interest = sp.csr_matrix(np.array([[1, 0.5, 0, 0, 0, 0], [0, 0, 1, 0, 0, 0]], np.float32))
+    signals = Signals(purchases, np.zeros(6, np.float32), interest, np.zeros(6, np.float32))
+    signals.arrivals = np.array([False] * 4 + [True, True])
+    base = np.array([[5.0, 4.0, 3.0, 2.0, -1.0, -2.0], [0.0, 1.0, 2.0, 3.0, -3.0, -0.5]])
+    rows = np.array([0, -1])  # a known customer, and one the window never saw
+    out = signals.add(base.astype(np.float32), rows, Mix(arrival=2))
+    order = np.argsort(-out, axis=1)
+    # Customer 0: item 0 (bought) does not count; item 4 (the model's better arrival) comes
+    # second among the rest, just under item 1. The newcomer: item 5 second.
+    assert order[0].tolist()[:3] == [0, 1, 4] and out[0, 5] == base[0, 5]
+    assert order[1].tolist()[:2] == [3, 5]
+    already = np.array([[0.0, 0.0, 0.0, 0.0, 9.0, 0.0]], np.float32)
+    assert signals.add(already.copy(), np.array([-1]), Mix(arrival=3))[0, 4] == 9.0
+    assert (signals.add(base.astype(np.float32), rows, Mix()) == base).all()  # rank 0: off
+    assert signals.grown(8).arrivals.tolist()[-3:] == [True, True, True]
+
+
 def test_the_blend_is_the_standardised_model_plus_the_signals(fs):
     data = Interactions.from_features(fs)
     model = Hybrid(TrainConfig(no_components=8, epochs=3)).fit(data)

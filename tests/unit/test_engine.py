@@ -129,7 +129,7 @@ def test_affinity_z_matches_direct_standardisation(engine):
 
 
 def test_cross_sell_fast_path_agrees_with_full_catalogue_scoring(engine):
-    from models.ranking.policies import NEVER, best, cross_sell
+    from models.ranking.policies import NEVER, best
 
     lift = engine.bundle.lift
     item = int(np.argmax(np.diff(lift.indptr)))  # the item with the most complements
@@ -138,7 +138,7 @@ def test_cross_sell_fast_path_agrees_with_full_catalogue_scoring(engine):
     answer = engine.cross_sell([engine.cat.item_ids[item]], user, 5, Filters())
     fast = [s.item_id for s in answer.items]
     vec = engine.bundle.model.user_emb[engine.users.get(user)]
-    scores = cross_sell(lift, cart, engine.cat, engine.affinity_z(vec))
+    scores = engine._cross_sell(cart, engine.affinity_z(vec))  # every item scored
     scores[engine.blocked(Filters())] = NEVER
     idx, _ = best(scores, 5)
     assert fast == [str(engine.cat.item_ids[i]) for i in idx]

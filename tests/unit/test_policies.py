@@ -86,6 +86,21 @@ def test_cross_sell_completes_the_cart_with_complements():
     assert not any(IDS[i].startswith("m") for i in idx[:1])  # substitutes come last
 
 
+def test_cross_sell_adds_what_the_same_customers_bought_by_the_neighbours_weight():
+    lift = mine(ORDERS, IDS, min_count=1).lift()
+    cart = positions(["m0"])
+    # Customers who buy m0 also buy tent t3, though never in the same order.
+    near = sp.lil_matrix((15, 15), dtype=np.float32)
+    near[positions(["m0"])[0], positions(["t3"])[0]] = 1.0
+    plain = cross_sell(lift, cart, CAT, None)
+    leaned = cross_sell(lift, cart, CAT, None, neighbours=near.tocsr(), neighbours_weight=3.0)
+    t3 = positions(["t3"])[0]
+    assert np.argsort(-plain).tolist().index(t3) > 2
+    assert set(IDS[best(leaned, 2)[0]]) == {"b0", "t3"}  # beside the planted complement
+    ignored = cross_sell(lift, cart, CAT, None, neighbours=near.tocsr(), neighbours_weight=0.0)
+    np.testing.assert_array_equal(ignored, plain)
+
+
 def test_upsell_only_pricier_same_category_and_capped():
     emb = np.random.default_rng(0).normal(size=(15, 4))
     anchor = positions(["m1"])[0]
