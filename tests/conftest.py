@@ -10,11 +10,14 @@ import pytest
 from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 from prefect.testing.utilities import prefect_test_harness
 
-from models.config import ShopConfig
+from models.config import ShopConfig, TuneConfig
 from models.data.adapters import RawTables
 from models.data.shop import Shop, generate
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# The blend's customer signals off: a weak model served alone, which the gate must refuse
+# (the signals would carry even a barely trained one past a good champion).
+MODEL_ALONE = TuneConfig(mix_again=(0.0,), mix_interest=(0.0,), mix_neighbours=(0.0,))
 TINY_SHOP = ShopConfig(
     n_users=400, n_items=240, n_categories=9, days=120, cold_days=14, sessions_per_user=14
 )

@@ -2,7 +2,8 @@
 
 Each claim is phrased for a shop: does what cartlift serves (the row ``cartlift``) beat
 the strongest baseline by the margin, with a paired interval of the difference above 0;
-does it serve cold-start customers better than popularity; do its cross-sell and upsell
+does it serve cold-start customers better than popularity; does it sell new items (which
+popularity per category cannot); do its cross-sell and upsell
 beat the classic methods. Pure functions over :func:`models.evaluation.tasks.compare` and
 the cross-sell / upsell tables, so the report and the tests judge the same way.
 """
@@ -24,10 +25,12 @@ class Verdict:
     holds: bool
 
 
-def ndcg_by_model(table: pd.DataFrame, slice_name: str, k: int) -> dict[str, dict[str, float]]:
-    """model -> mean, lower, upper, users of NDCG@k on a slice of the customers task."""
+def ndcg_by_model(
+    table: pd.DataFrame, slice_name: str, k: int, task: str = "customers"
+) -> dict[str, dict[str, float]]:
+    """model -> mean, lower, upper, users of NDCG@k on a slice of a task."""
     rows = table[
-        (table["task"] == "customers")
+        (table["task"] == task)
         & (table["slice"] == slice_name)
         & (table["metric"] == "ndcg")
         & (table["k"] == k)
@@ -57,7 +60,8 @@ def personal(
 ) -> list[Verdict]:
     """Over all customers: what cartlift serves against the strongest baseline (``margin``
     times it, and the paired interval of the difference above 0); on cold-start
-    customers, 1.5x popularity."""
+    customers, 1.5x popularity; on new items, above 0 and above popularity per category
+    (or popularity, where the report has no categories)."""
     rows = ndcg_by_model(table, "all", k)
     best = strongest(rows)
     ours, theirs = rows[PRODUCT]["mean"], rows[best]["mean"]
@@ -89,7 +93,22 @@ def personal(
             f"{int(cold[PRODUCT]['users'])} customers)",
             cold_ratio >= 1.5,
         ),
+        _new_items(table, variant, k),
     ]
+
+
+def _new_items(table: pd.DataFrame, variant: str, k: int) -> Verdict:
+    rows = ndcg_by_model(table, "all", k, "new_items")
+    rival = "popularity per category" if "popularity per category" in rows else "popularity"
+    claim = f"{variant}: new items, cartlift NDCG@{k} above 0 and above {rival}"
+    if PRODUCT not in rows or rival not in rows or not rows[PRODUCT]["users"]:
+        return Verdict(claim, "no customer bought a new item after the cutoff", False)
+    ours, theirs = rows[PRODUCT]["mean"], rows[rival]["mean"]
+    return Verdict(
+        claim,
+        f"{ours:.4f} vs {theirs:.4f} ({int(rows[PRODUCT]['users'])} customers)",
+        ours > 0 and ours > theirs,
+    )
 
 
 CROSS_SELL_RIVALS = ("association rules", "item-kNN", "popularity")

@@ -15,8 +15,9 @@ from flows.ingest import ingest
 from flows.pipeline import pipeline
 from infra.lake import write_shop
 from infra.settings import Settings
-from models.config import FeatureConfig, GateConfig, RunConfig, TrainConfig, TuneConfig
+from models.config import FeatureConfig, GateConfig, RunConfig, TrainConfig
 from models.data.contract import ContractError
+from tests.conftest import MODEL_ALONE
 
 # The tiny shop's model is the served answer here: held against best sellers only, not
 # the strongest baseline, which on 400 customers it does not beat by the gate's margin
@@ -27,11 +28,10 @@ FAST = RunConfig(
     gate=GateConfig(against=("popularity",)),
 )
 pytestmark = pytest.mark.usefixtures("prefect_engine")
-# A barely trained model served alone: the blend's signals would carry even that one.
 WORSE = FAST.model_copy(
     update={
         "train": TrainConfig(no_components=2, epochs=1, learning_rate=0.001),
-        "tune": TuneConfig(mix_again=(0.0,), mix_interest=(0.0,), mix_neighbours=(0.0,)),
+        "tune": MODEL_ALONE,
     }
 )
 

@@ -57,7 +57,8 @@ def test_the_quality_report_scores_every_model_and_is_logged(report):
     _, _, out, output = report
     # Every verdict printed, each with its figure.
     verdicts = [line for line in output.splitlines() if line[:4] in ("PASS", "FAIL")]
-    assert len(verdicts) == 2 * 3 + 3
+    assert len(verdicts) == 2 * 4 + 3
+    assert any("new items, cartlift NDCG@10 above 0" in v for v in verdicts)
     assert any("cartlift NDCG@10 >= 1.15x the strongest baseline" in v for v in verdicts)
     assert any("paired 95% interval of cartlift minus" in v for v in verdicts)
     assert any("the best of association rules, item-kNN, popularity" in v for v in verdicts)

@@ -18,6 +18,7 @@ from infra.lake import write_shop
 from infra.registry import promote
 from infra.settings import Settings
 from models.config import FeatureConfig, GateConfig, RunConfig, TrainConfig
+from tests.conftest import MODEL_ALONE
 from tests.serving.server import running
 
 # The tiny shop's model is the served answer here: held against best sellers only, not
@@ -41,7 +42,12 @@ def trained(home, tiny_shop, tmp_path_factory):
         str(shop),
         "contract",
         None,
-        FAST.model_copy(update={"train": TrainConfig(no_components=8, epochs=3)}),
+        FAST.model_copy(
+            update={
+                "train": TrainConfig(no_components=8, epochs=3),
+                "tune": MODEL_ALONE,
+            }
+        ),
     )
     assert first.decision.promote and not second.decision.promote
     return home, tiny_shop

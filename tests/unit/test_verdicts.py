@@ -14,8 +14,9 @@ def _rows(slice_name: str, values: dict[str, tuple[float, float, float]], users:
     ]
 
 
-def _table(all_users, cold_users) -> pd.DataFrame:
+def _table(all_users, cold_users, new_items=None) -> pd.DataFrame:
     rows = _rows("all", all_users, 900) + _rows("cold_users", cold_users, 50)
+    rows += [("new_items", *row[1:]) for row in _rows("all", new_items or {}, 120)]
     columns = ["task", "slice", "model", "metric", "k", "mean", "lower", "upper", "users"]
     return pd.DataFrame(rows, columns=columns)
 
@@ -37,18 +38,23 @@ def test_cartlift_is_judged_against_the_strongest_baseline_by_a_paired_interval(
             "cartlift": (0.060, 0.052, 0.068),
         },
         {"popularity": (0.040, 0.030, 0.050), "cartlift": (0.061, 0.050, 0.070)},
+        {"popularity": (0.0, 0.0, 0.0), "cartlift": (0.011, 0.007, 0.015)},
     )
-    margin, paired, cold = personal(table, _differences("item-kNN", 0.01, 0.004, 0.016), "ex")
+    margin, paired, cold, new = personal(table, _differences("item-kNN", 0.01, 0.004, 0.016), "ex")
     assert margin.holds and margin.figure == "0.0600 vs item-kNN 0.0500 (1.20x)"
     assert paired.holds and "minus item-kNN" in paired.claim
     assert paired.figure == "+0.0100 [+0.0040, +0.0160]"
     assert cold.holds and "(1.52x, 50 customers)" in cold.figure
+    assert new.holds and new.figure == "0.0110 vs 0.0000 (120 customers)"
+    assert "above popularity" in new.claim  # the table has no popularity per category
 
     # Separate intervals overlap (0.052 < 0.054) but the paired one is above 0: a win.
     # At 1.10x the margin of 1.15x does not hold; an interval holding 0 is no win.
     table.loc[table["model"] == "cartlift", "mean"] = 0.055
-    margin, paired, _ = personal(table, _differences("item-kNN", 0.005, -0.001, 0.011), "ex")
+    margin, paired, _, _ = personal(table, _differences("item-kNN", 0.005, -0.001, 0.011), "ex")
     assert not margin.holds and margin.figure.endswith("(1.10x)") and not paired.holds
+    table.loc[(table["task"] == "new_items") & (table["model"] == "cartlift"), "mean"] = 0.0
+    assert not personal(table, _differences("item-kNN", 0.005, -0.001, 0.011), "ex")[3].holds
 
 
 def test_cross_sell_must_beat_the_best_classic_method_by_the_margin_and_upsell_must_win():
