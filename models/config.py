@@ -229,7 +229,10 @@ class TuneConfig(_Strict):
     )
     trend_half_lives: tuple[float, ...] = Field((3.0, 7.0, 14.0), description="days")
     min_cold_users: int = Field(
-        50, ge=1, description="fewer cold-start customers in the window: theirs follow the warm"
+        50,
+        ge=1,
+        description="fewer cold-start customers in the validation window: their trend "
+        "weight and half-life stay as configured",
     )
     mix_again: tuple[float, ...] = Field(
         (0.0, 3.0, 10.0, 30.0, 100.0, 300.0),

@@ -112,8 +112,10 @@ def lean_on_trend(
     window: everyone's trend for customers with a history, newcomers' trend for cold-start
     customers, each chosen on its own slice (the slices are disjoint) from the grids of
     ``config.tune``. Re-ranking only: the trained ``model`` is reused. With fewer than
-    ``config.tune.min_cold_users`` cold-start customers in the window, theirs follow the
-    warm customers' choice."""
+    ``config.tune.min_cold_users`` cold-start customers in the window there is no
+    evidence for theirs: the newcomers' half-life and weight stay as ``config`` has them
+    (the newcomers' trend is another signal than everyone's, so the warm choice says
+    nothing about it)."""
     grid, k = config.tune, config.evaluate.k
     customers = tasks(fs, _excludes(config, fs))["customers"]
     n_cold = int(customers.slices["cold_users"].sum())
@@ -133,7 +135,9 @@ def lean_on_trend(
             warm[(half_life, w)] = means["warm"]
             cold[(half_life, w)] = means["cold_users"] if n_cold else 0.0
     best_warm = max(warm, key=lambda key: warm[key])  # ties: the first, shorter and lighter
-    best_cold = best_warm if n_cold < grid.min_cold_users else max(cold, key=lambda key: cold[key])
+    configured = (config.features.newcomer_half_life_days, config.train.cold_trend_weight)
+    few = n_cold < grid.min_cold_users
+    best_cold = configured if few else max(cold, key=lambda key: cold[key])
     chosen = {
         "features.trend_half_life_days": best_warm[0],
         "train.trend_weight": best_warm[1],
@@ -142,7 +146,7 @@ def lean_on_trend(
     }
     scores = {
         f"val_warm_ndcg_at_{k}": warm[best_warm],
-        f"val_cold_ndcg_at_{k}": cold[best_cold],
+        f"val_cold_ndcg_at_{k}": cold.get(best_cold, 0.0),
         "val_cold_users": float(n_cold),
     }
     return with_params(config, chosen), scores

@@ -185,10 +185,8 @@ def test_lean_on_trend_chooses_the_best_of_the_grid_per_slice(model, fs):
     warm = (tuned.features.trend_half_life_days, tuned.train.trend_weight)
     cold = (tuned.features.newcomer_half_life_days, tuned.train.cold_trend_weight)
     assert grid[warm][0] == max(v[0] for v in grid.values()) == scores["val_warm_ndcg_at_10"]
-    if (
-        scores["val_cold_users"] < config.tune.min_cold_users
-    ):  # too few to choose on: follow the warm
-        assert cold == warm
+    if scores["val_cold_users"] < config.tune.min_cold_users:  # too few to choose on
+        assert cold == (config.features.newcomer_half_life_days, config.train.cold_trend_weight)
     else:
         assert grid[cold][1] == max(v[1] for v in grid.values())
 
