@@ -257,10 +257,10 @@ def coordinate_search(
     min_gain: float = 0.0,
     start: Mix | None = None,
 ) -> Mix:
-    """From ``start`` (no signal), ``rounds`` passes over ``axes`` (a Mix field -> its values),
-    each trying every value of one field with the others held; a change is kept only
-    when it scores more than ``min_gain`` (relative) higher: a validation window's noise
-    should not move a weight."""
+    """From ``start`` (default: no signal), ``rounds`` passes over ``axes`` (a Mix field
+    -> its values), each trying every value of one field with the others held; a change
+    is kept only when it scores more than ``min_gain`` (relative) higher: a validation
+    window's noise should not move a weight."""
     mix = start or Mix()
     for _ in range(rounds):
         for axis, values in axes.items():

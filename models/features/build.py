@@ -89,6 +89,26 @@ class FeatureSet:
     def item_ids(self) -> np.ndarray:
         return self.item_map.ids
 
+    @cached_property
+    def seen_items(self) -> np.ndarray:
+        """(n_items,) bool: the items someone interacted with in the training window; the
+        others (new arrivals) are known by their features alone."""
+        return np.diff(self.interactions.tocsc().indptr) > 0
+
+    @cached_property
+    def on_seen_items(self) -> tuple[sp.coo_matrix, sp.coo_matrix, sp.csr_matrix]:
+        """The interactions, weights and item features of :attr:`seen_items` only: what
+        LightFM trains on with features (:func:`models.recommenders.hybrid.fit_epoch`),
+        sliced once, not every epoch."""
+        if self.seen_items.all():
+            return self.interactions, self.weights, self.item_features
+        seen = np.flatnonzero(self.seen_items)
+        return (
+            self.interactions.tocsc()[:, seen].tocoo(),
+            self.weights.tocsc()[:, seen].tocoo(),
+            self.item_features[seen],
+        )
+
     def summary(self) -> dict[str, int | str]:
         return {
             "users": self.interactions.shape[0],

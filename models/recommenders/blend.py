@@ -92,9 +92,14 @@ class Signals:
         top = np.asarray(weights.max(axis=1).todense()).ravel()
         interest = sp.csr_matrix(sp.diags(1 / np.maximum(top, 1e-12)) @ weights)
         trend, new_item = trend_scale(fs.item_trend)
-        arrivals = np.diff(interest.tocsc().indptr) == 0
         return cls(
-            purchases, repeat_rate(purchases), interest, trend, neighbours, new_item, arrivals
+            purchases,
+            repeat_rate(purchases),
+            interest,
+            trend,
+            neighbours,
+            new_item,
+            ~fs.seen_items,
         )
 
     @classmethod
@@ -103,6 +108,11 @@ class Signals:
         nothing = sp.csr_matrix((n_users, n_items), dtype=np.float32)
         flat = np.zeros(n_items, np.float32)
         return cls(nothing, flat, nothing.copy(), flat.copy())
+
+    @property
+    def _arrived(self) -> np.ndarray:
+        """:attr:`arrivals`, none for signals written without them."""
+        return self.arrivals if self.arrivals is not None else np.zeros(len(self.trend), bool)
 
     @property
     def shop_rate(self) -> float:
@@ -181,7 +191,6 @@ class Signals:
         repeat rate and a new item's trend; new arrivals)."""
         move_users, _ = _move(user_ids, users)
         move_items, new = _move(item_ids, items)
-        arrivals = self.arrivals if self.arrivals is not None else np.zeros(len(self.trend), bool)
         return Signals(
             sp.csr_matrix(move_users @ self.purchases @ move_items.T),
             np.where(new, self.shop_rate, move_items @ self.repeat_rate).astype(np.float32),
@@ -191,7 +200,7 @@ class Signals:
             if self.neighbours is None
             else sp.csr_matrix(move_items @ self.neighbours @ move_items.T),
             self.new_item_trend,
-            new | (move_items @ arrivals.astype(np.float32) > 0),
+            new | (move_items @ self._arrived.astype(np.float32) > 0),
         )
 
     def grown(self, n_items: int) -> Signals:
@@ -201,7 +210,6 @@ class Signals:
         extra = n_items - len(self.trend)
         if extra <= 0:
             return self
-        arrivals = self.arrivals if self.arrivals is not None else np.zeros(len(self.trend), bool)
         return Signals(
             padded(self.purchases, self.purchases.shape[0], n_items),
             np.concatenate([self.repeat_rate, np.full(extra, self.shop_rate)]),
@@ -209,7 +217,7 @@ class Signals:
             np.concatenate([self.trend, np.full(extra, self.new_item_trend, np.float32)]),
             None if self.neighbours is None else padded(self.neighbours, n_items, n_items),
             self.new_item_trend,
-            np.concatenate([arrivals, np.ones(extra, bool)]),
+            np.concatenate([self._arrived, np.ones(extra, bool)]),
         )
 
 

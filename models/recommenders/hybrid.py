@@ -52,16 +52,13 @@ def fit_epoch(model: LightFM, fs: FeatureSet, cfg: TrainConfig) -> None:
     every epoch and push its category, brand and words down, so a new arrival would rank
     last whatever its features say. Without features such items cannot be scored at all,
     so the whole catalogue takes part."""
-    interactions, weights, item_features = fs.interactions, fs.weights, fs.item_features
-    seen = np.flatnonzero(np.diff(interactions.tocsc().indptr) > 0)
-    if cfg.use_features and len(seen) < interactions.shape[1]:
-        interactions = interactions.tocsc()[:, seen].tocoo()
-        weights = weights.tocsc()[:, seen].tocoo()
-        item_features = item_features[seen]
+    interactions, weights, item_features = (
+        fs.on_seen_items if cfg.use_features else (fs.interactions, fs.weights, None)
+    )
     model.fit_partial(
         interactions,
         user_features=fs.user_features if cfg.use_features else None,
-        item_features=item_features if cfg.use_features else None,
+        item_features=item_features,
         # k-OS does not take sample weights; the others learn more from heavier events.
         sample_weight=None if cfg.loss == "warp-kos" else weights,
         epochs=1,
