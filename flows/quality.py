@@ -172,7 +172,13 @@ def shopping_tables(
     k = run.evaluate.k
     engine = Engine(
         build_bundle(
-            trained.model, fs, run.features, run.ranking, {}, trained.blend, trained.objective
+            trained.model,
+            fs,
+            run.features,
+            trained.weighed.ranking,
+            {},
+            trained.blend,
+            trained.objective,
         )
     )
     related = {
@@ -227,11 +233,12 @@ def quality(
     fs = features_step(snapshot, run, partitions)
     baselines = fit_baselines(fs, run)
     aim = choose_objective(fs, run)
-    mixes, neighbours, l2 = weigh_blend(fs, run, aim)
+    weighed = weigh_blend(fs, run, aim)
+    mixes = weighed.mixes
     hybrid = fit(fs, run.train)
     cf = fit(fs, with_params(run, {"train.use_features": False}).train)
     ours = {"lightfm-cf": Hybrid.of(cf, fs), HYBRID: Hybrid.of(hybrid, fs)}
-    signals = Signals.of(fs, neighbours)
+    signals = Signals.of(fs, weighed.neighbours)
     scorers = {
         exclude: {PRODUCT: Blended(ours[HYBRID], mixes[exclude], signals).scores}
         | {name: m.scores for name, m in baselines.for_variant(exclude).items()}
@@ -239,7 +246,7 @@ def quality(
         for exclude in VARIANTS.values()
     }
     tables, differences = score_all(fs, scorers, run, bootstrap)
-    cross, upsell = shopping_tables(fs, Trained(hybrid, mixes, neighbours, l2, aim), baselines, run)
+    cross, upsell = shopping_tables(fs, Trained(hybrid, weighed, aim), baselines, run)
     k = run.evaluate.k
     verdicts = [v for name, t in tables.items() for v in personal(t, differences[name], name, k)]
     verdicts += shopping(cross, upsell, k)
@@ -253,7 +260,9 @@ def quality(
             f"the gate scores the variant {variant(excludes_purchased(aim))!r}",
             "cartlift's blend (chosen on the validation window)": "; ".join(
                 f"{name}: {mixes[ex].described()}" for name, ex in VARIANTS.items()
-            ),
+            )
+            + f"; cross-sell: the cart's neighbours weigh "
+            f"{weighed.ranking.cross_sell_neighbours:g}",
             "EASE and ALS (chosen on the validation window)": baselines.described(),
         },
         verdicts=verdicts,

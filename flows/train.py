@@ -19,11 +19,18 @@ from infra import registry
 from infra.lake import LakeSnapshot
 from infra.reports import metric_comparison
 from infra.settings import Settings
-from models.config import FeatureConfig, Objective, RunConfig, TrainConfig, excludes_purchased
+from models.config import (
+    FeatureConfig,
+    Objective,
+    RankingConfig,
+    RunConfig,
+    TrainConfig,
+    excludes_purchased,
+)
 from models.data.ingest import as_frame
 from models.evaluation.gate import GateDecision, gate
 from models.evaluation.tasks import holdout_metrics, repeat_share, variant
-from models.evaluation.tuning import choose_mix, choose_on_validation
+from models.evaluation.tuning import choose_cross_sell, choose_mix, choose_on_validation
 from models.features import build as features_module
 from models.features.build import (
     FeatureSet,
@@ -45,19 +52,26 @@ CHART_METRICS = ("precision", "recall", "ndcg", "map", "hit_rate")
 
 @dataclass
 class Trained:
-    """What training hands to the gate: the model, the blend's weights per variant
-    (``exclude_purchased`` -> weights, chosen on the validation window), its item-to-item
-    weights and the shop's objective."""
+    """What training hands to the gate: the model, the blend the validation window chose
+    for it and the shop's objective."""
 
     model: HybridModel
-    mixes: dict[bool, Mix]
-    neighbours: sp.csr_matrix  # (n_items, n_items) the blend's item-to-item weights
-    ease_l2: float  # EASE's regularisation chosen on the validation window (blend and gate)
+    weighed: Weighed
     objective: Objective
 
     @property
+    def mixes(self) -> dict[bool, Mix]:
+        """The blend's weights per variant (``exclude_purchased`` -> weights)."""
+        return self.weighed.mixes
+
+    @property
+    def ease_l2(self) -> float:
+        """EASE's regularisation chosen on the validation window (blend and gate)."""
+        return self.weighed.ease_l2
+
+    @property
     def blend(self) -> tuple[dict[bool, Mix], sp.csr_matrix]:
-        return self.mixes, self.neighbours
+        return self.weighed.mixes, self.weighed.neighbours
 
 
 @dataclass
@@ -194,14 +208,23 @@ def choose_objective(fs: FeatureSet, config: RunConfig) -> Objective:
     return aim
 
 
+@dataclass
+class Weighed:
+    """The served blend as the validation window chose it."""
+
+    mixes: dict[bool, Mix]  # per variant (``exclude_purchased`` -> weights)
+    neighbours: sp.csr_matrix  # EASE's item-to-item weights, fitted on the training window
+    ease_l2: float  # EASE's regularisation for the shop's objective
+    ranking: RankingConfig  # the configured ranking, cross-sell's neighbours weight chosen
+
+
 @task(name="weigh the blend on the validation window", cache_policy=NO_CACHE)
-def weigh_blend(
-    fs: FeatureSet, config: RunConfig, aim: Objective
-) -> tuple[dict[bool, Mix], sp.csr_matrix, float]:
-    """The served blend's weights per variant and its item-to-item weights (EASE's, the
-    regularisation chosen for the shop's objective), all chosen on a validation window
-    carved from the training window (its last ``holdout_days``), with the hybrid trained
-    on the rest: the holdout the gate judges stays unseen."""
+def weigh_blend(fs: FeatureSet, config: RunConfig, aim: Objective) -> Weighed:
+    """The served blend's weights per variant, its item-to-item weights (EASE's, the
+    regularisation chosen for the shop's objective) and the weight cross-sell gives
+    them, all chosen on a validation window carved from the training window (its last
+    ``holdout_days``), with the hybrid trained on the rest: the holdout the gate judges
+    stays unseen."""
     logger = get_run_logger()
     k, per_item = config.evaluate.k, config.ranking.neighbours_per_item
     validation = build(fs.split.train, fs.items, fs.users, config.features)
@@ -220,8 +243,39 @@ def weigh_blend(
             k,
             value,
         )
+    mixes = {exclude: mix for exclude, (mix, _) in chosen.items()}
+    ranking = _weigh_cross_sell(
+        build_bundle(model, validation, config.features, config.ranking, {}, (mixes, near), aim),
+        validation,
+        config,
+    )
     neighbours = EASE(l2=l2).fit(Interactions.from_features(fs)).strongest(per_item)
-    return {exclude: mix for exclude, (mix, _) in chosen.items()}, neighbours, l2
+    return Weighed(mixes, neighbours, l2, ranking)
+
+
+def _weigh_cross_sell(bundle: Bundle, validation: FeatureSet, config: RunConfig) -> RankingConfig:
+    """The configured ranking with cross-sell's weight of the item-to-item weights chosen
+    on the validation window's baskets (:func:`choose_cross_sell`), logged."""
+    grid, k = config.tune.cross_sell_neighbours, config.evaluate.k
+    weight, rates = choose_cross_sell(
+        bundle, validation, grid, k, config.tune.min_cross_sell_baskets
+    )
+    logger = get_run_logger()
+    if not rates:
+        logger.info(
+            "Cross-sell: fewer than %d baskets of two or more items in the validation "
+            "window; the cart's neighbours weigh %g as configured",
+            config.tune.min_cross_sell_baskets,
+            weight,
+        )
+    else:
+        logger.info(
+            "Cross-sell: the cart's neighbours weigh %g (validation hit rate@%d %s)",
+            weight,
+            k,
+            ", ".join(f"{w:g}: {r:.4f}" for w, r in zip(grid, rates, strict=True)),
+        )
+    return config.ranking.model_copy(update={"cross_sell_neighbours": weight})
 
 
 @flow(name="train")
@@ -229,8 +283,8 @@ def train(features: FeatureSet, config: RunConfig) -> Trained:
     """Fit the hybrid LightFM model on the training window, settle the shop's objective
     and weigh the served blend on a validation window."""
     aim = choose_objective(features, config)
-    mixes, neighbours, l2 = weigh_blend(features, config, aim)
-    return Trained(fit(features, config.train), mixes, neighbours, l2, aim)
+    weighed = weigh_blend(features, config, aim)
+    return Trained(fit(features, config.train), weighed, aim)
 
 
 @task(name="fit the simple baselines", cache_policy=NO_CACHE)
@@ -406,7 +460,13 @@ def _log_and_register(
             "served_because": decision.reason if fallback is not None else "",
         }
         out = build_bundle(
-            model, fs, config.features, config.ranking, meta, trained.blend, trained.objective
+            model,
+            fs,
+            config.features,
+            trained.weighed.ranking,
+            meta,
+            trained.blend,
+            trained.objective,
         )
         return replace(out, personal=fallback)
 
@@ -454,7 +514,11 @@ def evaluate_and_register(
         current is not None and current.dataset == config.dataset and current.baseline is None
     )
     served = {
-        "candidate": (trained.model, trained.mixes, Signals.of(features, trained.neighbours)),
+        "candidate": (
+            trained.model,
+            trained.mixes,
+            Signals.of(features, trained.weighed.neighbours),
+        ),
         "champion": (current.model, current.mixes, current.signals)
         if current and comparable
         else None,

@@ -188,7 +188,8 @@ class RankingConfig(_Strict):
         ge=0,
         description="the cart's items through the blend's item-to-item weights (EASE's), "
         "in spreads of the co-purchase lift: bought by the same customers, not only in "
-        "the same order (measured in docs/quality.md)",
+        "the same order; training replaces it by the value of tune.cross_sell_neighbours "
+        "that sells best on the validation window's baskets (this one: too few baskets)",
     )
     substitute_penalty: float = Field(
         1.0,
@@ -247,6 +248,17 @@ class TuneConfig(_Strict):
     mix_neighbours: tuple[float, ...] = Field(
         (0.0, 0.25, 0.5, 1.0, 2.0, 4.0),
         description="the blend's weights of the items like a customer's (EASE's item weights)",
+    )
+    cross_sell_neighbours: tuple[float, ...] = Field(
+        (0.0, 0.5, 1.0, 1.5, 3.0),
+        description="weights of the cart's items through EASE's item weights in cross-sell "
+        "(ranking.cross_sell_neighbours) tried on the validation window's baskets",
+    )
+    min_cross_sell_baskets: int = Field(
+        30,
+        ge=1,
+        description="fewer baskets of two or more items in the validation window: "
+        "ranking.cross_sell_neighbours stays as configured",
     )
     neighbour_l2: tuple[float, ...] = Field(
         (10.0, 50.0, 200.0, 1000.0, 5000.0),

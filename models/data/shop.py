@@ -19,6 +19,7 @@ Everything is vectorised over sessions; loops run over categories and tiers only
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -298,8 +299,27 @@ class _ItemSampler:
         return out
 
 
-def generate(cfg: ShopConfig) -> Shop:
-    """Generate the default shop described by ``cfg`` (same config, same bytes)."""
+@dataclass
+class _World:
+    """What the generator knows and a model must learn: the catalogue and customers with
+    their hidden tastes, the sessions drawn for them, and each customer's favourite
+    consumable. Drawn before any event, so :func:`purchase_odds` reads the same world."""
+
+    rng: np.random.Generator
+    end: pd.Timestamp
+    cats: pd.DataFrame
+    items: pd.DataFrame
+    users: pd.DataFrame
+    sampler: _ItemSampler
+    affinity: np.ndarray  # (n_users, n_categories) category tastes, rows sum to 1
+    s_user: np.ndarray  # per session: the customer
+    s_time: np.ndarray  # per session: when (ns)
+    s_cat: np.ndarray  # per session: the category browsed
+    has_cons: np.ndarray  # per customer: likes some consumable enough to replenish it
+    fav_item: np.ndarray  # per customer: the consumable replenished
+
+
+def _world(cfg: ShopConfig) -> _World:
     rng = np.random.default_rng(cfg.seed)
     end = pd.Timestamp(cfg.end_date) + pd.Timedelta(hours=23, minutes=59)
     start = end - pd.Timedelta(days=cfg.days)
@@ -315,9 +335,30 @@ def generate(cfg: ShopConfig) -> Shop:
     n_sess = rng.poisson(lam)
     s_user = np.repeat(np.arange(len(users)), n_sess)
     s_time = first[s_user] + (rng.random(s_user.size) * (end.value - first[s_user])).astype("int64")
-    s_taste = users["_taste"].to_numpy()[s_user]
     affinity = np.vstack(list(users["_affinity"]))
     s_cat = _sample_rows(rng, np.cumsum(affinity, axis=1), s_user)
+
+    # Each customer's favourite consumable, re-bought in replenishment sessions.
+    cons_aff = affinity * cats["consumable"].to_numpy()
+    has_cons = cons_aff.sum(axis=1) > 0.05
+    fav_cat = _sample_rows(
+        rng,
+        np.cumsum(cons_aff / np.maximum(cons_aff.sum(1, keepdims=True), 1e-12), axis=1),
+        np.arange(len(users)),
+    )
+    fav_cat = np.minimum(fav_cat, len(cats) - 1)
+    fav_item = sampler.draw(fav_cat, users["_taste"].to_numpy(), np.full(len(users), end.value))
+    return _World(
+        rng, end, cats, items, users, sampler, affinity, s_user, s_time, s_cat, has_cons, fav_item
+    )
+
+
+def generate(cfg: ShopConfig) -> Shop:
+    """Generate the default shop described by ``cfg`` (same config, same bytes)."""
+    w = _world(cfg)
+    rng, end, cats, items, users, sampler = w.rng, w.end, w.cats, w.items, w.users, w.sampler
+    s_user, s_time, s_cat, fav_item = w.s_user, w.s_time, w.s_cat, w.fav_item
+    s_taste = users["_taste"].to_numpy()[s_user]
     n_s = s_user.size
 
     events: list[tuple[np.ndarray, np.ndarray, str, np.ndarray, np.ndarray]] = []
@@ -334,19 +375,9 @@ def generate(cfg: ShopConfig) -> Shop:
         )
 
     # Replenishment sessions: a customer re-buys a favourite consumable.
-    consumable = cats["consumable"].to_numpy()
-    cons_aff = affinity * consumable
-    has_cons = cons_aff.sum(axis=1) > 0.05
-    fav_cat = _sample_rows(
-        rng,
-        np.cumsum(cons_aff / np.maximum(cons_aff.sum(1, keepdims=True), 1e-12), axis=1),
-        np.arange(len(users)),
-    )
-    fav_cat = np.minimum(fav_cat, len(cats) - 1)
-    fav_item = sampler.draw(fav_cat, users["_taste"].to_numpy(), np.full(len(users), end.value))
     replenish = (
         (rng.random(n_s) < P_REPLENISH)
-        & has_cons[s_user]
+        & w.has_cons[s_user]
         & (sampler.launch[fav_item[s_user]] <= s_time)
     )
     rs = np.flatnonzero(replenish)
@@ -412,6 +443,75 @@ def generate(cfg: ShopConfig) -> Shop:
     public_users = users[[C.user, C.region, C.age_band, C.signup_date]].copy()
     public_users[C.signup_date] = public_users[C.signup_date].dt.date
     return Shop(events=frame, items=public_items, users=public_users)
+
+
+@dataclass
+class PurchaseOdds:
+    """The generator's own odds that a customer's next session ends in each purchase,
+    from the hidden tastes no model sees: ranking by them on a holdout scores the ceiling
+    any model can reach on this shop (``benchmarks/ceiling.py``). Upsell's pricier redraw
+    is taken as always pricier and launch dates are ignored: close, not exact."""
+
+    world: _World
+
+    @property
+    def user_ids(self) -> np.ndarray:
+        """The generated customers' ids, in the order :meth:`odds` takes positions in."""
+        return self.world.users[C.user].to_numpy()
+
+    @property
+    def item_ids(self) -> np.ndarray:
+        """The generated items' ids, in the order of :meth:`odds`'s columns."""
+        return self.world.items[C.item].to_numpy()
+
+    def odds(self, users: np.ndarray, favourite_known: np.ndarray) -> np.ndarray:
+        """(len(users), n_items) purchase odds of the customers at positions ``users``.
+        Where ``favourite_known`` is True, the consumable a customer replenishes is their
+        own favourite (what a model can know once they bought it); elsewhere it may be
+        any consumable they like, by how much they like it."""
+        w = self.world
+        taste = w.users["_taste"].to_numpy()[users]
+        affinity = w.affinity[users]
+        family = w.cats["family"].to_numpy()
+        sibling = (family[:, None] == family[None, :]) & ~np.eye(len(family), dtype=bool)
+        alone = np.flatnonzero(sibling.sum(axis=1) == 0)
+        sibling[alone, alone] = True  # a family of one complements itself, as generate()
+        complement = sibling / sibling.sum(axis=1, keepdims=True)
+        liked = affinity * w.cats["consumable"].to_numpy()
+        liked /= np.maximum(liked.sum(axis=1, keepdims=True), 1e-12)
+        out = np.zeros((len(users), len(w.items)))
+        for t in np.unique(taste):
+            rows = np.flatnonzero(taste == t)
+            at = self._per_item[:, t]  # (n_categories, n_items): an item given its category
+            seen = affinity[rows] @ at
+            if t < 4:  # looked one tier up the ladder and took that one instead
+                seen = (1 - P_UPSELL) * seen + P_UPSELL * (
+                    affinity[rows] @ self._per_item[:, t + 2]
+                )
+            grown = (affinity[rows] @ complement) @ at  # the basket grew into the family
+            browse = P_CART * P_PURCHASE * (seen + P_COMPLEMENT * grown)
+            refill = liked[rows] @ at
+            own = np.flatnonzero(favourite_known[rows])
+            refill[own] = 0.0
+            refill[own, w.fav_item[users[rows[own]]]] = 1.0
+            cons = w.has_cons[users[rows]][:, None]
+            out[rows] = np.where(cons, (1 - P_REPLENISH) * browse + P_REPLENISH * refill, browse)
+        return out
+
+    @cached_property
+    def _per_item(self) -> np.ndarray:
+        """(n_categories, n_tastes, n_items): the odds of drawing an item of a category
+        for a customer of a taste."""
+        w = self.world
+        out = np.zeros((len(w.cats), 6, len(w.items)))
+        for (c, t), cdf in w.sampler.cdf.items():
+            out[c, t, w.sampler.members[c]] = np.diff(cdf, prepend=0.0)
+        return out
+
+
+def purchase_odds(cfg: ShopConfig) -> PurchaseOdds:
+    """The purchase odds of the shop :func:`generate` makes from ``cfg``."""
+    return PurchaseOdds(_world(cfg))
 
 
 def describe(shop: Shop) -> dict[str, float]:

@@ -21,8 +21,10 @@ from lightfm import LightFM
 from models.config import RunConfig, excludes_purchased
 from models.data.columns import Columns
 from models.evaluation.protocol import slice_means
-from models.evaluation.tasks import objective, tasks
+from models.evaluation.tasks import cross_sell_table, engine_cross_sell, objective, tasks
 from models.features.build import FeatureSet, build, temporal_split, trends
+from models.ranking.bundle import Bundle
+from models.ranking.engine import Engine
 from models.recommenders.base import Interactions, Recommender
 from models.recommenders.blend import Mix, Signals, standardised
 from models.recommenders.hybrid import Hybrid, HybridModel, fit_epoch, new_lightfm
@@ -270,3 +272,26 @@ def coordinate_search(
                 if value(trial) > value(mix) * (1.0 + min_gain) + 1e-9:
                     mix = trial
     return mix
+
+
+def choose_cross_sell(
+    bundle: Bundle, validation: FeatureSet, grid: Sequence[float], k: int, min_cases: int
+) -> tuple[float, list[float]]:
+    """The weight of the cart's items through the blend's item-to-item weights in
+    cross-sell (``ranking.cross_sell_neighbours``) whose hit rate@``k`` is best on the
+    validation window's baskets (one hidden item per basket, as the quality report
+    judges the holdout's), asked of the engine ``bundle`` (trained on that window's
+    training part) answers with; and each point's hit rate in grid order (ties: the
+    first). Fewer than ``min_cases`` baskets say too little: the configured weight."""
+    configured = bundle.ranking.cross_sell_neighbours
+    rates = []
+    for weight in grid:
+        ranking = bundle.ranking.model_copy(update={"cross_sell_neighbours": weight})
+        engine = Engine(replace(bundle, ranking=ranking))
+        table = cross_sell_table(
+            validation, {"cartlift": engine_cross_sell(engine, validation, k)}, k
+        )
+        if int(table["cases"].iloc[0]) < min_cases:
+            return configured, []
+        rates.append(float(table[f"hit_rate_at_{k}"].iloc[0]))
+    return (float(grid[int(np.argmax(rates))]) if rates else configured), rates

@@ -90,6 +90,11 @@ class FeatureSet:
         return self.item_map.ids
 
     @cached_property
+    def item_categories(self) -> np.ndarray:
+        """(n_items,) integer codes of the items' categories, in the matrices' order."""
+        return pd.factorize(self.items[C.category].astype(str))[0]
+
+    @cached_property
     def seen_items(self) -> np.ndarray:
         """(n_items,) bool: the items someone interacted with in the training window; the
         others (new arrivals) are known by their features alone."""

@@ -80,7 +80,7 @@ class Interactions:
         recent = train[train[C.timestamp] >= fs.split.cutoff - pd.Timedelta(days=recent_days)]
         return cls(
             matrix=fs.weights.tocsr(),
-            item_category=pd.factorize(fs.items[C.category].astype(str))[0],
+            item_category=fs.item_categories,
             baskets=baskets,
             recent=pairs(recent, users, items),
             purchases=counts(buys, users, items),

@@ -39,6 +39,26 @@ def test_repeat_rate_leans_on_the_shop_for_items_with_few_buyers():
     assert rate[2] == pytest.approx(shop)
 
 
+def test_repeat_rate_leans_on_the_category_before_the_shop():
+    # Category 0 (items 0, 1): bought again; category 1 (items 2, 3): never.
+    # Items 1 and 3 have one buyer each, who bought once: alike for the shop alone,
+    # apart once their categories speak.
+    counts = np.zeros((10, 4))
+    counts[:, 0] = 2.0
+    counts[:, 2] = 1.0
+    counts[0, 1] = counts[1, 3] = 1.0
+    categories = np.array([0, 0, 1, 1])
+    flat = repeat_rate(sp.csr_matrix(counts))
+    rate = repeat_rate(sp.csr_matrix(counts), categories)
+    assert flat[1] == pytest.approx(flat[3])
+    shop = 10 / 22
+    in_0 = (10 + 5 * shop) / (11 + 5)
+    in_1 = 5 * shop / (11 + 5)
+    assert rate[1] == pytest.approx(5 * in_0 / 6)
+    assert rate[3] == pytest.approx(5 * in_1 / 6)
+    assert rate[1] > flat[1] == flat[3] > rate[3]
+
+
 def test_signals_add_what_each_weight_says_and_nothing_for_newcomers(fs):
     signals = Signals.of(fs)
     rows = np.array([0, 1, 2, -1])

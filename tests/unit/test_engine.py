@@ -255,3 +255,25 @@ def test_a_served_baseline_answers_recommend_and_batch_also_after_a_new_item(tra
     again = Engine(grown).recommend(user, 10, Filters(in_stock_only=False))
     assert [s.item_id for s in again.items] == [s.item_id for s in answer.items]
     assert len(recommend_all(grown, None, 3)) == 3 * len(fs.user_ids)
+
+
+def test_cross_sell_weighs_the_carts_neighbours_by_the_validation_baskets(trained):
+    from models.evaluation.tasks import cross_sell_table, engine_cross_sell
+    from models.evaluation.tuning import choose_cross_sell
+
+    fs, model, near = trained
+    bundle = build_bundle(model, fs, FEATURES, RankingConfig(), {}, (MIXES, near), "discovery")
+    grid = (0.0, 1.0, 50.0)
+    weight, rates = choose_cross_sell(bundle, fs, grid, 10, min_cases=1)
+    for w, rate in zip(grid, rates, strict=True):  # each point as the report judges it
+        ranking = RankingConfig(cross_sell_neighbours=w)
+        engine = Engine(build_bundle(model, fs, FEATURES, ranking, {}, (MIXES, near), "discovery"))
+        table = cross_sell_table(fs, {"cartlift": engine_cross_sell(engine, fs, 10)}, 10)
+        assert rate == table["hit_rate_at_10"].iloc[0]
+    assert weight == grid[int(np.argmax(rates))]
+    assert len(set(rates)) > 1  # the weight changes what cross-sell answers
+    # Too few baskets to judge by: the configured weight, nothing measured.
+    assert choose_cross_sell(bundle, fs, grid, 10, min_cases=10**6) == (
+        RankingConfig().cross_sell_neighbours,
+        [],
+    )

@@ -80,3 +80,29 @@ def test_scales_by_config():
     small = generate(ShopConfig(n_users=200, n_items=100, n_categories=6, sessions_per_user=3))
     assert len(small.users) == 200 and len(small.items) == 100
     assert np.isfinite(small.items["price"]).all()
+
+
+def test_purchase_odds_are_the_odds_the_events_were_drawn_by(default_shop):
+    """The generator's odds (benchmarks/ceiling.py's ceiling) read the world the events
+    came from: customers buy what their odds favour, far more than best sellers do."""
+    from models.data.shop import purchase_odds
+
+    truth = purchase_odds(ShopConfig())
+    assert list(truth.user_ids) == list(default_shop.users["user_id"])
+    assert list(truth.item_ids) == list(default_shop.items["item_id"])
+    users = np.arange(len(truth.user_ids))
+    spread = truth.odds(users, np.zeros(len(users), bool))
+    own = truth.odds(users, np.ones(len(users), bool))
+    assert (spread >= 0).all() and (spread.sum(axis=1) <= 1 + 1e-9).all()
+    np.testing.assert_allclose(spread.sum(axis=1), own.sum(axis=1))  # only who gets what
+    buys = default_shop.events[default_shop.events["event_type"] == "purchase"]
+    row = pd.Index(truth.user_ids).get_indexer(buys["user_id"])
+    col = pd.Index(truth.item_ids).get_indexer(buys["item_id"])
+    # The rank of each bought item among its buyer's odds, against among best sellers.
+    by_odds = (own[row] > own[row, col][:, None]).sum(axis=1)
+    sales = np.bincount(col, minlength=own.shape[1])
+    by_sales = (sales[None, :] > sales[col][:, None]).sum(axis=1)
+    assert np.median(by_odds) < np.median(by_sales) / 2  # a wrong world: ~1,200
+    # A customer's favourite consumable is their most likely purchase once known.
+    fans = np.flatnonzero(truth.world.has_cons)
+    assert (own[fans].argmax(axis=1) == truth.world.fav_item[fans]).mean() > 0.9
