@@ -59,7 +59,7 @@ def cross_sell_cases(
     rng = np.random.default_rng(seed)
     lines = lines.assign(draw=rng.random(len(lines))).sort_values([C.order, "draw"])
     basket = pd.factorize(lines[C.order])[0]
-    first = np.r_[True, basket[1:] != basket[:-1]]  # the hidden item: first after shuffling
+    first = np.r_[True, basket[1:] != basket[:-1]][: len(basket)]  # hidden: first after shuffle
     n, n_items = int(basket.max()) + 1 if len(basket) else 0, len(items)
     rest = ~first
     carts = sp.csr_matrix(

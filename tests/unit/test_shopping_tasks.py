@@ -51,6 +51,13 @@ def test_each_basket_of_two_or_more_hides_one_item():
     assert np.array_equal(cases.hidden, cross_sell_cases(HOLDOUT, USERS, ITEMS, PRICES, 1).hidden)
 
 
+def test_a_window_of_one_item_baskets_has_no_case():
+    single = HOLDOUT[HOLDOUT["order_id"] == "B"]
+    cases = cross_sell_cases(single, USERS, ITEMS, PRICES)
+    assert len(cases.hidden) == 0 and cases.carts.shape == (0, 6)
+    assert judge_cross_sell(np.zeros((0, 6)), cases, 10)["cases"] == 0
+
+
 def test_cross_sell_judging_by_hand():
     cases = cross_sell_cases(HOLDOUT, USERS, ITEMS, PRICES, seed=1)
     perfect = np.eye(6)[cases.hidden]
