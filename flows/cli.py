@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
@@ -13,6 +13,9 @@ import typer
 from infra.settings import Settings, resolve_run_config
 from models.config import RunConfig, ShopConfig, excludes_purchased, redacted
 from models.evaluation.tasks import variant
+
+if TYPE_CHECKING:  # the registry imports MLflow: only where a command needs it
+    from infra.registry import Aliases
 
 Format = Annotated[str, typer.Option("--format", help="contract | online-retail | csv")]
 Mapping = Annotated[Path | None, typer.Option("--map", help="column mapping for --format csv")]
@@ -423,6 +426,70 @@ def champion() -> None:
         raise typer.Exit(1)
     for key, value in info.items():
         typer.echo(f"{key}: {value}")
+
+
+experiment = typer.Typer(
+    no_args_is_help=True,
+    help="Online experiments: a challenger version against the champion, on live traffic.",
+)
+app.add_typer(experiment, name="experiment")
+
+
+def _say_experiment(found: Aliases, settings: Settings) -> None:
+    name = settings.registered_model
+    typer.echo(f"{name}@{settings.champion_alias} -> version {found.champion}")
+    if found.challenger is None:
+        typer.echo("No experiment running: the champion answers everyone.")
+        return
+    typer.echo(
+        f"{name}@{settings.challenger_alias} -> version {found.challenger}, answering "
+        f"{found.share:.1%} of customers (and anonymous sessions) since {found.started_at}"
+    )
+
+
+@experiment.command("start")
+def experiment_start(
+    version: Annotated[str, typer.Option("--version", help="registered version to try")],
+    share: Annotated[
+        float, typer.Option(help="share of customers the challenger answers, 0.001..0.999")
+    ] = 0.5,
+) -> None:
+    """Put a registered version up against the champion for a share of customers (each
+    one always gets the same side); a running service picks it up on its next poll."""
+    settings = _settings()
+    from infra.registry import start_experiment
+
+    try:
+        found = start_experiment(settings, version, share)
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    _say_experiment(found, settings)
+
+
+@experiment.command("status")
+def experiment_status() -> None:
+    """The champion, and the challenger with its share while an experiment runs."""
+    settings = _settings()
+    from infra.registry import experiment as current
+
+    _say_experiment(current(settings), settings)
+
+
+@experiment.command("stop")
+def experiment_stop() -> None:
+    """End the running experiment: the champion answers everyone again."""
+    settings = _settings()
+    from infra.registry import stop_experiment
+
+    before = stop_experiment(settings)
+    if before.challenger is None:
+        typer.echo("No experiment was running.")
+        return
+    typer.echo(
+        f"Stopped: version {before.challenger} no longer answers; version "
+        f"{before.champion} answers everyone."
+    )
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import logging
 import re
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib.metadata import version as installed
@@ -98,14 +98,102 @@ def connect(settings: Settings) -> MlflowClient:
     return MlflowClient()
 
 
-def alias_version(tracking_uri: str, registry_uri: str | None, name: str, alias: str) -> int | None:
-    """The version number behind ``name@alias`` (None when the alias is not set); a plain
-    query with its own client, for the service's watcher process."""
+# Registered-model tags of a running experiment (the challenger alias names its version).
+SHARE_TAG = "cartlift.experiment.share"
+STARTED_TAG = "cartlift.experiment.started"
+PER_MILLE = 1000
+
+
+@dataclass(frozen=True)
+class Aliases:
+    """Who answers: the champion's version and, while an experiment runs, the
+    challenger's, its share (per mille of customers) and when it started."""
+
+    champion: int | None
+    challenger: int | None = None
+    share_per_mille: int = 0
+    started_at: str = ""
+
+    @property
+    def share(self) -> float:
+        return self.share_per_mille / PER_MILLE
+
+
+def aliases(
+    tracking_uri: str, registry_uri: str | None, name: str, champion: str, challenger: str
+) -> Aliases:
+    """Both aliases and the experiment's share in one query of the registered model, with
+    its own client: what the service's watcher process publishes. A challenger without
+    a valid share (or holding the champion's version) is no experiment."""
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
     try:
-        return int(client.get_model_version_by_alias(name, alias).version)
-    except MlflowException:
-        return None
+        model = client.get_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code in TRANSIENT:  # an outage, not an answer: the caller keeps its last
+            raise
+        return Aliases(None)  # nothing registered yet
+    held = {alias: int(version) for alias, version in model.aliases.items()}
+    first, second = held.get(champion), held.get(challenger)
+    try:
+        share = round(float(model.tags.get(SHARE_TAG, "")) * PER_MILLE)
+    except ValueError:
+        share = 0
+    if second is None or second == first or not 0 < share < PER_MILLE:
+        return Aliases(first)
+    return Aliases(first, second, share, model.tags.get(STARTED_TAG, ""))
+
+
+def start_experiment(settings: Settings, version: str, share: float) -> Aliases:
+    """Put ``version`` up against the champion for ``share`` of customers: the challenger
+    alias and the share as tags of the registered model (the service picks both up)."""
+    if not 1 / PER_MILLE <= share <= 1 - 1 / PER_MILLE:
+        raise ValueError(
+            f"the challenger's share must lie between {1 / PER_MILLE:g} and "
+            f"{1 - 1 / PER_MILLE:g}, not {share:g}"
+        )
+    client = connect(settings)
+    name = settings.registered_model
+    try:
+        mv = client.get_model_version(name, version)
+    except MlflowException as exc:
+        raise ValueError(f"{name} has no version {version}") from exc
+    champion = experiment(settings).champion
+    if champion is None:
+        raise ValueError(f"{name} has no champion yet to test a challenger against")
+    if str(champion) == str(mv.version):
+        raise ValueError(f"version {mv.version} is the champion: a challenger must differ")
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    client.set_registered_model_tag(name, SHARE_TAG, f"{round(share * PER_MILLE) / PER_MILLE:g}")
+    client.set_registered_model_tag(name, STARTED_TAG, started)
+    client.set_registered_model_alias(name, settings.challenger_alias, str(mv.version))
+    return experiment(settings)
+
+
+def stop_experiment(settings: Settings) -> Aliases:
+    """End the running experiment (the champion answers everyone); what ran until now."""
+    before = experiment(settings)
+    if before.champion is None and before.challenger is None:
+        return before  # nothing registered: nothing runs
+    client = connect(settings)
+    name = settings.registered_model
+    if settings.challenger_alias in client.get_registered_model(name).aliases:
+        client.delete_registered_model_alias(name, settings.challenger_alias)
+    for tag in (SHARE_TAG, STARTED_TAG):
+        with suppress(MlflowException):  # never set
+            client.delete_registered_model_tag(name, tag)
+    return before
+
+
+def experiment(settings: Settings) -> Aliases:
+    """The champion, and the running experiment if any."""
+    connect(settings)
+    return aliases(
+        settings.tracking_uri,
+        settings.mlflow_registry_uri,
+        settings.registered_model,
+        settings.champion_alias,
+        settings.challenger_alias,
+    )
 
 
 def load_champion_bundle(settings: Settings) -> tuple[str, Bundle]:

@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     experiment_name: str = "cartlift"
     registered_model: str = "cartlift-recommender"
     champion_alias: str = "champion"
+    challenger_alias: str = Field(
+        "challenger",
+        description="the registry alias of the version an online experiment tries against "
+        "the champion (`cartlift experiment start`)",
+    )
     pseudonymise_key: SecretStr | None = Field(
         None,
         description="HMAC key: when set, customer ids are replaced by keyed hashes at ingestion",

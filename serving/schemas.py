@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.experiments.assignment import Variant
 from models.ranking.batch import MAX_K
 from models.ranking.policies import Filters
 
@@ -13,6 +14,15 @@ MAX_LIST = 50
 MAX_ITEMS = 1000
 Id = Annotated[str, Field(min_length=1, max_length=128)]
 K = Annotated[int, Field(ge=1, le=MAX_K, description=f"list length, 1..{MAX_K}")]
+SessionId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=128,
+        description="an anonymous visitor's session: assigns them to an experiment's variant "
+        "(a customer is assigned by user_id)",
+    ),
+]
 
 
 class _Body(BaseModel):
@@ -51,6 +61,7 @@ class Item(BaseModel):
 class Recommendations(BaseModel):
     request_id: str
     model_version: str
+    variant: Variant = Field("champion", description="which side of a running experiment answered")
     items: list[Item]
     warnings: list[str] = Field(default_factory=list)
     cold_start: bool = False
@@ -59,6 +70,12 @@ class Recommendations(BaseModel):
 class FeedbackAck(BaseModel):
     request_id: str
     accepted: bool = True
+
+
+class ExperimentInfo(BaseModel):
+    challenger_version: str
+    share: float  # of customers (or sessions) the challenger answers
+    salt: str  # names the experiment; the prediction log's ``experiment``
 
 
 class Metadata(BaseModel):
@@ -76,6 +93,7 @@ class Metadata(BaseModel):
     catalogue_size: int
     known_users: int
     prediction_log: dict[str, int]
+    experiment: ExperimentInfo | None = None  # the challenger, while an experiment runs
 
 
 Price = Annotated[float, Field(gt=0, allow_inf_nan=False)]

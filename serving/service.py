@@ -1,4 +1,5 @@
-"""The BentoML service: the champion over HTTP, reloaded when the champion moves.
+"""The BentoML service: the champion over HTTP, reloaded when the champion moves; while
+an online experiment runs, the challenger too, for its share of customers.
 
 Endpoints are thin: they validate input (pydantic, 4xx naming the field), ask the
 :class:`models.ranking.engine.Engine` of the currently loaded model, and queue a prediction log
@@ -7,6 +8,9 @@ record. The model is loaded once per worker; a poller swaps in a new champion at
 logged, the old one keeps serving and the failed version is retried only after a pause.
 With pseudonymisation on, customer ids are replaced by their pseudonym on arrival: the
 model knows customers only by pseudonym, and raw ids never reach the prediction log.
+A customer (else a visitor's ``session_id``) is assigned to the champion or the
+challenger by :func:`models.experiments.assignment.assign`: the same side on every
+request and worker; every answer and log record names its variant.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from http import HTTPStatus
 from typing import Annotated
 
@@ -32,10 +36,12 @@ from pydantic import Field
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
+from infra import registry
 from infra.settings import Settings
 from models.data.contract import pseudonym
 from models.data.predictions import Feedback, FeedbackEvent, ListEndpoint, Served
 from models.evaluation.tasks import variant
+from models.experiments.assignment import CHALLENGER, CHAMPION, Experiment, Variant, assign
 from models.ranking.catalogue import apply_items
 from models.ranking.engine import Answer, Engine
 from serving import store
@@ -47,6 +53,7 @@ from serving.schemas import (
     MAX_LIST,
     Attributes,
     CatalogueAck,
+    ExperimentInfo,
     FeedbackAck,
     FiltersIn,
     Id,
@@ -54,13 +61,24 @@ from serving.schemas import (
     ItemChange,
     K,
     Metadata,
+    Price,
     Recommendations,
+    SessionId,
 )
 
 log = logging.getLogger("cartlift.serving")
 NO_FILTERS = FiltersIn()
 RETRY_FAILED_SECONDS = 60.0  # a champion that failed to load is tried again after this
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+
+
+@dataclass(frozen=True)
+class Assigned:
+    """The model a request is answered by, its variant and the experiment (if one runs)."""
+
+    loaded: store.Loaded
+    variant: Variant
+    experiment: str | None  # the running experiment's name (its salt)
 
 
 class NotReadyError(RuntimeError):
@@ -114,11 +132,11 @@ class Cartlift:
     def __init__(self) -> None:
         self.settings = Settings()
         self.current: store.Loaded | None = None
+        self.trial: store.Trial | None = None  # the challenger, while an experiment runs
         self.changes = ChangeLog(self.settings.serving_dir / "catalogue_changes.jsonl")
-        self._applied = -1  # size of the change log reflected in self.current
-        self.watch = store.ChampionWatch(self.settings, self.settings.serving.reload_seconds)
+        self.watch = store.RegistryWatch(self.settings, self.settings.serving.reload_seconds)
         self._swap = threading.Lock()
-        self._failed: tuple[str, float] | None = None  # (version, when) of a failed load
+        self._failed: dict[str, float] = {}  # version -> when it failed to load
         self._cause = "starting: the champion is being loaded"  # why nothing is served
         key = self.settings.pseudonymise_key
         self._key = key.get_secret_value() if key else None
@@ -129,18 +147,20 @@ class Cartlift:
         )
         self._stop = threading.Event()
         self.reload()
-        self._poller = threading.Thread(target=self._poll, name="champion-poller", daemon=True)
+        self._poller = threading.Thread(target=self._poll, name="registry-poller", daemon=True)
         self._poller.start()
 
     # --- model lifecycle ------------------------------------------------------------
 
     def reload(self) -> str | None:
-        """Load the champion if it differs from the loaded version, and apply catalogue
-        changes written since; returns the version served."""
+        """Load the champion if it differs from the loaded version, load or drop the
+        challenger as an experiment starts or ends, and apply catalogue changes written
+        since; returns the champion's version served."""
         with self._swap:
             version = None
             try:
-                version = self.watch.version()
+                found = self.watch.aliases()
+                version = None if found.champion is None else str(found.champion)
                 if version is None:
                     self._cause = (
                         f"no champion yet: no version of '{self.settings.registered_model}' "
@@ -153,10 +173,11 @@ class Cartlift:
                     previous = self.current.version if self.current else None
                     self.current = loaded  # one reference swap: atomic for readers
                     log.info("Serving version %s (was %s)", version, previous)
-                elif self.current is not None and self.changes.size() != self._applied:
-                    self.current = self._with_changes(self.current)
+                self._reload_trial(found)
+                self._catch_up()
             except Exception as exc:  # a bad new model must never take the service down
-                self._failed = (version or "", time.monotonic())
+                if version:
+                    self._failed[version] = time.monotonic()
                 self._cause = (
                     f"the champion (version {version}) failed to load "
                     f"({type(exc).__name__}: {exc}); it is tried again every "
@@ -174,15 +195,55 @@ class Cartlift:
                 )
         return self.current.version if self.current else None
 
+    def _reload_trial(self, found: registry.Aliases) -> None:
+        """Load the challenger while an experiment runs, drop it once it ends. A
+        challenger that fails to load leaves the champion answering everyone."""
+        if found.challenger is None or self.current is None:
+            if self.trial is not None:
+                log.info("Experiment over: the champion answers everyone")
+            self.trial = None
+            return
+        version = str(found.challenger)
+        experiment = Experiment(version, found.share, self._salt(version))
+        trial = self.trial
+        if trial is not None and trial.loaded.version == version:
+            if trial.experiment != experiment:  # the share moved
+                self.trial = replace(trial, experiment=experiment)
+            return
+        if self._failed_recently(version):
+            return
+        try:
+            loaded = self._with_changes(store.load(self.settings, version))
+        except Exception:
+            self._failed[version] = time.monotonic()
+            self.trial = None
+            log.exception(
+                "Loading challenger version %s failed: the champion (version %s) answers "
+                "everyone; trying again in %.0f s",
+                version,
+                self.current.version,
+                RETRY_FAILED_SECONDS,
+            )
+            return
+        self.trial = store.Trial(experiment, loaded)
+        log.info(
+            "Experiment: challenger version %s answers %.1f%% of customers, champion "
+            "version %s the rest",
+            version,
+            100 * found.share,
+            self.current.version,
+        )
+
+    def _salt(self, challenger: str) -> str:
+        """Names the experiment (the challenger's version): each one splits afresh."""
+        return f"{self.settings.registered_model}@{self.settings.challenger_alias}:{challenger}"
+
     def _is_new(self, version: str) -> bool:
         return self.current is None or self.current.version != version
 
     def _failed_recently(self, version: str) -> bool:
-        return (
-            self._failed is not None
-            and self._failed[0] == version
-            and time.monotonic() - self._failed[1] < RETRY_FAILED_SECONDS
-        )
+        when = self._failed.get(version)
+        return when is not None and time.monotonic() - when < RETRY_FAILED_SECONDS
 
     def _with_changes(self, loaded: store.Loaded) -> store.Loaded:
         """``loaded`` with the whole catalogue change log applied to its trained bundle."""
@@ -198,8 +259,16 @@ class Cartlift:
                 len(applied.updated),
                 len(applied.skipped),
             )
-        self._applied = size
-        return loaded
+        return replace(loaded, changes=size)
+
+    def _catch_up(self) -> None:
+        """Catalogue changes written since (by any worker) applied to every model served."""
+        size = self.changes.size()
+        if self.current is not None and self.current.changes != size:
+            self.current = self._with_changes(self.current)
+        trial = self.trial
+        if trial is not None and trial.loaded.changes != size:
+            self.trial = replace(trial, loaded=self._with_changes(trial.loaded))
 
     def _poll(self) -> None:
         while not self._stop.wait(self.settings.serving.reload_seconds):
@@ -233,13 +302,24 @@ class Cartlift:
     # --- helpers ----------------------------------------------------------------------
 
     def _model(self) -> store.Loaded:
+        """The champion (what /metadata and the catalogue admin speak of)."""
         current = self.current
         if current is None:
             raise NotReadyError(self._cause)
         return current
 
+    def _assigned(self, unit: str | None) -> Assigned:
+        """The model answering ``unit`` (a customer, else a session; None: neither): the
+        challenger for its share of them while an experiment runs, else the champion."""
+        current, trial = self._model(), self.trial
+        if trial is None:
+            return Assigned(current, CHAMPION, None)
+        if assign(trial.experiment, unit) == CHALLENGER:
+            return Assigned(trial.loaded, CHALLENGER, trial.experiment.salt)
+        return Assigned(current, CHAMPION, trial.experiment.salt)
+
     def _customer(self, user_id: str | None) -> str | None:
-        """The id the model and the logs know the customer by."""
+        """The id the model and the logs know the customer (or a visitor's session) by."""
         if user_id is None or self._key is None:
             return user_id
         return pseudonym(user_id, self._key)
@@ -255,10 +335,11 @@ class Cartlift:
     def _respond(
         self,
         endpoint: ListEndpoint,
-        loaded: store.Loaded,
+        to: Assigned,
         answer: Answer,
         started: float,
         user_id: str | None,
+        session_id: str | None,
         context: dict,
     ) -> Recommendations:
         request_id = uuid.uuid4().hex
@@ -270,9 +351,12 @@ class Cartlift:
                 request_id=request_id,
                 endpoint=endpoint,
                 user_id=user_id,
+                session_id=session_id,
                 items=[i.item_id for i in items],
                 scores=[i.score for i in items],
-                model_version=loaded.version,
+                model_version=to.loaded.version,
+                variant=to.variant,
+                experiment=to.experiment,
                 cold_start=answer.cold_start,
                 latency_ms=round((time.perf_counter() - started) * 1000, 3),
                 **context,
@@ -280,7 +364,8 @@ class Cartlift:
         )
         return Recommendations(
             request_id=request_id,
-            model_version=loaded.version,
+            model_version=to.loaded.version,
+            variant=to.variant,
             items=items,
             warnings=answer.warnings,
             cold_start=answer.cold_start,
@@ -297,15 +382,16 @@ class Cartlift:
         filters: FiltersIn = NO_FILTERS,
         attributes: Attributes | None = None,
         exclude_purchased: bool | None = None,
+        session_id: SessionId | None = None,
     ) -> Recommendations:
         """Personalised top-k for a customer (cold start through attributes or popularity).
         ``exclude_purchased`` defaults to the shop's objective (discovery: true)."""
-        user_id = self._customer(user_id)
-        started, loaded = time.perf_counter(), self._model()
-        answer = loaded.engine.recommend(
+        user_id, session_id = self._customer(user_id), self._customer(session_id)
+        started, to = time.perf_counter(), self._assigned(user_id or session_id)
+        answer = to.loaded.engine.recommend(
             user_id, k, filters.policy(), attributes, exclude_purchased
         )
-        return self._respond("recommend", loaded, answer, started, user_id, {})
+        return self._respond("recommend", to, answer, started, user_id, session_id, {})
 
     @bentoml.api(route="/cross_sell")
     @when_ready
@@ -316,12 +402,13 @@ class Cartlift:
         k: K = 10,
         filters: FiltersIn = NO_FILTERS,
         attributes: Attributes | None = None,
+        session_id: SessionId | None = None,
     ) -> Recommendations:
         """Items that complete a cart: co-purchase rules plus the customer's affinity."""
-        user_id = self._customer(user_id)
-        started, loaded = time.perf_counter(), self._model()
-        answer = loaded.engine.cross_sell(cart, user_id, k, filters.policy(), attributes)
-        return self._respond("cross_sell", loaded, answer, started, user_id, {"cart": cart})
+        user_id, session_id = self._customer(user_id), self._customer(session_id)
+        started, to = time.perf_counter(), self._assigned(user_id or session_id)
+        answer = to.loaded.engine.cross_sell(cart, user_id, k, filters.policy(), attributes)
+        return self._respond("cross_sell", to, answer, started, user_id, session_id, {"cart": cart})
 
     @bentoml.api(route="/upsell")
     @when_ready
@@ -333,14 +420,17 @@ class Cartlift:
         max_price_ratio: Annotated[float, Field(gt=1, le=100, allow_inf_nan=False)] | None = None,
         filters: FiltersIn = NO_FILTERS,
         attributes: Attributes | None = None,
+        session_id: SessionId | None = None,
     ) -> Recommendations:
         """Pricier alternatives to an item in its category, best first."""
-        user_id = self._customer(user_id)
-        started, loaded = time.perf_counter(), self._model()
-        answer = loaded.engine.upsell(
+        user_id, session_id = self._customer(user_id), self._customer(session_id)
+        started, to = time.perf_counter(), self._assigned(user_id or session_id)
+        answer = to.loaded.engine.upsell(
             item_id, user_id, k, max_price_ratio, filters.policy(), attributes
         )
-        return self._respond("upsell", loaded, answer, started, user_id, {"anchor": item_id})
+        return self._respond(
+            "upsell", to, answer, started, user_id, session_id, {"anchor": item_id}
+        )
 
     @bentoml.api(route="/similar_items")
     @when_ready
@@ -349,11 +439,15 @@ class Cartlift:
         item_id: Id,
         k: K = 10,
         filters: FiltersIn = NO_FILTERS,
+        session_id: SessionId | None = None,
     ) -> Recommendations:
         """Items closest to an item in the model's embedding space."""
-        started, loaded = time.perf_counter(), self._model()
-        answer = loaded.engine.similar(item_id, k, filters.policy())
-        return self._respond("similar_items", loaded, answer, started, None, {"anchor": item_id})
+        session_id = self._customer(session_id)
+        started, to = time.perf_counter(), self._assigned(session_id)
+        answer = to.loaded.engine.similar(item_id, k, filters.policy())
+        return self._respond(
+            "similar_items", to, answer, started, None, session_id, {"anchor": item_id}
+        )
 
     @bentoml.api(route="/popular")
     @when_ready
@@ -362,21 +456,39 @@ class Cartlift:
         k: K = 10,
         category: Id | None = None,
         filters: FiltersIn = NO_FILTERS,
+        session_id: SessionId | None = None,
     ) -> Recommendations:
         """The shop's best sellers, overall or in one category."""
-        started, loaded = time.perf_counter(), self._model()
-        answer = loaded.engine.popular(k, category, filters.policy())
-        return self._respond("popular", loaded, answer, started, None, {"category": category})
+        session_id = self._customer(session_id)
+        started, to = time.perf_counter(), self._assigned(session_id)
+        answer = to.loaded.engine.popular(k, category, filters.policy())
+        return self._respond(
+            "popular", to, answer, started, None, session_id, {"category": category}
+        )
 
     @bentoml.api(route="/feedback")
     async def feedback(
-        self, request_id: Id, user_id: Id, item_id: Id, event: FeedbackEvent, ctx: bentoml.Context
+        self,
+        request_id: Id,
+        user_id: Id,
+        item_id: Id,
+        event: FeedbackEvent,
+        ctx: bentoml.Context,
+        quantity: Annotated[int, Field(ge=1, le=100_000)] = 1,
+        unit_price: Price | None = None,
     ) -> FeedbackAck:
-        """What the customer did with a recommendation (appended to the prediction log)."""
+        """What the customer did with a recommendation (appended to the prediction log).
+        A purchase carries its quantity and unit price: attribution credits the answer
+        ``request_id`` names with it (one without a price is counted, not credited)."""
         self._check_key(ctx)
         self.predictions.append(
             Feedback(
-                request_id=request_id, user_id=self._customer(user_id), item_id=item_id, event=event
+                request_id=request_id,
+                user_id=self._customer(user_id),
+                item_id=item_id,
+                event=event,
+                quantity=quantity if event == "purchase" else None,
+                unit_price=unit_price if event == "purchase" else None,
             )
         )
         return FeedbackAck(request_id=request_id)
@@ -386,7 +498,7 @@ class Cartlift:
     async def metadata(self) -> Metadata:
         """Which model answers: name, version, run, training window, what answers
         /recommend (the blend, or the baseline served while no trained model beats it, and
-        why), the objective, catalogue size."""
+        why), the objective, catalogue size; and the challenger while an experiment runs."""
         loaded = self._model()
         meta = loaded.metadata
         bundle = loaded.engine.bundle
@@ -405,6 +517,17 @@ class Cartlift:
             catalogue_size=len(bundle.catalogue.item_ids),
             known_users=len(bundle.model.user_ids),
             prediction_log={"written": self.predictions.written, "lost": self.predictions.lost},
+            experiment=self._experiment_info(),
+        )
+
+    def _experiment_info(self) -> ExperimentInfo | None:
+        trial = self.trial
+        if trial is None:
+            return None
+        return ExperimentInfo(
+            challenger_version=trial.loaded.version,
+            share=trial.experiment.share,
+            salt=trial.experiment.salt,
         )
 
     @bentoml.api(route="/admin/items")
@@ -431,7 +554,7 @@ class Cartlift:
                     str(err), error_code=HTTPStatus.UNPROCESSABLE_ENTITY
                 ) from None
             self.changes.append(records)
-            self.current = self._with_changes(loaded)
+            self._catch_up()
         return CatalogueAck(
             model_version=loaded.version, added=list(applied.added), updated=list(applied.updated)
         )

@@ -1,4 +1,5 @@
-"""From the MLflow registry's champion to a loaded Engine, through the BentoML model store."""
+"""From the MLflow registry's champion (and challenger) to loaded Engines, through the
+BentoML model store."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import bentoml.exceptions
 
 from infra import registry
 from infra.settings import Settings
+from models.experiments.assignment import Experiment
 from models.ranking.bundle import Bundle
 from models.ranking.engine import Engine
 
@@ -30,75 +32,95 @@ class Loaded:
     run_id: str
     bento_tag: str
     metadata: dict[str, str]
+    changes: int = 0  # size of the catalogue change log applied to ``engine``
 
 
-UNKNOWN, NONE = -2, -1
+@dataclass(frozen=True)
+class Trial:
+    """A running experiment with its challenger loaded: one reference, swapped whole."""
+
+    experiment: Experiment
+    loaded: Loaded
 
 
-def _champion(tracking_uri: str, registry_uri: str | None, name: str, alias: str) -> int:
-    found = registry.alias_version(tracking_uri, registry_uri, name, alias)
-    return NONE if found is None else found
+UNKNOWN, NONE = -2, -1  # a slot nobody published yet; an alias not set
+
+
+def _publish(found: registry.Aliases, shared: Any) -> None:
+    shared[1] = NONE if found.challenger is None else found.challenger
+    shared[2] = found.share_per_mille
+    shared[0] = NONE if found.champion is None else found.champion  # last: the ready signal
 
 
 def _watch(
     tracking_uri: str,
     registry_uri: str | None,
-    name: str,
-    alias: str,
+    names: tuple[str, str, str],
     interval: float,
     shared: Any,
     parent: int,
 ) -> None:
-    """Child process: poll the alias and publish the version number in shared memory,
-    until the worker that started it is gone."""
+    """Child process: poll the registry's aliases and publish the versions and the
+    experiment's share in shared memory, until the worker that started it is gone."""
     while os.getppid() == parent:
         try:
-            shared.value = _champion(tracking_uri, registry_uri, name, alias)
+            _publish(registry.aliases(tracking_uri, registry_uri, *names), shared)
         except Exception:  # a registry outage: keep the last answer, try again later
-            log.exception("champion poll failed")
+            log.exception("registry poll failed")
         time.sleep(interval)
 
 
-class ChampionWatch:
-    """Which version holds the champion alias, watched from a child process.
+class RegistryWatch:
+    """Which versions hold the champion and challenger aliases, and the experiment's
+    share, watched from a child process.
 
     The registry query (with a local SQLite store, SQLAlchemy work holding the GIL) runs
-    in its own process and publishes the version number in shared memory; a request
-    worker only reads an integer. Nothing is shared under a lock: a child killed with
-    the worker's process group (as a process manager's SIGTERM does) must not leave a
-    lock held that the worker would then wait on forever at shutdown.
+    in its own process and publishes three integers in shared memory; a request worker
+    only reads them. Nothing is shared under a lock: a child killed with the worker's
+    process group (as a process manager's SIGTERM does) must not leave a lock held that
+    the worker would then wait on forever at shutdown. Each integer is read whole; the
+    three together may mix two polls for one interval, which the service tolerates (a
+    challenger is only served once loaded).
     """
 
     def __init__(self, settings: Settings, interval: float):
         self.settings = settings
+        self._names = (
+            settings.registered_model,
+            settings.champion_alias,
+            settings.challenger_alias,
+        )
         ctx = mp.get_context("spawn")
-        self._shared = ctx.Value("i", UNKNOWN, lock=False)  # one aligned int: no torn reads
+        self._shared = ctx.Array("i", [UNKNOWN, NONE, 0], lock=False)  # aligned ints
         self._proc = ctx.Process(
             target=_watch,
             args=(
                 settings.tracking_uri,
                 settings.mlflow_registry_uri,
-                settings.registered_model,
-                settings.champion_alias,
+                self._names,
                 interval,
                 self._shared,
                 os.getpid(),
             ),
-            name="cartlift-champion-watch",
+            name="cartlift-registry-watch",
             daemon=True,
         )
         self._proc.start()
 
-    def version(self) -> str | None:
-        value = self._shared.value
-        if value == UNKNOWN:  # the watcher has not answered yet: ask once, here
-            value = _champion(
-                self.settings.tracking_uri,
-                self.settings.mlflow_registry_uri,
-                self.settings.registered_model,
-                self.settings.champion_alias,
+    def aliases(self) -> registry.Aliases:
+        """The last published answer (the first time, before the watcher answered: asked
+        here)."""
+        if self._shared[0] == UNKNOWN:
+            found = registry.aliases(
+                self.settings.tracking_uri, self.settings.mlflow_registry_uri, *self._names
             )
-        return None if value == NONE else str(value)
+            _publish(found, self._shared)
+        champion, challenger, share = list(self._shared)
+        return registry.Aliases(
+            None if champion == NONE else champion,
+            None if challenger == NONE else challenger,
+            share,
+        )
 
     def close(self) -> None:
         if self._proc.is_alive():

@@ -16,6 +16,8 @@ from typing import Annotated, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from models.experiments.assignment import Variant
+
 SCHEMA_VERSION = 1
 LIST_ENDPOINTS = ("recommend", "cross_sell", "upsell", "similar_items", "popular")
 ListEndpoint = Literal["recommend", "cross_sell", "upsell", "similar_items", "popular"]
@@ -42,6 +44,9 @@ class Served(_Record):
     items: list[str]
     scores: list[float]
     model_version: str
+    session_id: str | None = None  # an anonymous visitor's session, when given
+    variant: Variant = "champion"  # who answered
+    experiment: str | None = None  # the experiment running then (its name), if any
     cold_start: bool = False
     latency_ms: float = 0.0
     cart: list[str] | None = None  # cross_sell
@@ -55,6 +60,8 @@ class Feedback(_Record):
     endpoint: Literal["feedback"] = "feedback"
     item_id: str
     event: FeedbackEvent
+    quantity: int | None = None  # a purchase: how many
+    unit_price: float | None = None  # a purchase: what one cost (attribution needs it)
 
 
 Record = Annotated[Served | Feedback, Field(discriminator="endpoint")]
@@ -68,6 +75,9 @@ COLUMNS = (
     "items",
     "scores",
     "model_version",
+    "session_id",
+    "variant",
+    "experiment",
     "cold_start",
     "latency_ms",
     "cart",
@@ -75,6 +85,8 @@ COLUMNS = (
     "category",
     "item_id",
     "event",
+    "quantity",
+    "unit_price",
 )
 
 

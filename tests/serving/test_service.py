@@ -198,6 +198,82 @@ def test_prediction_log_has_one_record_per_response(server, trained):
     assert all(API_KEY not in log.read_text() for log in Path(home).glob("server-*.log"))
 
 
+def wait_for(server: httpx.Client, done, seconds: float = 30) -> dict:
+    """/metadata once ``done(metadata)`` holds on the worker that answers (both workers
+    poll the registry every second)."""
+    deadline, metas = time.time() + seconds, []
+    while time.time() < deadline:
+        metas = [post(server, "/metadata", {}).json() for _ in range(4)]
+        if all(done(m) for m in metas):
+            return metas[-1]
+        time.sleep(0.2)
+    pytest.fail(f"not reached in {seconds} s: {metas}")
+
+
+def test_an_experiment_splits_customers_between_champion_and_challenger(server, trained):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    from infra.registry import start_experiment, stop_experiment
+    from models.experiments.assignment import Experiment, assign
+
+    home, _ = trained
+    settings = Settings()
+    for version, share, why in (
+        ("1", 0.5, "is the champion"),
+        ("2", 1.0, "share"),
+        ("9", 0.5, "no version"),
+    ):
+        with pytest.raises(ValueError, match=why):
+            start_experiment(settings, version, share)
+    cli = CliRunner().invoke(app, ["experiment", "start", "--version", "2", "--share", "0.3"])
+    assert cli.exit_code == 0, cli.output
+    assert "version 2, answering 30.0% of customers" in cli.output
+    meta = wait_for(server, lambda m: m["experiment"] is not None)
+    assert meta["model_version"] == "1" and meta["experiment"]["challenger_version"] == "2"
+    trial = Experiment("2", meta["experiment"]["share"], meta["experiment"]["salt"])
+
+    customers = [f"u{i:06d}" for i in range(120)]
+    answers = {
+        c: [post(server, "/recommend", {"user_id": c, "k": 3}).json() for _ in range(3)]
+        for c in customers
+    }
+    for c, seen in answers.items():  # sticky across requests and both workers
+        expected = assign(trial, c)
+        assert {a["variant"] for a in seen} == {expected}, c
+        assert {a["model_version"] for a in seen} == {"2" if expected == "challenger" else "1"}
+    taken = sum(assign(trial, c) == "challenger" for c in customers)
+    assert 0 < taken < len(customers)  # both sides answer
+    visitor = post(server, "/popular", {"k": 3, "session_id": "s-42"}).json()
+    assert visitor["variant"] == assign(trial, "s-42")
+    assert post(server, "/popular", {"k": 3}).json()["variant"] == "champion"  # no id: control
+    status = CliRunner().invoke(app, ["experiment", "status"])
+    assert "version 2, answering 30.0%" in status.output
+
+    time.sleep(1.0)  # the prediction log flushes every 0.2 s
+    records = [
+        json.loads(line)
+        for path in Path(home, "predictions").rglob("*.jsonl")
+        for line in path.read_text().splitlines()
+    ]
+    mine = {a["request_id"]: a for seen in answers.values() for a in seen}
+    logged = [r for r in records if r["request_id"] in mine]
+    assert len(logged) == len(mine)
+    for r in logged:
+        assert r["variant"] == mine[r["request_id"]]["variant"]
+        assert r["experiment"] == trial.salt
+        assert r["model_version"] == mine[r["request_id"]]["model_version"]
+    assert any(r.get("session_id") == "s-42" for r in records)
+
+    assert stop_experiment(settings).challenger == 2
+    wait_for(server, lambda m: m["experiment"] is None)
+    after = {
+        post(server, "/recommend", {"user_id": c, "k": 3}).json()["variant"] for c in customers
+    }
+    assert after == {"champion"}
+    assert "No experiment running" in CliRunner().invoke(app, ["experiment", "status"]).output
+
+
 def test_hot_reload_under_load_without_failures(server, trained):
     failures, versions, stop = [], set(), threading.Event()
 

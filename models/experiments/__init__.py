@@ -1,0 +1,1 @@
+"""Online experiments: champion against challenger, assignment and (later) their KPIs."""
