@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.config import (
     DEFAULT_DATASET,
+    ExperimentConfig,
     MonitorConfig,
     RunConfig,
     ServingConfig,
@@ -66,6 +67,11 @@ class Settings(BaseSettings):
     shop: ShopConfig = ShopConfig()
     serving: ServingConfig = ServingConfig()
     monitor: MonitorConfig = MonitorConfig()
+    experiments: ExperimentConfig = Field(
+        ExperimentConfig(),
+        description="online experiments, champion against challenger (MLflow's experiment "
+        "is experiment_name)",
+    )
 
     @field_validator("home")
     @classmethod

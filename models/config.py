@@ -321,6 +321,31 @@ class MonitorConfig(_Strict):
     k: int = Field(10, ge=1)
 
 
+class ExperimentConfig(_Strict):
+    """How an online experiment credits purchases and decides (docs/experiments.md)."""
+
+    alpha: float = Field(0.05, gt=0, lt=1, description="the always-valid test's level")
+    min_units: int = Field(
+        200, ge=2, description="customers (or sessions) per variant before any decision"
+    )
+    max_days: float = Field(28.0, gt=0, description="stop the challenger after this long")
+    tau_ratio: float = Field(
+        0.1,
+        gt=0,
+        description="the mSPRT's mixing spread, in pooled standard deviations of the "
+        "per-customer outcome: the size of difference it is most sensitive to (a list "
+        "moves what a customer buys by about a tenth of its spread; benchmarks/experiments.py)",
+    )
+    attribution_hours: float = Field(
+        24.0, gt=0, description="a purchase is credited to an answer shown this long before"
+    )
+    metric: Literal["purchases", "revenue"] = Field(
+        "purchases",
+        description="what the decision compares per customer: credited purchases, or their "
+        "revenue (what a shop cares for, but far noisier: it needs more customers)",
+    )
+
+
 class RunConfig(_Strict):
     """Everything that decides a model: logged to MLflow with each run."""
 

@@ -464,11 +464,15 @@ class PurchaseOdds:
         """The generated items' ids, in the order of :meth:`odds`'s columns."""
         return self.world.items[C.item].to_numpy()
 
-    def odds(self, users: np.ndarray, favourite_known: np.ndarray) -> np.ndarray:
+    def odds(
+        self, users: np.ndarray, favourite_known: np.ndarray, habits: bool = True
+    ) -> np.ndarray:
         """(len(users), n_items) purchase odds of the customers at positions ``users``.
         Where ``favourite_known`` is True, the consumable a customer replenishes is their
         own favourite (what a model can know once they bought it); elsewhere it may be
-        any consumable they like, by how much they like it."""
+        any consumable they like, by how much they like it. Without ``habits``: the odds
+        of a browsing session only (what a customer is open to; replenishing is a habit
+        no list changes)."""
         w = self.world
         taste = w.users["_taste"].to_numpy()[users]
         affinity = w.affinity[users]
@@ -494,7 +498,7 @@ class PurchaseOdds:
             own = np.flatnonzero(favourite_known[rows])
             refill[own] = 0.0
             refill[own, w.fav_item[users[rows[own]]]] = 1.0
-            cons = w.has_cons[users[rows]][:, None]
+            cons = w.has_cons[users[rows]][:, None] & habits
             out[rows] = np.where(cons, (1 - P_REPLENISH) * browse + P_REPLENISH * refill, browse)
         return out
 

@@ -43,7 +43,7 @@ def always_valid(
     challenger: np.ndarray,
     champion: np.ndarray,
     alpha: float = 0.05,
-    tau_ratio: float = 0.2,
+    tau_ratio: float = 0.1,
     previous_p: float = 1.0,
 ) -> AlwaysValid:
     """The mSPRT at this look. ``tau_ratio``: the mixing spread in units of the pooled
@@ -80,7 +80,7 @@ def decide(
     min_units: int,
     days_run: float,
     max_days: float,
-    tau_ratio: float = 0.2,
+    tau_ratio: float = 0.1,
     previous_p: float = 1.0,
 ) -> Decision:
     """Promote the challenger once the test says it is better, stop it once it says it

@@ -106,3 +106,8 @@ def test_purchase_odds_are_the_odds_the_events_were_drawn_by(default_shop):
     # A customer's favourite consumable is their most likely purchase once known.
     fans = np.flatnonzero(truth.world.has_cons)
     assert (own[fans].argmax(axis=1) == truth.world.fav_item[fans]).mean() > 0.9
+    # A browsing session alone (no habit): what a list can sell; smaller, same elsewhere.
+    browsing = truth.odds(users, np.ones(len(users), bool), habits=False)
+    assert (browsing[fans].sum(axis=1) < own[fans].sum(axis=1)).all()
+    others = np.flatnonzero(~truth.world.has_cons)
+    np.testing.assert_allclose(browsing[others], own[others])
