@@ -476,6 +476,28 @@ def experiment_status() -> None:
     _say_experiment(current(settings), settings)
 
 
+@experiment.command("evaluate")
+def experiment_evaluate(
+    dataset: Annotated[
+        str | None, typer.Option(help="the lake's dataset for orders (default: the champion's)")
+    ] = None,
+) -> None:
+    """One look at the running experiment now: credit purchases, compute the KPIs, and
+    promote the challenger, stop it or continue (the hourly deployment does the same)."""
+    _settings()
+    from flows.experiment import experiment as look_at
+
+    look = look_at(dataset)
+    typer.echo(f"{look.action}: {look.reason}")
+    if look.kpis is not None and len(look.kpis):
+        shown = look.kpis[look.kpis["kpi"].isin(["conversion", "revenue_per_1000"])]
+        for row in shown.itertuples():
+            typer.echo(
+                f"  {row.variant:<10} {row.endpoint:<13} {row.kpi:<17} {row.value:.4g} "
+                f"[{row.low:.4g}, {row.high:.4g}] ({row.units} customers)"
+            )
+
+
 @experiment.command("stop")
 def experiment_stop() -> None:
     """End the running experiment: the champion answers everyone again."""

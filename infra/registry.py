@@ -101,6 +101,7 @@ def connect(settings: Settings) -> MlflowClient:
 # Registered-model tags of a running experiment (the challenger alias names its version).
 SHARE_TAG = "cartlift.experiment.share"
 STARTED_TAG = "cartlift.experiment.started"
+P_TAG = "cartlift.experiment.p"  # the always-valid p-value of the last look
 PER_MILLE = 1000
 
 
@@ -113,6 +114,7 @@ class Aliases:
     challenger: int | None = None
     share_per_mille: int = 0
     started_at: str = ""
+    last_p: float = 1.0  # the last look's always-valid p-value (it only goes down)
 
     @property
     def share(self) -> float:
@@ -140,7 +142,11 @@ def aliases(
         share = 0
     if second is None or second == first or not 0 < share < PER_MILLE:
         return Aliases(first)
-    return Aliases(first, second, share, model.tags.get(STARTED_TAG, ""))
+    try:
+        last_p = float(model.tags.get(P_TAG, "1"))
+    except ValueError:
+        last_p = 1.0
+    return Aliases(first, second, share, model.tags.get(STARTED_TAG, ""), last_p)
 
 
 def start_experiment(settings: Settings, version: str, share: float) -> Aliases:
@@ -178,9 +184,38 @@ def stop_experiment(settings: Settings) -> Aliases:
     name = settings.registered_model
     if settings.challenger_alias in client.get_registered_model(name).aliases:
         client.delete_registered_model_alias(name, settings.challenger_alias)
-    for tag in (SHARE_TAG, STARTED_TAG):
+    for tag in (SHARE_TAG, STARTED_TAG, P_TAG):
         with suppress(MlflowException):  # never set
             client.delete_registered_model_tag(name, tag)
+    return before
+
+
+def record_look(settings: Settings, p_value: float) -> None:
+    """Keep the last look's p-value with the experiment: the next look starts from it."""
+    connect(settings).set_registered_model_tag(settings.registered_model, P_TAG, f"{p_value:.6g}")
+
+
+def promote_challenger(settings: Settings, reason: str) -> Aliases:
+    """The experiment's verdict for the challenger: it becomes the champion (the old
+    champion stays registered, named on the new one for a rollback with `cartlift
+    promote`) and the experiment ends. Returns the experiment as it stood."""
+    before = experiment(settings)
+    if before.challenger is None:
+        raise ValueError("no experiment running: no challenger to promote")
+    client = connect(settings)
+    version = str(before.challenger)
+    tag_version(
+        client,
+        settings,
+        version,
+        {
+            "promoted_by": "experiment",
+            "experiment": reason,
+            "previous_champion": str(before.champion),
+        },
+    )
+    set_champion(client, settings, version)
+    stop_experiment(settings)
     return before
 
 
@@ -337,14 +372,20 @@ def metric_name(name: str) -> str:
 
 
 def log_report(
-    settings: Settings, run_name: str, record: RunRecord, directory: Path, artifact_path: str
+    settings: Settings,
+    run_name: str,
+    record: RunRecord,
+    directory: Path | None = None,
+    artifact_path: str | None = None,
 ) -> str:
-    """A run holding ``record`` and a report's files (``directory``); returns the run id."""
+    """A run holding ``record`` and a report's files (``directory``, if any); returns the
+    run id."""
     connect(settings)
     metrics = {metric_name(k): v for k, v in record.metrics.items()}
     with mlflow.start_run(run_name=run_name) as run:
         log_run_data(replace(record, metrics=metrics))
-        mlflow.log_artifacts(str(directory), artifact_path=artifact_path)
+        if directory is not None:
+            mlflow.log_artifacts(str(directory), artifact_path=artifact_path)
     return str(run.info.run_id)
 
 

@@ -41,7 +41,14 @@ from infra.settings import Settings
 from models.data.contract import pseudonym
 from models.data.predictions import Feedback, FeedbackEvent, ListEndpoint, Served
 from models.evaluation.tasks import variant
-from models.experiments.assignment import CHALLENGER, CHAMPION, Experiment, Variant, assign
+from models.experiments.assignment import (
+    CHALLENGER,
+    CHAMPION,
+    Experiment,
+    Variant,
+    assign,
+    experiment_name,
+)
 from models.ranking.catalogue import apply_items
 from models.ranking.engine import Answer, Engine
 from serving import store
@@ -236,7 +243,9 @@ class Cartlift:
 
     def _salt(self, challenger: str) -> str:
         """Names the experiment (the challenger's version): each one splits afresh."""
-        return f"{self.settings.registered_model}@{self.settings.challenger_alias}:{challenger}"
+        return experiment_name(
+            self.settings.registered_model, self.settings.challenger_alias, challenger
+        )
 
     def _is_new(self, version: str) -> bool:
         return self.current is None or self.current.version != version

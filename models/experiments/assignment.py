@@ -43,3 +43,9 @@ def assign(experiment: Experiment | None, unit: str | None) -> Variant:
     if experiment is None or unit is None:
         return CHAMPION
     return CHALLENGER if bucket(experiment.salt, unit) < experiment.share else CHAMPION
+
+
+def experiment_name(model: str, alias: str, challenger: str) -> str:
+    """An experiment's name, which is also its salt: the registered model, the challenger
+    alias and the challenger's version (the service and the flow that judges it agree)."""
+    return f"{model}@{alias}:{challenger}"

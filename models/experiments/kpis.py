@@ -77,11 +77,18 @@ def answer_table(
         revenue=lambda p: p["quantity"] * p["unit_price"],
     )
     sold = sold.assign(margin=sold["revenue"] * sold["item_id"].map(margins).fillna(0.0))
-    per = sold.groupby("request_id")[["revenue", "margin"]].sum()
+    per = sold.assign(purchases=1).groupby("request_id")[["revenue", "margin", "purchases"]].sum()
     out = out.join(per, on="request_id")
-    out[["revenue", "margin"]] = out[["revenue", "margin"]].fillna(0.0)
-    out["purchase"] = out["revenue"] > 0
+    out[["revenue", "margin", "purchases"]] = out[["revenue", "margin", "purchases"]].fillna(0.0)
+    out["purchase"] = out["purchases"] > 0
     return out.dropna(subset=["unit"]).reset_index(drop=True)
+
+
+def unit_outcomes(table: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Per unit (customer or session) of an :func:`answer_table`: its variant (the first
+    it got) and its outcome over the experiment, credited ``purchases`` or ``revenue``."""
+    first = table.sort_values("timestamp").groupby("unit", sort=True)
+    return pd.DataFrame({"variant": first["variant"].first(), "value": first[metric].sum()})
 
 
 def kpis(
