@@ -7,7 +7,13 @@ an open-loop generator (requests leave on a fixed schedule; latency counts from 
 scheduled time, so queueing is not hidden). The floor is a bare uvicorn endpoint doing the
 same numpy top-k, measured in the same run.
 
+With ``--experiment SHARE`` it then registers a second version, starts an online
+experiment (that version answers SHARE of customers), waits for every worker to load it
+and measures the service again: the ratio of p99 with the experiment to p99 without, in
+the same run.
+
     uv run python benchmarks/serving.py [--items 100000] [--rates 200 400] [--seconds 15]
+                                        [--experiment 0.5]
 """
 
 from __future__ import annotations
@@ -64,6 +70,7 @@ def make_bundle(n_items: int, n_users: int, seed: int = 0):
     from models.config import FeatureConfig, RankingConfig, TrainConfig
     from models.ranking.bundle import Bundle
     from models.ranking.catalogue import Catalogue
+    from models.recommenders.blend import Mix, Signals
     from models.recommenders.hybrid import HybridModel
 
     rng = np.random.default_rng(seed)
@@ -109,11 +116,19 @@ def make_bundle(n_items: int, n_users: int, seed: int = 0):
         ),
         shape=(n_users, n_items),
     )
+    signals = Signals(
+        purchases=purchased,
+        repeat_rate=np.full(n_items, 0.2, np.float32),
+        interest=purchased.copy(),
+        trend=rng.normal(size=n_items).astype(np.float32),
+    )
     return Bundle(
         model=model,
         catalogue=Catalogue.from_items(items, item_ids),
         lift=lift,
-        purchased=purchased,
+        signals=signals,
+        mixes={True: Mix(interest=1.0, trend=0.5), False: Mix(again=10.0, interest=1.0)},
+        objective="discovery",
         popularity=rng.pareto(1.5, n_items),
         user_attributes=("region",),
         features=FeatureConfig(),
@@ -273,6 +288,42 @@ def wait_ready(url: str, proc: subprocess.Popen | mp.Process, timeout: float = 1
     raise RuntimeError(f"{url} not ready after {timeout} s")
 
 
+def with_experiment(args, settings, bundle, port: int, suites: dict, rows: list) -> None:
+    """Register a second version, start an experiment with it, wait until every worker
+    serves both, and measure the service's endpoints again at the same rates."""
+    import httpx
+    import mlflow
+
+    from infra import registry
+
+    with mlflow.start_run():
+        challenger, _ = registry.log_model(bundle, settings, ["u0000001"])
+    registry.start_experiment(settings, challenger, args.experiment)
+    print(f"\nExperiment started: version {challenger} answers {args.experiment:.0%}", flush=True)
+    deadline = time.time() + 300
+    while time.time() < deadline:  # both workers: a few answers in a row name it
+        metas = [
+            httpx.post(f"http://127.0.0.1:{port}/metadata", timeout=10).json() for _ in range(6)
+        ]
+        if all(m.get("experiment") for m in metas):
+            break
+        time.sleep(1)
+    else:
+        raise SystemExit("the service did not load the challenger in 300 s")
+    service = {n: v for n, v in suites.items() if not n.startswith("floor")}
+    for pid, url, bodies in service.values():
+        measure(url, bodies, 50, 2, pid)
+    print(
+        "\nWith the experiment running, and the ratio of its p99 to the same endpoint's "
+        "without it (same run):"
+    )
+    for rate in args.rates:
+        for name, (pid, url, bodies) in service.items():
+            m = measure(url, bodies, rate, args.seconds, pid)
+            before = next(b for r, n, b in rows if r == rate and n == name)
+            print(f"{row(rate, name, m)}   p99 {m['p99'] / before['p99']:.2f}x without", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=100_000)
@@ -284,6 +335,13 @@ def main() -> None:
     )
     parser.add_argument(
         "--only", nargs="+", default=None, help="measure only these (e.g. floor /recommend)"
+    )
+    parser.add_argument(
+        "--experiment",
+        type=float,
+        default=None,
+        metavar="SHARE",
+        help="then measure again with a challenger answering this share of customers",
     )
     args = parser.parse_args()
 
@@ -374,6 +432,8 @@ def main() -> None:
                 for r, n, m in rows:
                     if r == rate and not n.startswith("floor"):
                         print(f"{rate:5.0f} req/s  {n:14s} {m['p99'] / base:5.2f}x")
+            if args.experiment is not None:
+                with_experiment(args, settings, bundle, port, suites, rows)
             print(json.dumps({"items": args.items, "dim": DIM, "workers": args.workers}))
         finally:
             import psutil

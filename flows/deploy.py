@@ -5,6 +5,8 @@
   automation); one run at a time.
 - ``monitor/hourly``: the drift and quality checks every hour. Deployed without data,
   it reports and emits the event; the trigger above starts the retraining.
+- ``experiment/hourly``: one look at the running online experiment every hour (half
+  past): promote the challenger, stop it or continue; nothing when none runs.
 
 Registering is idempotent: deployments are upserted by name, the work pool is created
 only when missing. Flows run from this project's directory on a ``process`` work pool;
@@ -24,6 +26,7 @@ from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.events import DeploymentEventTrigger
 from prefect.exceptions import ObjectNotFound
 
+from flows.experiment import experiment
 from flows.monitor import EVENT, monitor
 from flows.pipeline import pipeline
 from flows.tune import tune
@@ -36,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NIGHTLY = "0 2 * * *"
 HOURLY = "0 * * * *"
 WEEKLY = "0 3 * * 0"  # Sundays 03:00, after the nightly run
+HALF_PAST = "30 * * * *"  # experiment looks, away from the monitor's hour
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,14 @@ def deploy(
             description="Drift and quality reports; emits cartlift.drift.detected when due.",
             **common,
         ),
+        experiment.from_source(str(ROOT), "flows/experiment.py:experiment").to_deployment(
+            name="hourly",
+            cron=HALF_PAST,
+            parameters={"dataset": dataset},
+            concurrency_limit=1,
+            description="One look at the running online experiment: promote, stop or continue.",
+            **common,
+        ),
         tune.from_source(str(ROOT), "flows/tune.py:tune").to_deployment(
             name="weekly",
             cron=WEEKLY,
@@ -134,5 +146,6 @@ def deploy(
     return created, [
         Registered("pipeline/nightly", ids[0], NIGHTLY, f"on {EVENT}"),
         Registered("monitor/hourly", ids[1], HOURLY, None),
-        Registered("tune/weekly", ids[2], WEEKLY, None),
+        Registered("experiment/hourly", ids[2], HALF_PAST, None),
+        Registered("tune/weekly", ids[3], WEEKLY, None),
     ]

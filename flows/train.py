@@ -258,7 +258,12 @@ def _weigh_cross_sell(bundle: Bundle, validation: FeatureSet, config: RunConfig)
     on the validation window's baskets (:func:`choose_cross_sell`), logged."""
     grid, k = config.tune.cross_sell_neighbours, config.evaluate.k
     weight, rates = choose_cross_sell(
-        bundle, validation, grid, k, config.tune.min_cross_sell_baskets
+        bundle,
+        validation,
+        grid,
+        k,
+        config.tune.min_cross_sell_baskets,
+        config.tune.max_cross_sell_baskets,
     )
     logger = get_run_logger()
     if not rates:

@@ -260,6 +260,12 @@ class TuneConfig(_Strict):
         description="fewer baskets of two or more items in the validation window: "
         "ranking.cross_sell_neighbours stays as configured",
     )
+    max_cross_sell_baskets: int = Field(
+        1000,
+        ge=1,
+        description="validation baskets the cross-sell weight is chosen on, at most (a seeded "
+        "sample): each costs one engine call per weight tried",
+    )
     neighbour_l2: tuple[float, ...] = Field(
         (10.0, 50.0, 200.0, 1000.0, 5000.0),
         description="EASE's regularisation for the blend's item weights, chosen on validation",

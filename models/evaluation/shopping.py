@@ -35,6 +35,16 @@ class CrossSellCases:
     hidden: np.ndarray  # (n,) item index to find
     price: np.ndarray  # (n,) the hidden item's price
 
+    def sample(self, at_most: int, seed: int = 0) -> CrossSellCases:
+        """At most ``at_most`` of these cases, drawn without replacement (seeded), in
+        their order."""
+        if len(self.hidden) <= at_most:
+            return self
+        keep = np.sort(np.random.default_rng(seed).choice(len(self.hidden), at_most, replace=False))
+        return CrossSellCases(
+            self.users[keep], self.carts[keep], self.hidden[keep], self.price[keep]
+        )
+
 
 @dataclass
 class UpsellCases:

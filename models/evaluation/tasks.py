@@ -214,10 +214,15 @@ def engine_upsell(engine: Engine, fs: FeatureSet, k: int) -> CartScorer:
     return _engine(lambda anchor, user: engine.upsell(anchor[0], user, k, None, EVERYTHING), fs)
 
 
-def cross_sell_table(fs: FeatureSet, scorers: dict[str, CartScorer], k: int = 10) -> pd.DataFrame:
-    """Hit rate, MRR and revenue-weighted hit rate at ``k`` on the holdout's baskets."""
+def cross_sell_table(
+    fs: FeatureSet, scorers: dict[str, CartScorer], k: int = 10, at_most: int | None = None
+) -> pd.DataFrame:
+    """Hit rate, MRR and revenue-weighted hit rate at ``k`` on the holdout's baskets (at
+    most ``at_most`` of them, a seeded sample, when given)."""
     prices, _ = _catalogue(fs)
     cases = cross_sell_cases(fs.split.test, fs.user_map, fs.item_map, prices)
+    if at_most is not None:
+        cases = cases.sample(at_most)
     rows = [
         {"model": name, **judge_cross_sell(score(cases.users, cases.carts), cases, k)}
         for name, score in scorers.items()

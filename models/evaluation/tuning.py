@@ -275,14 +275,20 @@ def coordinate_search(
 
 
 def choose_cross_sell(
-    bundle: Bundle, validation: FeatureSet, grid: Sequence[float], k: int, min_cases: int
+    bundle: Bundle,
+    validation: FeatureSet,
+    grid: Sequence[float],
+    k: int,
+    min_cases: int,
+    at_most: int | None = None,
 ) -> tuple[float, list[float]]:
     """The weight of the cart's items through the blend's item-to-item weights in
     cross-sell (``ranking.cross_sell_neighbours``) whose hit rate@``k`` is best on the
     validation window's baskets (one hidden item per basket, as the quality report
     judges the holdout's), asked of the engine ``bundle`` (trained on that window's
     training part) answers with; and each point's hit rate in grid order (ties: the
-    first). Fewer than ``min_cases`` baskets say too little: the configured weight."""
+    first). Fewer than ``min_cases`` baskets say too little: the configured weight; more
+    than ``at_most``: a seeded sample of them (each case is one engine call per point)."""
     configured = bundle.ranking.cross_sell_neighbours
     rates = []
     for weight in grid:

@@ -108,7 +108,7 @@ def test_deploy_run_register_and_trigger_on_drift(stack):
     sh([str(BIN / "cartlift"), "generate", "--out", str(shop), *SHOP], env)
     out = sh([str(BIN / "cartlift"), "deploy", "--data", str(shop)], env)
     assert "pipeline/nightly" in out and "on cartlift.drift.detected" in out
-    assert "tune/weekly" in out and "monitor/hourly" in out
+    assert "tune/weekly" in out and "monitor/hourly" in out and "experiment/hourly" in out
     again = sh([str(BIN / "cartlift"), "deploy", "--data", str(shop)], env)
     assert "exists" in again  # idempotent: same pool, same deployments, one automation
     automations = httpx.post(f"{api}/automations/filter", json={}, timeout=30).json()

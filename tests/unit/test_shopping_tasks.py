@@ -51,6 +51,17 @@ def test_each_basket_of_two_or_more_hides_one_item():
     assert np.array_equal(cases.hidden, cross_sell_cases(HOLDOUT, USERS, ITEMS, PRICES, 1).hidden)
 
 
+def test_a_sample_of_cases_keeps_whole_cases_and_is_seeded():
+    cases = cross_sell_cases(HOLDOUT, USERS, ITEMS, PRICES, seed=1)
+    one = cases.sample(1, seed=3)
+    assert len(one.hidden) == 1 and one.carts.shape == (1, 6)
+    row = int(np.flatnonzero(cases.hidden == one.hidden[0])[0])
+    assert one.users[0] == cases.users[row] and one.price[0] == cases.price[row]
+    assert (one.carts.toarray()[0] == cases.carts.toarray()[row]).all()
+    assert one.hidden.tolist() == cases.sample(1, seed=3).hidden.tolist()
+    assert cases.sample(5) is cases  # fewer cases than asked: all of them
+
+
 def test_a_window_of_one_item_baskets_has_no_case():
     single = HOLDOUT[HOLDOUT["order_id"] == "B"]
     cases = cross_sell_cases(single, USERS, ITEMS, PRICES)
