@@ -43,12 +43,12 @@ class Look:
 
 @task(name="read the experiment's evidence")
 def evidence(
-    settings: Settings, name: str, started: pd.Timestamp, dataset: str
+    name: str, started: pd.Timestamp, dataset: str
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, float]]:
     """The experiment's answers and the feedback since it started (prediction log), the
     shop's purchase lines since then and the items' margins (lake; none when the lake
     cannot be read: attribution then rests on feedback alone)."""
-    logger = get_run_logger()
+    logger, settings = get_run_logger(), Settings()
     frame = read_log(settings.predictions_dir, since=started).frame
     served = frame[(frame["endpoint"] != "feedback") & (frame["experiment"] == name)]
     feedback = frame[frame["endpoint"] == "feedback"]
@@ -77,10 +77,10 @@ def evidence(
 
 
 @task(name="record the look")
-def record(settings: Settings, name: str, look: Readout, action_taken: str) -> str:
+def record(name: str, look: Readout, action_taken: str) -> str:
     """An MLflow run with the KPIs as metrics and the decision as tags, and a Prefect
-    artifact the team reads."""
-    table = look.kpis
+    artifact the team reads. (Settings are read here, not passed: they hold secrets.)"""
+    settings, table = Settings(), look.kpis
     metrics = {
         f"{row.variant}.{row.endpoint}.{row.kpi}": float(row.value)
         for row in table.itertuples()
@@ -132,7 +132,7 @@ def experiment(dataset: str | None = None, now: datetime | None = None) -> Look:
     now_ts = pd.Timestamp(now or datetime.now(UTC))
     days = max((now_ts - started).total_seconds() / 86_400, 0.0)
     data = dataset or registry.describe_version(settings, champion).get("dataset", "")
-    served, feedback, orders, margins = evidence(settings, name, started, data)
+    served, feedback, orders, margins = evidence(name, started, data)
     look = read_out(served, feedback, orders, rules, days, found.last_p, margins)
     decision = look.decision
     logger.info(
@@ -150,5 +150,5 @@ def experiment(dataset: str | None = None, now: datetime | None = None) -> Look:
         logger.info("Experiment stopped: version %s keeps answering everyone", champion)
     else:
         registry.record_look(settings, decision.test.p_value)
-    run_id = record(settings, name, look, decision.action)
+    run_id = record(name, look, decision.action)
     return Look(decision.action, decision.reason, champion, challenger, look.kpis, run_id)
