@@ -9,7 +9,7 @@ import yaml
 from flows.pipeline import pipeline
 from infra.lake import read_raw
 from infra.settings import Settings
-from models.config import RunConfig, TrainConfig
+from models.config import RunConfig, TrainConfig, TuneConfig
 from models.data.adapters import from_mapping, from_online_retail
 from models.data.ingest import validate_tables
 from models.evaluation.protocol import Protocol
@@ -83,7 +83,13 @@ def test_generic_csv_mapping_on_the_same_file(raw, tmp_path):
 @pytest.mark.usefixtures("prefect_engine")
 def test_pipeline_beats_popularity_on_the_temporal_holdout(home):
     # Half the default epochs: this is the pipeline on real data; docs/quality.md the figures.
-    config = RunConfig(dataset="online-retail", train=TrainConfig(epochs=10))
+    # One cross-sell weight: choosing it (five engine passes over the validation window's
+    # baskets, 20 s here) is tested in tests/unit/test_engine.py.
+    config = RunConfig(
+        dataset="online-retail",
+        train=TrainConfig(epochs=10),
+        tune=TuneConfig(cross_sell_neighbours=(1.5,)),
+    )
     result = pipeline(str(FILE), "online-retail", None, config)
     assert result.metrics["users"] > 500
     assert result.metrics["ndcg_at_10"] > result.popularity["ndcg_at_10"]
