@@ -27,7 +27,7 @@ demo-drift: setup
 	$(UV) run cartlift demo-drift
 
 test: setup
-	$(UV) run pytest
+	$(UV) run pytest -n 2 --dist loadfile
 
 test-fast: setup
 	$(UV) run pytest tests/unit

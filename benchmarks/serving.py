@@ -7,13 +7,14 @@ an open-loop generator (requests leave on a fixed schedule; latency counts from 
 scheduled time, so queueing is not hidden). The floor is a bare uvicorn endpoint doing the
 same numpy top-k, measured in the same run.
 
-With ``--experiment SHARE`` it then registers a second version, starts an online
-experiment (that version answers SHARE of customers), waits for every worker to load it
-and measures the service again: the ratio of p99 with the experiment to p99 without, in
-the same run.
+With ``--experiment SHARE`` it then registers a second version and measures the service
+in alternating windows without and with an online experiment (that version answering
+SHARE of customers; every worker loads it before a window starts), ``--repeats`` of
+each: the ratio of the median p99 with the experiment to the median p99 without, in the
+same run.
 
     uv run python benchmarks/serving.py [--items 100000] [--rates 200 400] [--seconds 15]
-                                        [--experiment 0.5]
+                                        [--experiment 0.5 [--repeats 3]]
 """
 
 from __future__ import annotations
@@ -288,40 +289,65 @@ def wait_ready(url: str, proc: subprocess.Popen | mp.Process, timeout: float = 1
     raise RuntimeError(f"{url} not ready after {timeout} s")
 
 
-def with_experiment(args, settings, bundle, port: int, suites: dict, rows: list) -> None:
-    """Register a second version, start an experiment with it, wait until every worker
-    serves both, and measure the service's endpoints again at the same rates."""
+def serving_experiment(port: int, running: bool) -> None:
+    """Wait until every worker serves an experiment (``running``) or none."""
     import httpx
+
+    deadline = time.time() + 300
+    while time.time() < deadline:  # both workers: a few answers in a row agree
+        metas = [
+            httpx.post(f"http://127.0.0.1:{port}/metadata", timeout=10).json() for _ in range(6)
+        ]
+        if all(bool(m.get("experiment")) == running for m in metas):
+            return
+        time.sleep(1)
+    raise SystemExit(f"the service did not {'load' if running else 'drop'} the challenger in 300 s")
+
+
+def with_experiment(args, settings, bundle, port: int, suites: dict) -> None:
+    """Register a second version; then ``--repeats`` times, measure the service's endpoints
+    without an experiment and with one (started, and stopped after), alternating windows
+    so the machine's drift between windows falls on both sides alike. Prints every
+    window, and the ratio of the median p99 with to the median p99 without."""
     import mlflow
 
     from infra import registry
 
     with mlflow.start_run():
         challenger, _ = registry.log_model(bundle, settings, ["u0000001"])
-    registry.start_experiment(settings, challenger, args.experiment)
-    print(f"\nExperiment started: version {challenger} answers {args.experiment:.0%}", flush=True)
-    deadline = time.time() + 300
-    while time.time() < deadline:  # both workers: a few answers in a row name it
-        metas = [
-            httpx.post(f"http://127.0.0.1:{port}/metadata", timeout=10).json() for _ in range(6)
-        ]
-        if all(m.get("experiment") for m in metas):
-            break
-        time.sleep(1)
-    else:
-        raise SystemExit("the service did not load the challenger in 300 s")
     service = {n: v for n, v in suites.items() if not n.startswith("floor")}
-    for pid, url, bodies in service.values():
-        measure(url, bodies, 50, 2, pid)
+    p99: dict[tuple[float, str, bool], list[float]] = {}
     print(
-        "\nWith the experiment running, and the ratio of its p99 to the same endpoint's "
-        "without it (same run):"
+        f"\nAlternating windows, {args.repeats} of each: without an experiment, then with "
+        f"version {challenger} answering {args.experiment:.0%} of customers",
+        flush=True,
     )
+    for repeat in range(args.repeats):
+        for running in (False, True):
+            if running:
+                registry.start_experiment(settings, challenger, args.experiment)
+            else:
+                registry.stop_experiment(settings)
+            serving_experiment(port, running)
+            for pid, url, bodies in service.values():
+                measure(url, bodies, 50, 2, pid)  # warm the variant's code paths
+            for rate in args.rates:
+                for name, (pid, url, bodies) in service.items():
+                    m = measure(url, bodies, rate, args.seconds, pid)
+                    p99.setdefault((rate, name, running), []).append(m["p99"])
+                    label = f"{name} {'with' if running else 'without'} #{repeat + 1}"
+                    print(row(rate, label, m), flush=True)
+    registry.stop_experiment(settings)
+    print("\nMedian p99 over the windows, with the experiment / without (same run):")
     for rate in args.rates:
-        for name, (pid, url, bodies) in service.items():
-            m = measure(url, bodies, rate, args.seconds, pid)
-            before = next(b for r, n, b in rows if r == rate and n == name)
-            print(f"{row(rate, name, m)}   p99 {m['p99'] / before['p99']:.2f}x without", flush=True)
+        for name in service:
+            off = float(np.median(p99[(rate, name, False)]))
+            on = float(np.median(p99[(rate, name, True)]))
+            print(
+                f"{rate:5.0f} req/s  {name:14s} without {off:6.1f} ms  with {on:6.1f} ms  "
+                f"{on / off:5.2f}x",
+                flush=True,
+            )
 
 
 def main() -> None:
@@ -342,6 +368,9 @@ def main() -> None:
         default=None,
         metavar="SHARE",
         help="then measure again with a challenger answering this share of customers",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="with --experiment: windows of each, alternating"
     )
     args = parser.parse_args()
 
@@ -433,7 +462,7 @@ def main() -> None:
                     if r == rate and not n.startswith("floor"):
                         print(f"{rate:5.0f} req/s  {n:14s} {m['p99'] / base:5.2f}x")
             if args.experiment is not None:
-                with_experiment(args, settings, bundle, port, suites, rows)
+                with_experiment(args, settings, bundle, port, suites)
             print(json.dumps({"items": args.items, "dim": DIM, "workers": args.workers}))
         finally:
             import psutil

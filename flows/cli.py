@@ -164,9 +164,9 @@ def pipeline(
         result.popularity.get(f"cold_users.ndcg_at_{k}"),
     )
     typer.echo(f"  cold-start users: NDCG@{k} {cold[0]:.4f} vs popularity {cold[1]:.4f}")
-    verdict = "promoted to champion" if result.decision.promote else "not promoted"
     typer.echo(
-        f"\nGate: version {result.version} ({result.served}) {verdict}: {result.decision.reason}"
+        f"\nGate: version {result.version} ({result.served}) {result.outcome}: "
+        f"{result.decision.reason}"
     )
     alias = f"{settings.registered_model}@{settings.champion_alias}"
     typer.echo(f"Champion: {alias} = version {result.champion_version}")

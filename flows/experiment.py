@@ -18,8 +18,7 @@ import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from infra import registry
-from infra.reports import md_table
+from infra import experiment_report, registry
 from infra.settings import Settings
 from models.data.columns import EVENT_COLUMNS, Columns
 from models.experiments.assignment import experiment_name
@@ -39,6 +38,7 @@ class Look:
     challenger: str | None = None
     kpis: pd.DataFrame | None = None
     run_id: str | None = None
+    report: str | None = None  # the HTML page's path
 
 
 @task(name="read the experiment's evidence")
@@ -77,10 +77,13 @@ def evidence(
 
 
 @task(name="record the look")
-def record(name: str, look: Readout, action_taken: str) -> str:
-    """An MLflow run with the KPIs as metrics and the decision as tags, and a Prefect
-    artifact the team reads. (Settings are read here, not passed: they hold secrets.)"""
+def record(name: str, look: Readout, action_taken: str, now: pd.Timestamp) -> tuple[str, str]:
+    """The look's HTML report (KPI table, lift and p-value over time) under the reports
+    directory, an MLflow run with it, the KPIs as metrics and the decision as tags, and a
+    Prefect artifact the team reads. (Settings are read here, not passed: they hold
+    secrets.)"""
     settings, table = Settings(), look.kpis
+    rules = settings.experiments
     metrics = {
         f"{row.variant}.{row.endpoint}.{row.kpi}": float(row.value)
         for row in table.itertuples()
@@ -103,17 +106,17 @@ def record(name: str, look: Readout, action_taken: str) -> str:
         },
         artifacts={},
     )
-    run_id = registry.log_report(settings, f"experiment {name}", record)
-    shown = table.assign(
-        value=table["value"].round(4), low=table["low"].round(4), high=table["high"].round(4)
-    )
+    out = settings.reports_dir / "experiments" / f"{name}-{now:%Y%m%dT%H%M%S}"
+    page = experiment_report.write(name, action_taken, look, rules, out)
+    run_id = registry.log_report(settings, f"experiment {name}", record, out, "report")
     create_markdown_artifact(
-        markdown=f"## Experiment {name}: {action_taken}\n\n{look.decision.reason}\n\n"
-        + md_table(shown),
+        markdown=experiment_report.markdown(name, action_taken, look, rules)
+        + f"\n\nReport: `{page}` (and in MLflow run `{run_id}`, artifacts `report/`)",
         key="experiment-look",
         description=f"experiment {name}",
     )
-    return run_id
+    get_run_logger().info("Report: %s", page)
+    return run_id, str(page)
 
 
 @flow(name="experiment")
@@ -150,5 +153,5 @@ def experiment(dataset: str | None = None, now: datetime | None = None) -> Look:
         logger.info("Experiment stopped: version %s keeps answering everyone", champion)
     else:
         registry.record_look(settings, decision.test.p_value)
-    run_id = record(name, look, decision.action)
-    return Look(decision.action, decision.reason, champion, challenger, look.kpis, run_id)
+    run_id, page = record(name, look, decision.action, now_ts)
+    return Look(decision.action, decision.reason, champion, challenger, look.kpis, run_id, page)

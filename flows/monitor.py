@@ -111,9 +111,5 @@ def monitor(
     if data is not None:
         registration = pipeline(data, fmt, mapping, run)
         result.retrained_version = registration.version
-        logger.info(
-            "Retrained: version %s, %s",
-            registration.version,
-            "now the champion" if registration.decision.promote else "not promoted by the gate",
-        )
+        logger.info("Retrained: version %s, %s", registration.version, registration.outcome)
     return result

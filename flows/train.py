@@ -86,6 +86,14 @@ class Registration:
     objective: Objective  # the variant every figure above was scored on
     baselines: dict[str, dict[str, float]]  # the simple baselines' figures (the gate's bar)
     served: str  # what the version answers with: "cartlift", or "baseline: <name>"
+    challenger_version: str | None = None  # set when the gate's pick went to an experiment
+
+    @property
+    def outcome(self) -> str:
+        """What became of the version, in words."""
+        if self.challenger_version:
+            return "the challenger: the online experiment decides"
+        return "promoted to champion" if self.decision.promote else "not promoted"
 
 
 def metric_key(name: str) -> str:
@@ -495,11 +503,25 @@ def _log_and_register(
 
 
 @task(name="move the champion alias", **IO_RETRIES)
-def crown(version: str) -> None:
-    settings = Settings()
+def crown(version: str, champion_serves: bool) -> bool:
+    """The gate's pick becomes the champion; or, with experiments on
+    (``Settings.experiments.challenge``) and a champion serving, its challenger, and the
+    online experiment decides. True when it went to an experiment."""
+    settings, logger = Settings(), get_run_logger()
+    rules = settings.experiments
     with registry.unavailable_as_io(settings, "moving the champion alias"):
+        if champion_serves and rules.challenge:
+            registry.start_experiment(settings, version, rules.share)
+            logger.info(
+                "Version %s is the challenger for %.1f%% of customers: the online experiment "
+                "decides (cartlift experiment status)",
+                version,
+                100 * rules.share,
+            )
+            return True
         registry.set_champion(registry.connect(settings), settings, version)
-    get_run_logger().info("Version %s is the new champion", version)
+    logger.info("Version %s is the new champion", version)
+    return False
 
 
 @flow(name="evaluate_and_register")
@@ -533,17 +555,18 @@ def evaluate_and_register(
     decision = apply_gate(scores, list(baselines), current, config)
     fallback = baselines[decision.baseline] if decision.baseline else None
     version, run_id = register(trained, features, snapshot, scores, decision, config, fallback)
-    if decision.promote:
-        crown(version)
+    challenged = crown(version, current is not None) if decision.promote else False
+    crowned = decision.promote and not challenged
     return Registration(
         version=version,
         run_id=run_id,
         decision=decision,
-        champion_version=version if decision.promote else (current.version if current else None),
+        champion_version=version if crowned else (current.version if current else None),
         metrics=scores["candidate"],
         popularity=scores["popularity"],
         champion_metrics=scores.get("champion"),
         objective=trained.objective,
         baselines={name: scores[name] for name in baselines},
         served="cartlift" if fallback is None else f"baseline: {fallback.name}",
+        challenger_version=version if challenged else None,
     )

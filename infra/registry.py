@@ -169,6 +169,8 @@ def start_experiment(settings: Settings, version: str, share: float) -> Aliases:
     if str(champion) == str(mv.version):
         raise ValueError(f"version {mv.version} is the champion: a challenger must differ")
     started = datetime.now(UTC).isoformat(timespec="seconds")
+    with suppress(MlflowException):  # a challenger replaced: its test starts afresh
+        client.delete_registered_model_tag(name, P_TAG)
     client.set_registered_model_tag(name, SHARE_TAG, f"{round(share * PER_MILLE) / PER_MILLE:g}")
     client.set_registered_model_tag(name, STARTED_TAG, started)
     client.set_registered_model_alias(name, settings.challenger_alias, str(mv.version))

@@ -289,9 +289,18 @@ def html_page(report: Report, images: list[Path]) -> str:
         if table is not None:
             body.append(table.to_html(float_format=lambda v: f"{v:.4f}", na_rep=""))
     body.append("<h2>Plots</h2>")
-    for p in images:
-        data = base64.b64encode(p.read_bytes()).decode()
-        body.append(f'<p><img alt="{p.stem}" src="data:image/png;base64,{data}"></p>')
+    body += [inline_image(p) for p in images]
+    return html_document(report.title, body)
+
+
+def inline_image(path: Path) -> str:
+    """A PNG as an <img> carrying its own bytes: the page needs no other file."""
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<p><img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}"></p>'
+
+
+def html_document(title: str, body: list[str]) -> str:
+    """The page every cartlift HTML report shares: title, one stylesheet, ``body``."""
     style = (
         "body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
         "table{border-collapse:collapse;margin:1em 0}"
@@ -299,7 +308,7 @@ def html_page(report: Report, images: list[Path]) -> str:
     )
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>"
-        f"{html.escape(report.title)}</title><style>{style}</style></head><body>"
+        f"{html.escape(title)}</title><style>{style}</style></head><body>"
         + "\n".join(body)
         + "</body></html>\n"
     )

@@ -330,6 +330,16 @@ class MonitorConfig(_Strict):
 class ExperimentConfig(_Strict):
     """How an online experiment credits purchases and decides (docs/experiments.md)."""
 
+    challenge: bool = Field(
+        False,
+        description="a pipeline's candidate that passes the offline gate becomes the "
+        "challenger of the serving champion, and the experiment decides, instead of it "
+        "becoming the champion at once",
+    )
+    share: float = Field(
+        0.5, ge=0.001, le=0.999, description="the challenger's share of customers then"
+    )
+
     alpha: float = Field(0.05, gt=0, lt=1, description="the always-valid test's level")
     min_units: int = Field(
         200, ge=2, description="customers (or sessions) per variant before any decision"

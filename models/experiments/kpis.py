@@ -91,15 +91,9 @@ def unit_outcomes(table: pd.DataFrame, metric: str) -> pd.DataFrame:
     return pd.DataFrame({"variant": first["variant"].first(), "value": first[metric].sum()})
 
 
-def kpis(
-    served: pd.DataFrame,
-    feedback: pd.DataFrame,
-    attribution: Attribution,
-    orders: pd.DataFrame,
-    margins: Mapping[str, float] | None = None,
-) -> pd.DataFrame:
-    """Every KPI of the module's docstring as rows of :data:`KPI_COLUMNS`."""
-    table = answer_table(served, feedback, attribution, margins or {})
+def kpis(table: pd.DataFrame, attribution: Attribution, orders: pd.DataFrame) -> pd.DataFrame:
+    """Every KPI of the module's docstring as rows of :data:`KPI_COLUMNS`, from the
+    experiment's :func:`answer_table`, its attribution and the orders since it started."""
     rows = []
     for (arm, endpoint), part in table.groupby(["variant", "endpoint"], sort=True):
         units = part.groupby("unit")

@@ -4,6 +4,8 @@ challenger that sells more and ends the experiment."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +14,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from flows.experiment import experiment
+from flows.train import crown
 from infra import registry
 from infra.settings import Settings
 from models.data.predictions import Feedback, Served, to_line
@@ -105,5 +108,36 @@ def test_the_flow_continues_then_promotes_the_challenger_that_sells_more(registe
     assert tags["promoted_by"] == "experiment" and tags["previous_champion"] == "1"
     run = MlflowClient(settings.tracking_uri).get_run(look.run_id)
     assert run.data.tags["action"] == "promote" and run.data.metrics["p_value"] <= 0.05
+    page = Path(look.report).read_text()  # the team's report: decision, KPIs, plot
+    assert "promote: the challenger sells more" in page and "conversion" in page
+    assert page.count("data:image/png;base64,") == 1
+    logged = MlflowClient(settings.tracking_uri).list_artifacts(look.run_id, "report")
+    assert {Path(a.path).name for a in logged} >= {"experiment.html", "experiment_trajectory.png"}
     said = CliRunner().invoke(app, ["experiment", "evaluate"])
     assert said.exit_code == 0 and "none: no experiment running" in said.output, said.output
+
+
+def test_with_experiments_on_the_gate_s_pick_becomes_the_challenger(registered, monkeypatch):
+    """The pipeline's last step (the `crown` task, on the real engine): with
+    ``experiments.challenge`` on and a champion serving, a candidate that passed the gate
+    starts an experiment instead of taking over."""
+    settings = registered
+    client = registry.connect(settings)
+    mv = client.create_model_version(settings.registered_model, source="none")
+    champion = registry.experiment(settings).champion
+    assert crown(mv.version, champion_serves=True) is False  # experiments off: it takes over
+    assert registry.experiment(settings).champion == int(mv.version)
+    registry.promote(settings, str(champion))
+
+    monkeypatch.setenv("CARTLIFT_EXPERIMENTS__CHALLENGE", "true")
+    monkeypatch.setenv("CARTLIFT_EXPERIMENTS__SHARE", "0.3")
+    assert crown(mv.version, champion_serves=True) is True
+    running = registry.experiment(settings)
+    assert (running.champion, running.challenger, running.share) == (champion, int(mv.version), 0.3)
+    registry.record_look(settings, 0.2)
+    assert crown(mv.version, champion_serves=True)  # a new candidate: its test starts afresh
+    assert registry.experiment(settings).last_p == 1.0
+    registry.stop_experiment(settings)
+    # No champion to challenge (the pipeline's first run): the pick takes over.
+    assert crown(mv.version, champion_serves=False) is False
+    assert registry.experiment(settings) == registry.Aliases(int(mv.version))

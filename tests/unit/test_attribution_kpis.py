@@ -4,8 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models.config import ExperimentConfig
 from models.experiments.attribution import attribute
-from models.experiments.kpis import Z95, kpis
+from models.experiments.kpis import Z95, answer_table, kpis
+from models.experiments.readout import read_out
 
 DAY = pd.Timestamp("2026-11-02", tz="UTC")
 
@@ -131,7 +133,8 @@ def test_feedback_without_an_order_still_counts_and_an_empty_log_credits_nothing
 
 
 def test_kpis_per_variant_and_endpoint_match_the_hand_computed_values():
-    table = kpis(SERVED, FEEDBACK, attribute(SERVED, FEEDBACK, ORDERS), ORDERS, {"A": 0.25})
+    credited = attribute(SERVED, FEEDBACK, ORDERS)
+    table = kpis(answer_table(SERVED, FEEDBACK, credited, {"A": 0.25}), credited, ORDERS)
     got = {(r.variant, r.endpoint, r.kpi): r for r in table.itertuples()}
 
     def value(arm, endpoint, kpi):
@@ -164,3 +167,31 @@ def test_kpis_per_variant_and_endpoint_match_the_hand_computed_values():
     assert value("champion", "all", "average_order_value") == pytest.approx(70 / 5)
     assert value("challenger", "all", "cross_sell_rate") == 0.0
     assert value("challenger", "all", "average_order_value") == 10.0
+
+
+def test_the_trajectory_replays_the_evidence_and_ends_at_the_decision():
+    """Forty customers an hour for ten hours, challengers buying twice as often: the
+    replayed units only grow, the p-value only falls, and the last moment is the look."""
+    rng = np.random.default_rng(3)
+    served, told_ = [], []
+    for n in range(400):
+        arm = "challenger" if n % 2 else "champion"
+        hours = n / 40
+        served.append(answer(f"q{n}", "recommend", f"c{n}", hours, ["A", "B"], arm))
+        if rng.random() < (0.6 if n % 2 else 0.3):
+            told_.append(told(f"q{n}", f"c{n}", "A", hours + 0.2))
+    served_, feedback = pd.DataFrame(served), pd.DataFrame(told_)
+    rules = ExperimentConfig(min_units=50)
+    look = read_out(served_, feedback, ORDERS.iloc[:0], rules, days_run=0.5, moments=12)
+    path, test = look.trajectory, look.decision.test
+    assert len(path) == 12 and path["at"].is_monotonic_increasing
+    assert path["n_challenger"].is_monotonic_increasing and path["n_champion"].iloc[0] >= 1
+    assert (path["p_value"].diff().dropna() <= 0).all()
+    last = path.iloc[-1]
+    assert (last["n_challenger"], last["n_champion"]) == (test.n_challenger, test.n_champion)
+    assert last["difference"] == pytest.approx(test.difference)
+    assert last["low"] == pytest.approx(test.low) and last["p_value"] == pytest.approx(test.p_value)
+    assert last["champion_mean"] == pytest.approx(
+        look.outcomes.query("variant == 'champion'")["value"].mean()
+    )
+    assert look.decision.action == "promote"
