@@ -122,6 +122,9 @@ def pipeline(
         Path | None, typer.Option(help="YAML run config (features, train, evaluate, gate)")
     ] = None,
     dataset: Annotated[str | None, typer.Option(help="name of the dataset in the lake")] = None,
+    live_events: Annotated[
+        bool, typer.Option(help="add the events the service took at /events to the files'")
+    ] = True,
 ) -> None:
     """Ingest, build features, train, evaluate and register; the gate decides the champion."""
     settings = _settings()
@@ -136,7 +139,9 @@ def pipeline(
         )
         raise typer.Exit(2)
     run = _run_config(settings, config, dataset, fmt, source)
-    result = pipeline_flow(str(source), fmt, str(mapping) if mapping else None, run)
+    result = pipeline_flow(
+        str(source), fmt, str(mapping) if mapping else None, run, live_events=live_events
+    )
     report = settings.dataset_lake(run.dataset) / "ingest.json"
     typer.echo("\nRow accounting:")
     for line in summary_lines(json.loads(report.read_text())):

@@ -16,9 +16,12 @@ from prefect.events import emit_event
 
 from flows.pipeline import pipeline
 from flows.tasks import run_config
+from infra import events as live_events
 from infra import registry
 from infra.settings import Settings
 from models.config import RunConfig
+from models.data.columns import EVENT_COLUMNS
+from models.data.live import already_in
 from monitoring import check as checks
 from monitoring.check import MonitorResult
 from monitoring.policy import RetrainDecision
@@ -31,12 +34,24 @@ EVENT = "cartlift.drift.detected"
 def read_lake(dataset: str) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     """The dataset's events and items, or (None, None) when the lake cannot be read (the
     monitor then reports that it gave no verdict)."""
-    lake = Settings().dataset_lake(dataset)
+    settings = Settings()
+    lake = settings.dataset_lake(dataset)
     try:
-        return pd.read_parquet(lake / "events.parquet"), pd.read_parquet(lake / "items.parquet")
+        events = pd.read_parquet(lake / "events.parquet")
+        items = pd.read_parquet(lake / "items.parquet")
     except (OSError, ValueError) as exc:  # missing, or not Parquet (pyarrow: ValueError)
         get_run_logger().warning("the lake at %s cannot be read: %s", lake, exc)
         return None, None
+    if live_events.exists(settings.events_url):  # the freshest: not yet in the lake
+        live = live_events.read(live_events.connect(settings.events_url))
+        new = live.loc[~already_in(live, events), list(EVENT_COLUMNS)]
+        if len(new):
+            get_run_logger().info(
+                "%s live events (/events) not in the lake yet join the current window",
+                f"{len(new):,}",
+            )
+            events = pd.concat([events, new.astype(events.dtypes.to_dict())], ignore_index=True)
+    return events, items
 
 
 @task(name="check drift and quality")

@@ -19,11 +19,13 @@ def pipeline(
     config: RunConfig | None = None,
     config_file: str | None = None,
     dataset: str | None = None,
+    live_events: bool = True,
 ) -> Registration:
     """The whole training loop on one dataset; the champion moves only through the gate.
-    The run config is resolved once, here (or given), and passed down."""
+    The run config is resolved once, here (or given), and passed down. The events the
+    service took at /events join the files' unless ``live_events`` is off."""
     config = run_config(config, config_file, dataset, fmt, data)
-    snapshot = ingest(data, fmt, mapping, config.dataset)
+    snapshot = ingest(data, fmt, mapping, config.dataset, live_events)
     features_step, partitions = features_flow(Settings())
     features = features_step(snapshot, config, partitions)
     model = train(features, config)

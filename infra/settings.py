@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     home: Path = Path(".cartlift")
     mlflow_tracking_uri: str | None = None
     mlflow_registry_uri: str | None = None
+    events_uri: str | None = Field(
+        None,
+        description="the live event store (/events): a SQLAlchemy URL, e.g. "
+        "postgresql+psycopg://... in production; default a SQLite file under home",
+    )
     experiment_name: str = "cartlift"
     registered_model: str = "cartlift-recommender"
     champion_alias: str = "champion"
@@ -122,6 +127,10 @@ class Settings(BaseSettings):
     @property
     def tracking_uri(self) -> str:
         return self.mlflow_tracking_uri or f"sqlite:///{self.home / 'mlflow.db'}"
+
+    @property
+    def events_url(self) -> str:
+        return self.events_uri or f"sqlite:///{self.home / 'events' / 'events.db'}"
 
     def default_shop_dir(self) -> Path:
         return self.raw_dir / DEFAULT_DATASET

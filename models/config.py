@@ -298,6 +298,9 @@ class ServingConfig(_Strict):
     max_request_bytes: int = Field(
         1_048_576, ge=1024, description="larger request bodies are refused (413) unread"
     )
+    max_events: int = Field(
+        1000, ge=1, description="events per /events request; a larger batch is refused (413)"
+    )
 
 
 class MonitorConfig(_Strict):

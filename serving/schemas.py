@@ -72,6 +72,23 @@ class FeedbackAck(BaseModel):
     accepted: bool = True
 
 
+class RejectedEvent(BaseModel):
+    position: int = Field(description="the event's place in the batch, from 0")
+    event_id: str | None
+    reason: str
+
+
+class EventsAck(BaseModel):
+    """What became of a batch of /events: stored (and synced) when this answer is sent."""
+
+    received: int
+    accepted: int = Field(description="events stored now")
+    duplicates: int = Field(
+        description="events already stored, or repeated in the batch: stored once, not again"
+    )
+    rejected: list[RejectedEvent] = Field(description="refused with their reason (quarantined)")
+
+
 class ExperimentInfo(BaseModel):
     challenger_version: str
     share: float  # of customers (or sessions) the challenger answers

@@ -27,18 +27,21 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from http import HTTPStatus
-from typing import Annotated
+from typing import Annotated, Any
 
 import bentoml
 import pandas as pd
+import sqlalchemy as sa
 from bentoml.exceptions import BentoMLException
 from pydantic import Field
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
+from infra import events as live_events
 from infra import registry
 from infra.settings import Settings
 from models.data.contract import pseudonym
+from models.data.live import check_events
 from models.data.predictions import Feedback, FeedbackEvent, ListEndpoint, Served
 from models.evaluation.tasks import variant
 from models.experiments.assignment import (
@@ -60,6 +63,7 @@ from serving.schemas import (
     MAX_LIST,
     Attributes,
     CatalogueAck,
+    EventsAck,
     ExperimentInfo,
     FeedbackAck,
     FiltersIn,
@@ -70,6 +74,7 @@ from serving.schemas import (
     Metadata,
     Price,
     Recommendations,
+    RejectedEvent,
     SessionId,
 )
 
@@ -152,6 +157,7 @@ class Cartlift:
             self.settings.serving.log_flush_seconds,
             _log_counter() if self.settings.serving.metrics else None,
         )
+        self._events: sa.Engine | None = None
         self._stop = threading.Event()
         self.reload()
         self._poller = threading.Thread(target=self._poll, name="registry-poller", daemon=True)
@@ -501,6 +507,45 @@ class Cartlift:
             )
         )
         return FeedbackAck(request_id=request_id)
+
+    @bentoml.api(route="/events")
+    @when_ready
+    def events(self, events: list[Any], ctx: bentoml.Context) -> EventsAck:
+        """What shoppers do as it happens: views, carts and purchases, in batches of up to
+        ``serving.max_events`` (more: 413). Each event is checked with ingestion's rules
+        (against the served catalogue) and needs an ``event_id``: one already stored is
+        not stored again, so a batch whose answer was lost can be sent again. Refused
+        events are listed with their reason and kept in quarantine. The answer comes
+        once the batch is on disk."""
+        self._check_key(ctx)
+        most = self.settings.serving.max_events
+        if len(events) > most:
+            raise BentoMLException(
+                f"{len(events)} events in one request: send at most {most} per request",
+                error_code=HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            )
+        catalogue = self._model().engine.bundle.catalogue
+        items = pd.DataFrame({"item_id": catalogue.item_ids, "price": catalogue.price})
+        batch = check_events(events, items, customer=self._customer if self._key else None)
+        stored = live_events.append(self._event_store(), batch.accepted, batch.rejected)
+        if len(batch.rejected):
+            log.info("/events: %d of %d events refused", len(batch.rejected), len(events))
+        return EventsAck(
+            received=len(events),
+            accepted=stored,
+            duplicates=len(events) - stored - len(batch.rejected),
+            rejected=[
+                RejectedEvent(position=int(r.position), event_id=r.event_id, reason=r.reason)
+                for r in batch.rejected.itertuples(index=False)
+            ],
+        )
+
+    def _event_store(self) -> sa.Engine:
+        """The live event store, connected on first use (a worker that never takes an
+        event never opens it)."""
+        if self._events is None:
+            self._events = live_events.connect(self.settings.events_url)
+        return self._events
 
     @bentoml.api(route="/metadata")
     @when_ready

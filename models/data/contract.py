@@ -210,14 +210,16 @@ def validate_events(
     source: str,
     items: pd.DataFrame,
     now: dt.datetime | None = None,
+    carry: tuple[str, ...] = (),
 ) -> Validated:
     """Events: known item, known type, sane timestamp, positive quantity and price.
 
     ``items`` is the accepted catalogue: events on unknown items are quarantined.
     A missing price on a view or cart event is taken from the catalogue; a purchase
-    must carry its own price and an order id.
+    must carry its own price and an order id. Columns named in ``carry`` pass through
+    to the accepted rows as text (a live event's id and session).
     """
-    require_columns(raw, EVENT_COLUMNS, source)
+    require_columns(raw, EVENT_COLUMNS + carry, source)
     latest = pd.Timestamp(now or dt.datetime.now(dt.UTC).replace(tzinfo=None)) + pd.Timedelta(
         days=1
     )
@@ -236,6 +238,8 @@ def validate_events(
     fill = ~price_given & (typed[C.event] != "purchase")
     typed[C.price] = price.where(~fill, catalogue_price)
     typed[C.order] = _text(raw[C.order])
+    for column in carry:
+        typed[column] = _text(raw[column])
     is_purchase = typed[C.event] == "purchase"
     ts = typed[C.timestamp]
     rules = {

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from models.data.adapters import RawTables
-from models.data.columns import Columns
+from models.data.columns import EVENT_COLUMNS, Columns
 from models.data.contract import (
     Validated,
     complete_users,
@@ -18,8 +18,11 @@ from models.data.contract import (
     validate_items,
     validate_users,
 )
+from models.data.live import already_in
 
 C = Columns
+LIVE_SOURCE = "live events (/events)"
+ALREADY_IN_FILES = "already in the files (same customer, item, event and time)"
 
 
 @dataclass
@@ -76,6 +79,40 @@ def validate_tables(
                     frame[C.user] = pseudonymise(frame[C.user], pseudonymise_key)
     users.accepted, added = complete_users(users.accepted, events.accepted)
     return IngestResult(items, users, events, added, pseudonymised=bool(pseudonymise_key))
+
+
+def with_live_events(
+    result: IngestResult, live: pd.DataFrame, now: dt.datetime | None = None
+) -> IngestResult:
+    """The files' tables with the live events the service stored (``infra.events``)
+    added: checked again with the same rules against the files' catalogue (an item the
+    files do not list is quarantined, as in a file), and an event the files also hold
+    (same customer, item, event type and time) kept once, from the files, the live copy
+    quarantined with its reason. Customer ids arrive as the store keeps them (already
+    pseudonymised when that is on) and are not hashed again."""
+    if live.empty:
+        return result
+    raw = live[list(EVENT_COLUMNS)].astype("string")
+    checked = validate_events(raw, LIVE_SOURCE, result.items.accepted, now=now)
+    files = result.events
+    again = already_in(checked.accepted, files.accepted)
+    copies = checked.accepted.loc[again].astype("string")
+    copies[C.reason] = ALREADY_IN_FILES
+    copies[C.source_row] = "live"
+    accepted = pd.concat([files.accepted, checked.accepted.loc[~again]], ignore_index=True)
+    accepted = accepted.sort_values([C.timestamp, C.user], kind="stable").reset_index(drop=True)
+    quarantined = pd.concat(
+        [files.quarantined, checked.quarantined, copies], ignore_index=True
+    ).astype("string")
+    events = Validated("events", f"{files.source} + {LIVE_SOURCE}", accepted, quarantined)
+    users, added = complete_users(result.users.accepted, accepted)
+    return IngestResult(
+        result.items,
+        Validated(result.users.table, result.users.source, users, result.users.quarantined),
+        events,
+        result.users_added_from_events + added,
+        result.pseudonymised,
+    )
 
 
 def summary_lines(report: dict[str, Any]) -> list[str]:

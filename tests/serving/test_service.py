@@ -19,20 +19,9 @@ from flows.pipeline import pipeline
 from infra.lake import write_shop
 from infra.registry import promote
 from infra.settings import Settings
-from models.config import FeatureConfig, GateConfig, RunConfig, TrainConfig
+from models.config import TrainConfig
 from tests.conftest import MODEL_ALONE, TINY_SHOP
-from tests.serving.server import running
-
-# The tiny shop's model is the served answer here: held against best sellers only, not
-# the strongest baseline, which on 400 customers it does not beat by the gate's margin
-# (the fallback to a baseline is tested in tests/serving/test_baseline.py).
-FAST = RunConfig(
-    features=FeatureConfig(holdout_days=14),
-    train=TrainConfig(no_components=16, epochs=10),
-    gate=GateConfig(against=("popularity",)),
-)
-API_KEY = "test-admin-key"
-KEY = {"x-api-key": API_KEY}
+from tests.serving.server import API_KEY, FAST, KEY, running
 
 
 @pytest.fixture(scope="module")
