@@ -23,7 +23,7 @@ from infra.reports import html_document, inline_image, md_table
 from models.config import ExperimentConfig
 from models.experiments.readout import Readout
 
-GUARDRAILS = ("p99_latency_ms", "empty_share")
+GUARDRAILS = ("p99_latency_ms", "error_rate", "empty_share")
 
 
 def kpi_table(kpis: pd.DataFrame) -> pd.DataFrame:

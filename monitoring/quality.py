@@ -21,6 +21,8 @@ def served_lists(log: pd.DataFrame) -> pd.DataFrame:
     if log.empty or "endpoint" not in log:
         return pd.DataFrame(columns=["request_id", "endpoint", "items"])
     lists = log[log["endpoint"].isin(LIST_ENDPOINTS)]
+    if "error" in lists:  # a failed request showed nothing
+        lists = lists[lists["error"].isna()]
     return lists[["request_id", "endpoint", "items"]].drop_duplicates("request_id")
 
 

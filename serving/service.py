@@ -351,32 +351,47 @@ class Cartlift:
         self,
         endpoint: ListEndpoint,
         to: Assigned,
-        answer: Answer,
+        answering: Callable[[], Answer],
         started: float,
         user_id: str | None,
         session_id: str | None,
         context: dict,
     ) -> Recommendations:
+        """The answer ``answering`` computes, logged with who answered. A request that
+        fails on the service's side is logged too (``error``, no items): an experiment's
+        error-rate guardrail counts it against its variant."""
         request_id = uuid.uuid4().hex
+
+        def log(answer: Answer | None, error: str | None = None) -> None:
+            shown = answer.items if answer else []
+            self.predictions.append(
+                Served(
+                    request_id=request_id,
+                    endpoint=endpoint,
+                    user_id=user_id,
+                    session_id=session_id,
+                    items=[s.item_id for s in shown],
+                    scores=[round(s.score, 6) for s in shown],
+                    model_version=to.loaded.version,
+                    variant=to.variant,
+                    experiment=to.experiment,
+                    cold_start=bool(answer and answer.cold_start),
+                    latency_ms=round((time.perf_counter() - started) * 1000, 3),
+                    error=error,
+                    **context,
+                )
+            )
+
+        try:
+            answer = answering()
+        except Exception as exc:
+            if not isinstance(exc, BentoMLException) or exc.error_code >= 500:
+                log(None, type(exc).__name__)
+            raise
+        log(answer)
         items = [
             Item(item_id=s.item_id, score=round(s.score, 6), reason=s.reason) for s in answer.items
         ]
-        self.predictions.append(
-            Served(
-                request_id=request_id,
-                endpoint=endpoint,
-                user_id=user_id,
-                session_id=session_id,
-                items=[i.item_id for i in items],
-                scores=[i.score for i in items],
-                model_version=to.loaded.version,
-                variant=to.variant,
-                experiment=to.experiment,
-                cold_start=answer.cold_start,
-                latency_ms=round((time.perf_counter() - started) * 1000, 3),
-                **context,
-            )
-        )
         return Recommendations(
             request_id=request_id,
             model_version=to.loaded.version,
@@ -403,10 +418,17 @@ class Cartlift:
         ``exclude_purchased`` defaults to the shop's objective (discovery: true)."""
         user_id, session_id = self._customer(user_id), self._customer(session_id)
         started, to = time.perf_counter(), self._assigned(user_id or session_id)
-        answer = to.loaded.engine.recommend(
-            user_id, k, filters.policy(), attributes, exclude_purchased
+        return self._respond(
+            "recommend",
+            to,
+            lambda: to.loaded.engine.recommend(
+                user_id, k, filters.policy(), attributes, exclude_purchased
+            ),
+            started,
+            user_id,
+            session_id,
+            {},
         )
-        return self._respond("recommend", to, answer, started, user_id, session_id, {})
 
     @bentoml.api(route="/cross_sell")
     @when_ready
@@ -422,8 +444,15 @@ class Cartlift:
         """Items that complete a cart: co-purchase rules plus the customer's affinity."""
         user_id, session_id = self._customer(user_id), self._customer(session_id)
         started, to = time.perf_counter(), self._assigned(user_id or session_id)
-        answer = to.loaded.engine.cross_sell(cart, user_id, k, filters.policy(), attributes)
-        return self._respond("cross_sell", to, answer, started, user_id, session_id, {"cart": cart})
+        return self._respond(
+            "cross_sell",
+            to,
+            lambda: to.loaded.engine.cross_sell(cart, user_id, k, filters.policy(), attributes),
+            started,
+            user_id,
+            session_id,
+            {"cart": cart},
+        )
 
     @bentoml.api(route="/upsell")
     @when_ready
@@ -440,11 +469,16 @@ class Cartlift:
         """Pricier alternatives to an item in its category, best first."""
         user_id, session_id = self._customer(user_id), self._customer(session_id)
         started, to = time.perf_counter(), self._assigned(user_id or session_id)
-        answer = to.loaded.engine.upsell(
-            item_id, user_id, k, max_price_ratio, filters.policy(), attributes
-        )
         return self._respond(
-            "upsell", to, answer, started, user_id, session_id, {"anchor": item_id}
+            "upsell",
+            to,
+            lambda: to.loaded.engine.upsell(
+                item_id, user_id, k, max_price_ratio, filters.policy(), attributes
+            ),
+            started,
+            user_id,
+            session_id,
+            {"anchor": item_id},
         )
 
     @bentoml.api(route="/similar_items")
@@ -459,9 +493,14 @@ class Cartlift:
         """Items closest to an item in the model's embedding space."""
         session_id = self._customer(session_id)
         started, to = time.perf_counter(), self._assigned(session_id)
-        answer = to.loaded.engine.similar(item_id, k, filters.policy())
         return self._respond(
-            "similar_items", to, answer, started, None, session_id, {"anchor": item_id}
+            "similar_items",
+            to,
+            lambda: to.loaded.engine.similar(item_id, k, filters.policy()),
+            started,
+            None,
+            session_id,
+            {"anchor": item_id},
         )
 
     @bentoml.api(route="/popular")
@@ -476,9 +515,14 @@ class Cartlift:
         """The shop's best sellers, overall or in one category."""
         session_id = self._customer(session_id)
         started, to = time.perf_counter(), self._assigned(session_id)
-        answer = to.loaded.engine.popular(k, category, filters.policy())
         return self._respond(
-            "popular", to, answer, started, None, session_id, {"category": category}
+            "popular",
+            to,
+            lambda: to.loaded.engine.popular(k, category, filters.policy()),
+            started,
+            None,
+            session_id,
+            {"category": category},
         )
 
     @bentoml.api(route="/feedback")

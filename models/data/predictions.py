@@ -52,6 +52,7 @@ class Served(_Record):
     cart: list[str] | None = None  # cross_sell
     anchor: str | None = None  # upsell, similar_items
     category: str | None = None  # popular
+    error: str | None = None  # the request failed on the service's side (the error's type)
 
 
 class Feedback(_Record):
@@ -83,6 +84,7 @@ COLUMNS = (
     "cart",
     "anchor",
     "category",
+    "error",
     "item_id",
     "event",
     "quantity",

@@ -16,7 +16,8 @@ Per variant and endpoint, over the answers of the experiment:
 Per variant, over the orders of its customers placed while the experiment ran:
 ``cross_sell_rate`` (the share of orders holding an item attributed to a cross-sell
 answer) and ``average_order_value``. Guardrails per variant and endpoint:
-``p99_latency_ms`` and ``empty_share`` (answers with no item), without intervals.
+``p99_latency_ms``, ``error_rate`` (requests that failed on the service's side, which the
+service logs too) and ``empty_share`` (answers with no item), without intervals.
 """
 
 from __future__ import annotations
@@ -68,6 +69,11 @@ def answer_table(
             "timestamp": pd.to_datetime(answers["timestamp"], utc=True).to_numpy(),
             "latency_ms": answers["latency_ms"].astype(float).to_numpy(),
             "empty": (answers["items"].map(len) == 0).to_numpy(),
+            "error": (
+                answers["error"].notna().to_numpy()
+                if "error" in answers
+                else np.zeros(len(answers), bool)
+            ),
         }
     )
     for event in ("click", "add_to_cart"):
@@ -110,7 +116,8 @@ def kpis(table: pd.DataFrame, attribution: Attribution, orders: pd.DataFrame) ->
             rows.append(base | {"kpi": kpi, "value": value, "low": low, "high": high})
         for kpi, value in (
             ("p99_latency_ms", float(np.percentile(part["latency_ms"], 99))),
-            ("empty_share", float(part["empty"].mean())),
+            ("error_rate", float(part["error"].mean())),
+            ("empty_share", float((part["empty"] & ~part["error"]).mean())),
         ):
             rows.append(base | {"kpi": kpi, "value": value, "low": np.nan, "high": np.nan})
     rows += _order_kpis(table, attribution, orders)

@@ -133,8 +133,10 @@ def test_feedback_without_an_order_still_counts_and_an_empty_log_credits_nothing
 
 
 def test_kpis_per_variant_and_endpoint_match_the_hand_computed_values():
-    credited = attribute(SERVED, FEEDBACK, ORDERS)
-    table = kpis(answer_table(SERVED, FEEDBACK, credited, {"A": 0.25}), credited, ORDERS)
+    failed = answer("r6", "recommend", "u2", 11, [], "challenger", "2") | {"error": "ValueError"}
+    served = pd.concat([SERVED, pd.DataFrame([failed])], ignore_index=True)
+    credited = attribute(served, FEEDBACK, ORDERS)
+    table = kpis(answer_table(served, FEEDBACK, credited, {"A": 0.25}), credited, ORDERS)
     got = {(r.variant, r.endpoint, r.kpi): r for r in table.itertuples()}
 
     def value(arm, endpoint, kpi):
@@ -156,9 +158,12 @@ def test_kpis_per_variant_and_endpoint_match_the_hand_computed_values():
     assert value("champion", "cross_sell", "add_to_cart_rate") == 1.0
     assert value("champion", "cross_sell", "revenue_per_1000") == 20_000
     assert np.isnan(got[("champion", "cross_sell", "revenue_per_1000")].low)  # one customer
-    # challenger, /recommend: r3 (u2: clicked; o4, 10)
-    assert value("challenger", "recommend", "click_through") == 1.0
-    assert value("challenger", "recommend", "revenue_per_1000") == 10_000
+    assert value("champion", "recommend", "error_rate") == 0.0
+    # challenger, /recommend: r3 (u2: clicked; o4, 10) and r6 (u2: failed, not empty)
+    assert value("challenger", "recommend", "click_through") == 0.5
+    assert value("challenger", "recommend", "revenue_per_1000") == 10_000 / 2
+    assert value("challenger", "recommend", "error_rate") == 0.5
+    assert value("challenger", "recommend", "empty_share") == 0.0
     # an anonymous visitor is a unit too (by session), with nothing credited
     assert value("champion", "popular", "conversion") == 0.0
     # orders after each customer's first answer: champion u1 o1 20, o2 20 (crossed), o3 10,

@@ -1,0 +1,184 @@
+"""What a visitor does next: the offline protocol for in-session answers.
+
+Holdout visitors are treated as anonymous: for each holdout session (two steps or more)
+and each prefix of its first n steps (n = 1 .. ``max_prefix``), the item at step n + 1 is
+the one to find. Hit rate@k (the next item in the top k) and MRR@k (1 / its rank) per
+case are averaged per session first (a long session counts once), and two recommenders
+are compared by a paired bootstrap over sessions. Weights are chosen on a validation
+window carved from the end of the training window, never on the holdout.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from models.data.ids import IdMap
+from models.features.sessions import GAP, Sessions, sessionize
+from models.recommenders import sessions as rec
+from models.recommenders.sessions import Scorer, Weights
+
+
+@dataclass(frozen=True)
+class Cases:
+    """Next-item questions: the prefix of session ``session`` of ``length`` steps, whose
+    next step is ``target``."""
+
+    session: np.ndarray
+    length: np.ndarray
+    target: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.target)
+
+
+def next_item_cases(sessions: Sessions, max_prefix: int = 5) -> Cases:
+    """Every prefix of 1 .. ``max_prefix`` steps that has a next step."""
+    lengths = sessions.lengths
+    per = np.clip(lengths - 1, 0, max_prefix)
+    session = np.repeat(np.arange(len(sessions)), per)
+    offset = np.arange(per.sum()) - np.repeat(np.cumsum(per) - per, per)
+    length = offset + 1
+    target = sessions.items[sessions.starts[session] + length]
+    return Cases(session, length, target)
+
+
+def prefixes(sessions: Sessions, cases: Cases, decay: float = 0.0) -> sp.csr_matrix:
+    """(cases, items): each case's prefix, the step j of n weighing (j / n) ** decay
+    (0: all alike; larger: the last steps count more); an item seen twice sums."""
+    steps = cases.length
+    case = np.repeat(np.arange(len(cases)), steps)
+    j = np.arange(steps.sum()) - np.repeat(np.cumsum(steps) - steps, steps)  # 0-based step
+    n = np.repeat(steps, steps)
+    item = sessions.items[np.repeat(sessions.starts[cases.session], steps) + j]
+    weight = ((j + 1) / n) ** decay
+    return sp.csr_matrix(
+        (weight.astype(np.float32), (case, item)), shape=(len(cases), sessions.n_items)
+    )
+
+
+@dataclass
+class Scores:
+    """Per case: the next item's rank (1-based; k + 1 when outside the top k)."""
+
+    rank: np.ndarray
+    session: np.ndarray
+    k: int
+
+    def per_session(self, metric: str) -> pd.Series:
+        hit = self.rank <= self.k
+        values = hit.astype(float) if metric == "hit_rate" else np.where(hit, 1.0 / self.rank, 0.0)
+        return pd.Series(values).groupby(self.session).mean()
+
+    def mean(self, metric: str) -> float:
+        return float(self.per_session(metric).mean())
+
+
+def ranks(scores: np.ndarray, target: np.ndarray, k: int) -> np.ndarray:
+    """The target's rank in its row, ties counted against it, capped at k + 1."""
+    own = scores[np.arange(len(target)), target]
+    above = (scores > own[:, None]).sum(axis=1) + (scores == own[:, None]).sum(axis=1) - 1
+    return np.minimum(above + 1, k + 1)
+
+
+def evaluate(
+    scorer: Scorer, sessions: Sessions, cases: Cases, decay: float, k: int = 10, chunk: int = 2048
+) -> Scores:
+    p = prefixes(sessions, cases, decay)
+    out = np.empty(len(cases), np.int64)
+    for lo in range(0, len(cases), chunk):
+        part = np.asarray(scorer(p[lo : lo + chunk]))
+        out[lo : lo + chunk] = ranks(part, cases.target[lo : lo + chunk], k)
+    return Scores(out, cases.session, k)
+
+
+@dataclass(frozen=True)
+class Paired:
+    difference: float
+    low: float
+    high: float
+    ratio: float
+
+
+def paired(a: Scores, b: Scores, metric: str, samples: int = 1000, seed: int = 0) -> Paired:
+    """Mean over sessions of a minus b, with a 95% bootstrap interval over sessions."""
+    x, y = a.per_session(metric), b.per_session(metric)
+    d = (x - y).to_numpy()
+    rng = np.random.default_rng(seed)
+    means = d[rng.integers(0, len(d), (samples, len(d)))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return Paired(float(d.mean()), float(low), float(high), x.mean() / max(y.mean(), 1e-12))
+
+
+@dataclass
+class Window:
+    """Sessions before a cutoff (to learn from) and after it, sampled, with their cases."""
+
+    train: Sessions
+    test: Sessions
+    cases: Cases
+
+
+def window(
+    before: pd.DataFrame,
+    after: pd.DataFrame,
+    items: IdMap,
+    max_sessions: int = 5000,
+    max_prefix: int = 5,
+    seed: int = 0,
+    gap: pd.Timedelta = GAP,
+) -> Window:
+    """Sessions of ``before``, and up to ``max_sessions`` sessions of ``after`` of two steps
+    or more (sampled with ``seed``) with their next-item cases."""
+    train = sessionize(before, items, gap)
+    test = sessionize(after, items, gap)
+    long = np.flatnonzero(test.lengths >= 2)
+    if len(long) > max_sessions:
+        long = np.sort(np.random.default_rng(seed).choice(long, max_sessions, replace=False))
+    test = test.take(long)
+    return Window(train, test, next_item_cases(test, max_prefix))
+
+
+GRID = {
+    "ease": (0.0, 1.0),
+    "rules": (0.0, 0.5, 1.0, 2.0),
+    "knn": (0.0, 0.5, 1.0),
+    "category": (0.0, 0.1, 0.3, 1.0),
+    "exclude_seen": (True, False),
+}
+DECAY = 1.0  # a step j of n weighs j / n in every prefix
+
+
+def choose_blend(
+    w: Window, categories: np.ndarray, grid: dict[str, tuple] | None = None, k: int = 10
+) -> tuple[Weights, pd.DataFrame]:
+    """The blend's weights with the best hit rate@k on ``w`` (a validation window: the
+    training window's last days against what came before them); every point of the grid
+    with its hit rate and MRR."""
+    grid = grid or GRID
+    parts = rec.components(w.train, categories)
+    p = prefixes(w.test, w.cases, DECAY)
+    scaled = {name: rec.scaled(parts[name](p)) for name in rec.COMPONENTS}
+    seen_rows, seen_cols = p.nonzero()
+    rows = []
+    for values in itertools.product(*grid.values()):
+        weights = Weights(**dict(zip(grid, values, strict=True)))
+        if not any(weights.of(c) for c in rec.COMPONENTS):
+            continue
+        total = np.zeros(p.shape, np.float32)
+        for c in rec.COMPONENTS:
+            total += weights.of(c) * scaled[c]
+        if weights.exclude_seen:
+            total[seen_rows, seen_cols] = -np.inf
+        got = Scores(ranks(total, w.cases.target, k), w.cases.session, k)
+        rows.append((*values, got.mean("hit_rate"), got.mean("mrr")))
+    table = pd.DataFrame(rows, columns=[*grid, "hit_rate", "mrr"])
+    best = table.sort_values(["hit_rate", "mrr"], ascending=False, kind="stable").iloc[0]
+    chosen = Weights(
+        **{c: float(best[c]) for c in rec.COMPONENTS}, exclude_seen=bool(best["exclude_seen"])
+    )
+    return chosen, table
