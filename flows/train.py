@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from prefect import flow, get_run_logger, task
@@ -27,8 +28,12 @@ from models.config import (
     TrainConfig,
     excludes_purchased,
 )
+from models.data.columns import Columns
+from models.data.ids import IdMap
 from models.data.ingest import as_frame
+from models.evaluation import sessions as session_protocol
 from models.evaluation.gate import GateDecision, gate
+from models.evaluation.sessions import Learnt
 from models.evaluation.tasks import holdout_metrics, repeat_share, variant
 from models.evaluation.tuning import choose_cross_sell, choose_mix, choose_on_validation
 from models.features import build as features_module
@@ -46,6 +51,7 @@ from models.recommenders.base import Interactions, Recommender
 from models.recommenders.baselines import EASE, RECENT_DAYS, simple_baselines
 from models.recommenders.blend import Blended, Mix, Signals
 from models.recommenders.hybrid import Hybrid, HybridModel
+from models.recommenders.sessions import Weights
 
 CHART_METRICS = ("precision", "recall", "ndcg", "map", "hit_rate")
 
@@ -58,6 +64,7 @@ class Trained:
     model: HybridModel
     weighed: Weighed
     objective: Objective
+    sessions: Learnt | None = None  # in-session answers (None: no session in the window)
 
     @property
     def mixes(self) -> dict[bool, Mix]:
@@ -291,13 +298,43 @@ def _weigh_cross_sell(bundle: Bundle, validation: FeatureSet, config: RunConfig)
     return config.ranking.model_copy(update={"cross_sell_neighbours": weight})
 
 
+@task(name="learn from sessions", cache_policy=NO_CACHE)
+def learn_sessions(fs: FeatureSet, config: RunConfig, item_ids: np.ndarray) -> Learnt | None:
+    """What a visitor touches next, from the training window's sessions
+    (:func:`models.evaluation.sessions.learn`), weights chosen on the validation window."""
+    logger, items = get_run_logger(), IdMap(item_ids)
+    category = fs.items.set_index(Columns.item)[Columns.category].reindex(item_ids)
+    learnt = session_protocol.learn(
+        fs.split.train,
+        fs.split.cutoff,
+        config.features.holdout_days,
+        items,
+        pd.factorize(category.fillna("unknown"))[0],
+    )
+    if learnt.model.sessions.shape[0] == 0:
+        logger.info("No sessions in the training window: no in-session answers")
+        return None
+    if learnt.table is None:
+        logger.info("In-session answers: too few validation sessions, default weights")
+    else:
+        best = learnt.table.sort_values("hit_rate", ascending=False).iloc[0]
+        logger.info(
+            "In-session answers: %s (validation next-item hit rate@10 %.4f, MRR@10 %.4f)",
+            learnt.weights,
+            best["hit_rate"],
+            best["mrr"],
+        )
+    return learnt
+
+
 @flow(name="train")
 def train(features: FeatureSet, config: RunConfig) -> Trained:
-    """Fit the hybrid LightFM model on the training window, settle the shop's objective
-    and weigh the served blend on a validation window."""
+    """Fit the hybrid LightFM model on the training window, settle the shop's objective,
+    weigh the served blend on a validation window and learn from its sessions."""
     aim = choose_objective(features, config)
     weighed = weigh_blend(features, config, aim)
-    return Trained(fit(features, config.train), weighed, aim)
+    model = fit(features, config.train)
+    return Trained(model, weighed, aim, learn_sessions(features, config, model.item_ids))
 
 
 @task(name="fit the simple baselines", cache_policy=NO_CACHE)
@@ -481,7 +518,13 @@ def _log_and_register(
             trained.blend,
             trained.objective,
         )
-        return replace(out, personal=fallback)
+        learnt = trained.sessions
+        return replace(
+            out,
+            personal=fallback,
+            sessions=learnt.model if learnt else None,
+            session_weights=learnt.weights if learnt else Weights(),
+        )
 
     metric = config.gate.metric
     return registry.log_and_register(

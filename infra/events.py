@@ -15,7 +15,7 @@ with ``synchronous=FULL`` (and on PostgreSQL by default) means synced to disk.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -147,3 +147,18 @@ def rejected(engine: Engine) -> pd.DataFrame:
     )
     with engine.connect() as conn:
         return pd.read_sql(query, conn)
+
+
+def session_items(engine: Engine, session_id: str, minutes: float, limit: int = 20) -> list[str]:
+    """The items of a session's latest events (at most ``limit``, taken in the last
+    ``minutes`` by the store's clock), oldest first: what an in-session answer folds in."""
+    since = datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=minutes)
+    query = (
+        sa.select(EVENTS.c[C.item])
+        .where(EVENTS.c[SESSION_ID] == session_id, EVENTS.c.received_at >= since)
+        .order_by(EVENTS.c[C.timestamp].desc(), EVENTS.c.received_at.desc())
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        items = [str(row[0]) for row in conn.execute(query)]
+    return items[::-1]

@@ -301,6 +301,11 @@ class ServingConfig(_Strict):
     max_events: int = Field(
         1000, ge=1, description="events per /events request; a larger batch is refused (413)"
     )
+    session_minutes: float = Field(
+        30.0,
+        gt=0,
+        description="a session_id's events taken in by /recommend: those received this recently",
+    )
 
 
 class MonitorConfig(_Strict):

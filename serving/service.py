@@ -413,16 +413,20 @@ class Cartlift:
         attributes: Attributes | None = None,
         exclude_purchased: bool | None = None,
         session_id: SessionId | None = None,
+        recent_items: Annotated[list[Id], Field(max_length=MAX_LIST)] | None = None,
     ) -> Recommendations:
         """Personalised top-k for a customer (cold start through attributes or popularity).
-        ``exclude_purchased`` defaults to the shop's objective (discovery: true)."""
+        ``exclude_purchased`` defaults to the shop's objective (discovery: true). The
+        session leads the answer: ``recent_items`` (oldest first), else the latest events
+        /events took for ``session_id``."""
         user_id, session_id = self._customer(user_id), self._customer(session_id)
         started, to = time.perf_counter(), self._assigned(user_id or session_id)
+        recent = list(recent_items or []) or self._session_items(session_id)
         return self._respond(
             "recommend",
             to,
             lambda: to.loaded.engine.recommend(
-                user_id, k, filters.policy(), attributes, exclude_purchased
+                user_id, k, filters.policy(), attributes, exclude_purchased, recent
             ),
             started,
             user_id,
@@ -583,6 +587,20 @@ class Cartlift:
                 for r in batch.rejected.itertuples(index=False)
             ],
         )
+
+    def _session_items(self, session_id: str | None) -> list[str]:
+        """A session's latest items from the event store (every worker sees the same);
+        none when there is no session, no store yet, or the store cannot be read (the
+        answer then goes without the session, never fails for it)."""
+        if session_id is None or not live_events.exists(self.settings.events_url):
+            return []
+        try:
+            return live_events.session_items(
+                self._event_store(), session_id, self.settings.serving.session_minutes
+            )
+        except sa.exc.SQLAlchemyError:
+            log.exception("The event store could not be read: answering without the session")
+            return []
 
     def _event_store(self) -> sa.Engine:
         """The live event store, connected on first use (a worker that never takes an

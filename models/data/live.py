@@ -97,10 +97,11 @@ def check_events(
         seen.add(event_id)
         rows.append({c: _as_text(event.get(c)) for c in LIVE_COLUMNS} | {EVENT_ID: event_id})
         positions.append(at)
-    if customer is not None:
+    if customer is not None:  # sessions too: /recommend looks them up by pseudonym
         for row in [*rows, *(r[3] for r in rejected)]:
-            if row.get(C.user):
-                row[C.user] = customer(str(row[C.user]))
+            for column in (C.user, SESSION_ID):
+                if row.get(column):
+                    row[column] = customer(str(row[column]))
     raw = pd.DataFrame(rows, columns=list(LIVE_COLUMNS), dtype="string")
     checked = validate_events(raw, "/events", items, now=now, carry=(EVENT_ID, SESSION_ID))
     where: dict[str, int] = dict(zip(raw[EVENT_ID].astype(str), positions, strict=True))

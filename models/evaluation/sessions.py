@@ -20,7 +20,7 @@ import scipy.sparse as sp
 from models.data.ids import IdMap
 from models.features.sessions import GAP, Sessions, sessionize
 from models.recommenders import sessions as rec
-from models.recommenders.sessions import Scorer, Weights
+from models.recommenders.sessions import DECAY, Scorer, SessionModel, Weights
 
 
 @dataclass(frozen=True)
@@ -143,14 +143,13 @@ def window(
     return Window(train, test, next_item_cases(test, max_prefix))
 
 
-GRID = {
+GRID = {  # 32 points: small enough to choose at every training
     "ease": (0.0, 1.0),
-    "rules": (0.0, 0.5, 1.0, 2.0),
-    "knn": (0.0, 0.5, 1.0),
-    "category": (0.0, 0.1, 0.3, 1.0),
+    "rules": (0.5, 1.0),
+    "knn": (0.0, 1.0),
+    "category": (0.0, 0.3),
     "exclude_seen": (True, False),
 }
-DECAY = 1.0  # a step j of n weighs j / n in every prefix
 
 
 def choose_blend(
@@ -160,9 +159,9 @@ def choose_blend(
     training window's last days against what came before them); every point of the grid
     with its hit rate and MRR."""
     grid = grid or GRID
-    parts = rec.components(w.train, categories)
+    model = SessionModel.fit(w.train, categories)
     p = prefixes(w.test, w.cases, DECAY)
-    scaled = {name: rec.scaled(parts[name](p)) for name in rec.COMPONENTS}
+    scaled = {name: rec.scaled(model.component(name, p)) for name in rec.COMPONENTS}
     seen_rows, seen_cols = p.nonzero()
     rows = []
     for values in itertools.product(*grid.values()):
@@ -182,3 +181,37 @@ def choose_blend(
         **{c: float(best[c]) for c in rec.COMPONENTS}, exclude_seen=bool(best["exclude_seen"])
     )
     return chosen, table
+
+
+MIN_SESSIONS = 50  # fewer validation sessions to choose on: the default weights
+
+
+@dataclass(frozen=True)
+class Learnt:
+    """What training keeps for in-session answers: the model fitted on the whole training
+    window, the weights the validation window chose, and that choice's table (None when
+    the validation window held too few sessions)."""
+
+    model: SessionModel
+    weights: Weights
+    table: pd.DataFrame | None
+
+
+def learn(
+    train: pd.DataFrame,
+    cutoff: pd.Timestamp,
+    validation_days: int,
+    items: IdMap,
+    categories: np.ndarray,
+    max_sessions: int = 2000,
+) -> Learnt:
+    """Sessions of the training window (events before ``cutoff``): the blend's weights
+    chosen on its last ``validation_days`` against what came before them, then the model
+    fitted on all of it."""
+    inner = cutoff - pd.Timedelta(days=validation_days)
+    when = train["timestamp"]
+    w = window(train[when < inner], train[when >= inner], items, max_sessions=max_sessions)
+    weights, table = Weights(), None
+    if len(w.test) >= MIN_SESSIONS and len(w.train):
+        weights, table = choose_blend(w, categories)
+    return Learnt(SessionModel.fit(sessionize(train, items), categories), weights, table)

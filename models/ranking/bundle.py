@@ -24,6 +24,7 @@ from models.recommenders.base import Recommender, customers_per_item
 from models.recommenders.blend import Mix, Signals
 from models.recommenders.hybrid import HybridModel
 from models.recommenders.rules import mine
+from models.recommenders.sessions import SessionModel, Weights
 
 C = Columns
 FORMAT_VERSION = 3  # 3: the served blend (signals, weights) and the objective
@@ -49,6 +50,10 @@ class Bundle:
     # A simple baseline answering /recommend instead of the blend: what the gate registers
     # when no trained model beats the strongest one (the model still answers item-to-item).
     personal: Recommender | None = None
+    # In-session answers: what past sessions teach, and the weights the validation window
+    # chose (None: the window held no session; bundles written before had none either).
+    sessions: SessionModel | None = None
+    session_weights: Weights = field(default_factory=Weights)
     format_version: int = FORMAT_VERSION
 
     @property

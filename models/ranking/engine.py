@@ -9,6 +9,7 @@ popularity in context.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,6 +31,8 @@ from models.ranking.policies import (
     upsell,
 )
 from models.recommenders.hybrid import score_moments
+from models.recommenders.sessions import Weights, scaled
+from models.recommenders.sessions import prefix as session_prefix
 
 BLOCKED_CACHE = 256
 
@@ -185,6 +188,22 @@ class Engine:
 
     # --- endpoints -------------------------------------------------------------------------
 
+    def session(self, recent: list[str] | None) -> tuple[np.ndarray, np.ndarray] | None:
+        """What this session says the visitor touches next: the session blend's scores
+        (scaled to a top of 1) over the catalogue, and the session's known items (oldest
+        first); None without a session model or a known item."""
+        model = getattr(self.bundle, "sessions", None)
+        if model is None or not recent:
+            return None
+        pos = self.items.positions(recent)
+        pos = pos[(pos >= 0) & (pos < model.popularity.shape[0])]
+        if pos.size == 0:
+            return None
+        weights = getattr(self.bundle, "session_weights", None) or Weights()
+        row = session_prefix(pos, model.popularity.shape[0])
+        scores = scaled(model.blend(weights)(row))[0]
+        return widened(scores[None, :], len(self.cat.item_ids))[0], pos
+
     def recommend(
         self,
         user_id: str | None,
@@ -192,11 +211,14 @@ class Engine:
         filters: Filters,
         attributes: dict[str, str] | None = None,
         exclude_purchased: bool | None = None,
+        recent: list[str] | None = None,
     ) -> Answer:
         """Personalised top-k: the served blend (:mod:`models.recommenders.blend`) of the
         customer's affinity with their purchases, interests and what sells now; cold
         customers through features, else popularity in context. ``exclude_purchased``
-        defaults to the shop's objective."""
+        defaults to the shop's objective. With ``recent`` (the session's items, oldest
+        first) the session blend leads: alone for a visitor the model does not know,
+        added to a known customer's scaled scores otherwise."""
         if exclude_purchased is None:
             exclude_purchased = excludes_purchased(self.bundle.objective)
         found = None if user_id is None else self.users.get(user_id)
@@ -216,6 +238,13 @@ class Engine:
             arrivals = self.bundle.signals.arrivals if mix.arrival else None
         elif kind == "anonymous":
             scores = popular(self.bundle.popularity, self.cat)
+        in_session = self.session(recent)
+        if in_session is not None:
+            session_scores = in_session[0]
+            if kind == "known" or vec is not None:
+                scores = scaled(scores[None, :])[0] + session_scores
+            else:
+                scores = session_scores.copy()
         bought = self._purchased(user_id)
         if exclude_purchased:
             scores[bought] = NEVER
@@ -232,7 +261,11 @@ class Engine:
         )
         again = set(bought.tolist()) if not exclude_purchased else set()
 
+        looked = self._looked_at(in_session)
+
         def reason(i: int) -> str:
+            if looked is not None and (because := looked(i)):
+                return because
             if i in again:
                 return "you bought this before"
             if arrivals is not None and arrivals[i]:
@@ -240,6 +273,27 @@ class Engine:
             return why.format(self.cat.category[i])
 
         return self._answer(scores, k, reason, kind, warnings)
+
+    def _looked_at(
+        self, in_session: tuple[np.ndarray, np.ndarray] | None
+    ) -> Callable[[int], str] | None:
+        """Why the session put an item forward (its session score above zero): the
+        session's latest item of its category, else the latest item."""
+        if in_session is None:
+            return None
+        scores, seen = in_session
+        last = {int(self.cat.category_code[p]): int(p) for p in seen}  # the latest wins
+        latest = int(seen[-1])
+
+        def because(i: int) -> str:
+            if scores[i] <= 0:
+                return ""
+            p = last.get(int(self.cat.category_code[i]), latest)
+            title = self.cat.title[p]
+            name = title if isinstance(title, str) and title else str(self.cat.item_ids[p])
+            return f"because you looked at {name}"
+
+        return because
 
     def cross_sell(
         self,

@@ -1,28 +1,29 @@
 """Session recommenders: what a visitor will touch next, from what they touched in this
 session (a prefix), whoever they are.
 
-Each scores a batch of prefixes at once, a prefix being a sparse row of recency weights
-over the items (:func:`models.evaluation.sessions.prefixes`), so scoring is a few sparse
-products:
+:class:`SessionModel` holds what is learnt from past sessions, as arrays (what a bundle can
+carry), and scores a batch of prefixes at once, a prefix being a sparse row of recency
+weights over the items (:func:`models.evaluation.sessions.prefixes`; one request's session
+is one row), so scoring is a few sparse products. Its components:
 
-- :func:`popularity`: sessions per item (what an unknown visitor gets today);
-- :func:`session_knn`: session-kNN (Jannach and Ludewig, 2017; with a recency-weighted
+- ``popularity``: sessions per item (what an unknown visitor gets today);
+- ``knn``: session-kNN (Jannach and Ludewig, 2017; with a recency-weighted
   prefix, V-SKNN, Ludewig and Jannach, 2018): the ``neighbours`` past sessions most
   similar to the prefix (the items they share, over the square root of their length),
   each item scored by the summed similarity of the neighbours that hold it;
-- :func:`sequential_rules`: how often an item followed another within ``steps`` steps of a
+- ``rules``: sequential rules, how often an item followed another within ``steps`` steps of a
   past session, a follower d steps on counting 1 / d (Ludewig and Jannach, 2018);
-- :func:`session_ease`: EASE's closed-form item-to-item weights (Steck, 2019) learnt on
+- ``ease``: EASE's closed-form item-to-item weights (Steck, 2019) learnt on
   sessions instead of customers;
-- :func:`category_prior`: the prefix's categories, each item by its popularity in them;
-- :func:`blend`: cartlift's: a weighted sum of the above, each scaled per prefix by its
-  largest score, weights chosen on a validation window
-  (:func:`models.evaluation.sessions.choose_blend`).
+- ``category``: the prefix's categories, each item by log(1 + its sessions);
+- :meth:`SessionModel.blend`: cartlift's: a weighted sum of ``ease``, ``rules``, ``knn``
+  and ``category``, each scaled per prefix by its largest score, weights chosen on a
+  validation window (:func:`models.evaluation.sessions.choose_blend`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,41 +35,18 @@ from models.recommenders.baselines import EASE
 
 Scorer = Callable[[sp.csr_matrix], np.ndarray]  # prefixes (cases x items) -> scores
 COMPONENTS = ("ease", "rules", "knn", "category")
+DECAY = 1.0  # in a prefix of n steps, step j (1-based) weighs (j / n) ** DECAY
 
 
-def popularity(train: Sessions) -> Scorer:
-    counts = np.asarray(train.matrix().sum(axis=0)).ravel().astype(np.float32)
-
-    def score(p: sp.csr_matrix) -> np.ndarray:
-        return np.repeat(counts[None, :], p.shape[0], axis=0)
-
-    return score
-
-
-def session_knn(train: Sessions, neighbours: int = 100, chunk: int = 512) -> Scorer:
-    s = train.matrix()
-    st = s.T.tocsr()
-    norms = np.sqrt(np.maximum(train.lengths, 1)).astype(np.float32)
-
-    def score(p: sp.csr_matrix) -> np.ndarray:
-        out = np.zeros(p.shape, np.float32)
-        per = min(neighbours, s.shape[0])
-        if per == 0:
-            return out
-        for lo in range(0, p.shape[0], chunk):
-            part = p[lo : lo + chunk]
-            sim = np.asarray((part @ st).todense(), dtype=np.float32)  # (chunk, sessions)
-            sim /= norms[None, :]
-            top = np.argpartition(-sim, per - 1, axis=1)[:, :per]
-            kept = np.take_along_axis(sim, top, axis=1)
-            rows = np.repeat(np.arange(part.shape[0]), per)
-            near = sp.csr_matrix(
-                (kept.ravel(), (rows, top.ravel())), shape=(part.shape[0], s.shape[0])
-            )
-            out[lo : lo + part.shape[0]] = (near @ s).toarray()
-        return out
-
-    return score
+def prefix(items: np.ndarray, n_items: int, decay: float = DECAY) -> sp.csr_matrix:
+    """One session's items (positions, oldest first) as a prefix row: what a request
+    with a session is scored on. An item touched twice sums its weights."""
+    n = len(items)
+    weight = ((np.arange(n) + 1) / max(n, 1)) ** decay
+    return sp.csr_matrix(
+        (weight.astype(np.float32), (np.zeros(n, np.int64), np.asarray(items, np.int64))),
+        shape=(1, n_items),
+    )
 
 
 def transitions(train: Sessions, steps: int = 3) -> sp.csr_matrix:
@@ -91,42 +69,6 @@ def transitions(train: Sessions, steps: int = 3) -> sp.csr_matrix:
     return out
 
 
-def sequential_rules(train: Sessions, steps: int = 3) -> Scorer:
-    rules = transitions(train, steps)
-
-    def score(p: sp.csr_matrix) -> np.ndarray:
-        return (p @ rules).toarray().astype(np.float32)
-
-    return score
-
-
-def session_ease(train: Sessions, l2: float = 200.0, max_items: int = 8_000) -> Scorer:
-    x = train.matrix()
-    model = EASE(l2=l2, max_items=max_items).fit(
-        Interactions(matrix=x, item_category=np.zeros(x.shape[1], np.int64))
-    )
-
-    def score(p: sp.csr_matrix) -> np.ndarray:
-        return model.related(p)
-
-    return score
-
-
-def category_prior(train: Sessions, categories: np.ndarray) -> Scorer:
-    """Items of the prefix's categories (weighted as the prefix weighs them), each by
-    log(1 + sessions that touched it)."""
-    n = train.n_items
-    member = sp.csr_matrix(
-        (np.ones(n, np.float32), (np.arange(n), categories)), shape=(n, int(categories.max()) + 1)
-    )
-    weight = np.log1p(np.asarray(train.matrix().sum(axis=0)).ravel()).astype(np.float32)
-
-    def score(p: sp.csr_matrix) -> np.ndarray:
-        return (p @ member @ member.T).toarray() * weight[None, :]
-
-    return score
-
-
 def scaled(scores: np.ndarray) -> np.ndarray:
     """Each row divided by its largest magnitude: components on one scale."""
     top = np.abs(scores).max(axis=1, keepdims=True)
@@ -134,16 +76,11 @@ def scaled(scores: np.ndarray) -> np.ndarray:
     return scores / top
 
 
-def unseen(scorer: Scorer) -> Scorer:
-    """The same scores with the prefix's own items last."""
-
-    def score(p: sp.csr_matrix) -> np.ndarray:
-        out = np.array(scorer(p), dtype=np.float32)
-        rows, cols = p.nonzero()
-        out[rows, cols] = -np.inf
-        return out
-
-    return score
+def without_seen(scores: np.ndarray, p: sp.csr_matrix) -> np.ndarray:
+    """``scores`` (in place) with the prefix's own items last."""
+    rows, cols = p.nonzero()
+    scores[rows, cols] = -np.inf
+    return scores
 
 
 @dataclass(frozen=True)
@@ -161,22 +98,101 @@ class Weights:
         return float(getattr(self, name))
 
 
-def components(train: Sessions, categories: np.ndarray) -> dict[str, Scorer]:
-    return {
-        "ease": session_ease(train),
-        "rules": sequential_rules(train),
-        "knn": session_knn(train),
-        "category": category_prior(train, categories),
-    }
+@dataclass
+class SessionModel:
+    """What past sessions teach, as arrays: fit once, then score prefixes."""
 
+    sessions: sp.csr_matrix  # (n_sessions, n_items) 0/1, for session-kNN
+    session_norms: np.ndarray  # (n_sessions,) sqrt(length)
+    rules: sp.csr_matrix  # (n_items, n_items) transitions
+    ease: sp.csr_matrix  # (n_items, n_items) EASE's weights learnt on sessions, strongest kept
+    member: sp.csr_matrix  # (n_items, n_categories) 0/1
+    popularity: np.ndarray  # (n_items,) sessions per item
+    neighbours: int = 100
 
-def blend(parts: dict[str, Scorer], weights: Weights) -> Scorer:
-    used: Sequence[str] = [c for c in COMPONENTS if weights.of(c)]
+    @classmethod
+    def fit(
+        cls,
+        train: Sessions,
+        categories: np.ndarray,
+        neighbours: int = 100,
+        rule_steps: int = 3,
+        l2: float = 200.0,
+        per_item: int = 200,
+    ) -> SessionModel:
+        """``per_item``: EASE's weights of largest magnitude kept per item (sparse: what a
+        serving worker holds; the dense matrix is items squared)."""
+        x = train.matrix()
+        n = train.n_items
+        ease = (
+            EASE(l2=l2)
+            .fit(Interactions(matrix=x, item_category=np.zeros(n, np.int64)))
+            .strongest(per_item)
+        )
+        member = sp.csr_matrix(
+            (np.ones(n, np.float32), (np.arange(n), categories)),
+            shape=(n, int(categories.max()) + 1 if n else 0),
+        )
+        return cls(
+            sessions=x,
+            session_norms=np.sqrt(np.maximum(train.lengths, 1)).astype(np.float32),
+            rules=transitions(train, rule_steps),
+            ease=ease,
+            member=member,
+            popularity=np.asarray(x.sum(axis=0)).ravel().astype(np.float32),
+            neighbours=neighbours,
+        )
 
-    def score(p: sp.csr_matrix) -> np.ndarray:
+    def component(self, name: str, p: sp.csr_matrix) -> np.ndarray:
+        """One component's scores (prefixes x items)."""
+        if name == "popularity":
+            return np.repeat(self.popularity[None, :], p.shape[0], axis=0)
+        if name == "knn":
+            return self._knn(p)
+        if name == "rules":
+            return (p @ self.rules).toarray().astype(np.float32)
+        if name == "ease":
+            return (p @ self.ease).toarray().astype(np.float32)
+        if name == "category":
+            return (p @ self.member @ self.member.T).toarray() * np.log1p(self.popularity)
+        raise ValueError(f"no session component {name!r} (one of popularity, {COMPONENTS})")
+
+    def _knn(self, p: sp.csr_matrix, chunk: int = 512) -> np.ndarray:
         out = np.zeros(p.shape, np.float32)
-        for name in used:
-            out += weights.of(name) * scaled(parts[name](p))
+        per = min(self.neighbours, self.sessions.shape[0])
+        if per == 0:
+            return out
+        by_item = self.sessions.T.tocsr()
+        for lo in range(0, p.shape[0], chunk):
+            part = p[lo : lo + chunk]
+            sim = np.asarray((part @ by_item).todense(), dtype=np.float32)  # (chunk, sessions)
+            sim /= self.session_norms[None, :]
+            top = np.argpartition(-sim, per - 1, axis=1)[:, :per]
+            kept = np.take_along_axis(sim, top, axis=1)
+            rows = np.repeat(np.arange(part.shape[0]), per)
+            near = sp.csr_matrix(
+                (kept.ravel(), (rows, top.ravel())), shape=(part.shape[0], self.sessions.shape[0])
+            )
+            out[lo : lo + part.shape[0]] = (near @ self.sessions).toarray()
         return out
 
-    return unseen(score) if weights.exclude_seen else score
+    def scorer(self, name: str, exclude_seen: bool = False) -> Scorer:
+        """One component as a scorer (the baselines of the protocol)."""
+
+        def score(p: sp.csr_matrix) -> np.ndarray:
+            out = self.component(name, p)
+            return without_seen(out, p) if exclude_seen else out
+
+        return score
+
+    def blend(self, weights: Weights) -> Scorer:
+        """cartlift's session answer: the weighted sum of the scaled components."""
+
+        def score(p: sp.csr_matrix) -> np.ndarray:
+            out = np.zeros(p.shape, np.float32)
+            for name in COMPONENTS:
+                if weights.of(name):
+                    out += weights.of(name) * scaled(self.component(name, p))
+            return without_seen(out, p) if weights.exclude_seen else out
+
+        return score

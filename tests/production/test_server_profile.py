@@ -8,14 +8,18 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from infra import events as live_events
 from infra.settings import Settings, write_tuned_config
 from models.config import RunConfig, TrainConfig
 from tests.production.services import BIN, Postgres, Service, clean_env, free_port
+from tests.serving.server import running
 
 SHOP = ["--users", "400", "--items", "240", "--seed", "3"]
 
@@ -26,7 +30,7 @@ def stack(tmp_path_factory):
     pg = Postgres()
     services: list[Service] = []
     try:
-        pg.create("prefect", "mlflow")
+        pg.create("prefect", "mlflow", "events")
         prefect_port, mlflow_port = free_port(), free_port()
         prefect = Service(
             "prefect-server",
@@ -75,6 +79,7 @@ def stack(tmp_path_factory):
             PREFECT_HOME=str(root / "prefect-client"),
             CARTLIFT_HOME=str(root / "cartlift"),
             CARTLIFT_MLFLOW_TRACKING_URI=f"http://127.0.0.1:{mlflow_port}",
+            CARTLIFT_EVENTS_URI=pg.url("events", "psycopg"),
         )
         yield {
             "api": api,
@@ -142,6 +147,10 @@ def test_deploy_run_register_and_trigger_on_drift(stack):
     champion = client.get_model_version_by_alias("cartlift-recommender", "champion")
     assert champion.version in (1, "1") and champion.tags["dataset"] == "shop"
 
+    # The shop streams events to the service; they land in PostgreSQL, and the next
+    # pipeline run (the one the drift event starts below) reads them.
+    streamed = live_events_sent(env, root / "cartlift", shop)
+
     # A config tuned after `cartlift deploy` reaches the next deployed run: runs resolve
     # their config when they start, nothing is frozen into the deployment.
     tuned = RunConfig(dataset="shop", train=TrainConfig(epochs=7))
@@ -177,3 +186,32 @@ def test_deploy_run_register_and_trigger_on_drift(stack):
         for v in sorted(versions, key=lambda v: int(v.version))
     ]
     assert epochs == [str(RunConfig().train.epochs), "7"]
+    lake = pd.read_parquet(root / "cartlift" / "lake" / "shop" / "events.parquet")
+    live = lake[lake["user_id"].str.startswith("live-visitor")]
+    assert len(live) == len(streamed)  # the triggered run took the streamed events
+
+
+def live_events_sent(env: dict[str, str], home: Path, shop: Path) -> list[dict]:
+    """Start the service on the production settings, send a batch to /events twice (a
+    retry), and check that PostgreSQL holds each event once. Returns the events sent."""
+    items = pd.read_csv(shop / "items.csv")["item_id"].astype(str).head(5)
+    sent = [
+        {
+            "event_id": f"prod-{n}",
+            "user_id": f"live-visitor-{n % 2}",
+            "item_id": item,
+            "event_type": "view",
+            "timestamp": pd.Timestamp.now("UTC").strftime("%Y-%m-%dT%H:%M:%S"),
+            "session_id": "prod-session",
+        }
+        for n, item in enumerate(items)
+    ]
+    keep = ("CARTLIFT_MLFLOW_TRACKING_URI", "CARTLIFT_EVENTS_URI")
+    with running(home, **{k: env[k] for k in keep}) as server:
+        for _ in range(2):
+            ack = server.client.post("/events", json={"events": sent})
+            assert ack.status_code == 200, ack.text
+        assert ack.json()["duplicates"] == len(sent)
+    stored = live_events.read(live_events.connect(env["CARTLIFT_EVENTS_URI"]))
+    assert sorted(stored["event_id"]) == sorted(e["event_id"] for e in sent)
+    return sent

@@ -175,3 +175,41 @@ def test_the_next_ingest_adds_the_live_events_to_the_lake(shop_home):
     assert report["events"]["source"].endswith("+ live events (/events)")
     assert ingest(str(path), "contract", None, QUICK.dataset, live_events=False)
     assert len(pd.read_parquet(lake)) == before
+
+
+def test_a_visitor_s_views_shape_the_next_answer_within_one_request(server, shop_home):
+    """Over real HTTP: an unknown visitor gets best sellers; after /events with their
+    views of one category, their next /recommend (by session_id, on whichever worker)
+    leans to that category, and says why."""
+    _, shop, _ = shop_home
+    items = shop.items.set_index("item_id")
+    before = server.post("/recommend", json={"session_id": "s-browse", "k": 10}).json()
+    shares = items["category"].value_counts()
+    category = str(shares.index[len(shares) // 2])  # neither the biggest nor the smallest
+    viewed = [str(i) for i in items.index[items["category"] == category][:3]]
+    now = pd.Timestamp.now("UTC")
+    views = [
+        {
+            "event_id": f"browse-{n}",
+            "user_id": "visitor-browse",
+            "item_id": item,
+            "event_type": "view",
+            "timestamp": (now + pd.Timedelta(seconds=n)).strftime("%Y-%m-%dT%H:%M:%S"),
+            "session_id": "s-browse",
+        }
+        for n, item in enumerate(viewed)
+    ]
+    assert server.post("/events", json={"events": views}, headers=KEY).json()["accepted"] == 3
+    for _ in range(4):  # both workers read the same store
+        after = server.post("/recommend", json={"session_id": "s-browse", "k": 10}).json()
+        shown = [i["item_id"] for i in after["items"]]
+        assert shown != [i["item_id"] for i in before["items"]]
+        in_category = sum(items.loc[i, "category"] == category for i in shown)
+        assert in_category >= 5, (category, shown)
+        assert any(i["reason"].startswith("because you looked at") for i in after["items"])
+    inline = server.post("/recommend", json={"recent_items": viewed, "k": 10}).json()
+    assert sum(items.loc[i["item_id"], "category"] == category for i in inline["items"]) >= 5
+    print(
+        f"{category}: {in_category} of 10 after 3 views (before: "
+        f"{sum(items.loc[i['item_id'], 'category'] == category for i in before['items'])})"
+    )

@@ -40,7 +40,7 @@ def test_each_event_is_accepted_or_refused_with_ingestion_s_reason():
     assert list(batch.accepted["event_id"]) == ["e1", "e2"]
     assert set(batch.accepted["user_id"]) == {"p_u1"}  # pseudonymised before it is kept
     bought = batch.accepted.iloc[1]
-    assert (bought["quantity"], bought["price"], bought["session_id"]) == (2, 20.0, "s1")
+    assert (bought["quantity"], bought["price"], bought["session_id"]) == (2, 20.0, "p_s1")
     assert batch.accepted.iloc[0]["price"] == 10.0  # a view's price from the catalogue
     assert batch.repeated == [3]
     reasons = dict(zip(batch.rejected["position"], batch.rejected["reason"], strict=True))

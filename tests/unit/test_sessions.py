@@ -10,7 +10,7 @@ from models.data.ids import IdMap
 from models.evaluation import sessions as protocol
 from models.features.sessions import sessionize
 from models.recommenders import sessions as rec
-from models.recommenders.sessions import Weights
+from models.recommenders.sessions import SessionModel, Weights
 
 ITEMS = IdMap(["a", "b", "c", "d", "e"])
 T0 = pd.Timestamp("2026-11-01 10:00")
@@ -65,31 +65,29 @@ def test_rules_knn_and_the_blend_on_a_known_sequence():
     assert rules[0, 1] == 5 and rules[0, 2] == 2.5 and rules[1, 0] == 0  # a->b, a.->c
     test = sessionize(events([("v", "a", 0), ("v", "b", 1), ("v", "c", 2)]), ITEMS)
     cases = protocol.next_item_cases(test)
-    ordered = protocol.evaluate(rec.unseen(rec.sequential_rules(train)), test, cases, 1.0, k=1)
+    model = SessionModel.fit(train, np.array([0, 0, 1, 1, 1]))
+    ordered = protocol.evaluate(model.scorer("rules", True), test, cases, 1.0, k=1)
     assert ordered.mean("hit_rate") == 1.0  # the rules know b comes after a
-    for scorer in (rec.session_knn(train), rec.session_ease(train)):  # order-blind: b, c tie
-        got = protocol.evaluate(rec.unseen(scorer), test, cases, decay=1.0, k=2)
-        assert got.mean("hit_rate") == 1.0 and got.mean("mrr") == 0.75
-    pop = protocol.evaluate(rec.popularity(train), test, cases, 0.0, k=1)
+    for name in ("knn", "ease"):  # order-blind: b and c tie after a
+        got = protocol.evaluate(model.scorer(name, True), test, cases, decay=1.0, k=2)
+        assert got.mean("hit_rate") == 1.0 and got.mean("mrr") == 0.75, name
+    pop = protocol.evaluate(model.scorer("popularity"), test, cases, 0.0, k=1)
     assert pop.rank.tolist() == [2, 2]  # three items tie: the target counts below the others
-    categories = np.array([0, 0, 1, 1, 1])
-    blend = rec.blend(rec.components(train, categories), Weights(category=0.5))
+    blend = model.blend(Weights(category=0.5))
     assert protocol.evaluate(blend, test, cases, 1.0, k=1).mean("mrr") == 1.0
+    with pytest.raises(ValueError, match="no session component 'colour'"):
+        model.component("colour", protocol.prefixes(test, cases))
 
 
 def test_the_blend_is_chosen_on_the_validation_window_and_the_comparison_is_paired():
     rows = [(f"u{n}", i, m) for n in range(20) for m, i in enumerate("abcde"[n % 2 :])]
     w = protocol.window(events(rows[:60]), events(rows[60:]), ITEMS, max_sessions=50)
-    weights, table = protocol.choose_blend(w, np.zeros(5, np.int64))
+    categories = np.zeros(5, np.int64)
+    weights, table = protocol.choose_blend(w, categories)
     assert isinstance(weights.rules, float) and isinstance(weights.exclude_seen, bool)
-    assert table["hit_rate"].max() == pytest.approx(
-        protocol.evaluate(
-            rec.blend(rec.components(w.train, np.zeros(5, np.int64)), weights),
-            w.test,
-            w.cases,
-            protocol.DECAY,
-        ).mean("hit_rate")
-    )
-    same = protocol.evaluate(rec.popularity(w.train), w.test, w.cases, 0.0)
+    model = SessionModel.fit(w.train, categories)
+    best = protocol.evaluate(model.blend(weights), w.test, w.cases, protocol.DECAY)
+    assert table["hit_rate"].max() == pytest.approx(best.mean("hit_rate"))
+    same = protocol.evaluate(model.scorer("popularity"), w.test, w.cases, 0.0)
     d = protocol.paired(same, same, "hit_rate")
     assert (d.difference, d.low, d.high, d.ratio) == (0.0, 0.0, 0.0, 1.0)
