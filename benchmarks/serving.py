@@ -69,10 +69,12 @@ def make_bundle(n_items: int, n_users: int, seed: int = 0):
     from lightfm.data import Dataset
 
     from models.config import FeatureConfig, RankingConfig, TrainConfig
+    from models.features.sessions import Sessions
     from models.ranking.bundle import Bundle
     from models.ranking.catalogue import Catalogue
     from models.recommenders.blend import Mix, Signals
     from models.recommenders.hybrid import HybridModel
+    from models.recommenders.sessions import SessionModel, Weights
 
     rng = np.random.default_rng(seed)
     item_ids = np.array([f"i{i:07d}" for i in range(n_items)], dtype=object)
@@ -123,7 +125,23 @@ def make_bundle(n_items: int, n_users: int, seed: int = 0):
         interest=purchased.copy(),
         trend=rng.normal(size=n_items).astype(np.float32),
     )
+    # Past sessions of 2-6 items within one of 200 categories: what a session model
+    # learns from (its per-request cost is what matters here, not what it learnt).
+    category = pd.factorize(items["category"])[0]
+    members = [np.flatnonzero(category == c) for c in range(category.max() + 1)]
+    lengths = rng.integers(2, 7, 50_000)
+    picked = np.concatenate(
+        [rng.choice(members[rng.integers(0, len(members))], n) for n in lengths]
+    )
+    sessions = Sessions(
+        np.concatenate([[0], np.cumsum(lengths)]),
+        picked.astype(np.int64),
+        np.zeros(len(lengths), "datetime64[ns]"),
+        n_items,
+    )
     return Bundle(
+        sessions=SessionModel.fit(sessions, category),
+        session_weights=Weights(ease=1.0, rules=1.0, knn=1.0, category=0.3),
         model=model,
         catalogue=Catalogue.from_items(items, item_ids),
         lift=lift,
@@ -304,6 +322,32 @@ def serving_experiment(port: int, running: bool) -> None:
     raise SystemExit(f"the service did not {'load' if running else 'drop'} the challenger in 300 s")
 
 
+def stream_sessions(port: int, items: list[str]) -> None:
+    """Three views for each of 2,000 visitor sessions, through /events (the event store the
+    service reads a session from)."""
+    import httpx
+
+    now = time.time()
+    events = [
+        {
+            "event_id": f"bench-{s}-{j}",
+            "user_id": f"visitor-{s}",
+            "item_id": items[(s * 3 + j) % len(items)],
+            "event_type": "view",
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now + j)),
+            "session_id": f"s{s}",
+        }
+        for s in range(2000)
+        for j in range(3)
+    ]
+    for lo in range(0, len(events), 1000):
+        r = httpx.post(
+            f"http://127.0.0.1:{port}/events", json={"events": events[lo : lo + 1000]}, timeout=60
+        )
+        r.raise_for_status()
+    print(f"Streamed {len(events):,} session views through /events", flush=True)
+
+
 def with_experiment(args, settings, bundle, port: int, suites: dict) -> None:
     """Register a second version; then ``--repeats`` times, measure the service's endpoints
     without an experiment and with one (started, and stopped after), alternating windows
@@ -426,6 +470,12 @@ def main() -> None:
                     f"http://127.0.0.1:{port}/recommend",
                     [{"user_id": u, "k": 10} for u in users],
                 ),
+                # Visitors whose session /events took (three views each, just before).
+                "/recommend (session)": (
+                    server.pid,
+                    f"http://127.0.0.1:{port}/recommend",
+                    [{"session_id": f"s{i}", "k": 10} for i in range(2000)],
+                ),
                 "/cross_sell": (
                     server.pid,
                     f"http://127.0.0.1:{port}/cross_sell",
@@ -442,6 +492,8 @@ def main() -> None:
             }
             if args.only:
                 suites = {n: v for n, v in suites.items() if n.split()[0] in args.only}
+            if "/recommend (session)" in suites:
+                stream_sessions(port, items)
             # Warm up every endpoint (first requests load code paths and fill caches).
             for pid, url, bodies in suites.values():
                 measure(url, bodies, 50, 2, pid)
@@ -461,7 +513,17 @@ def main() -> None:
                 for r, n, m in rows:
                     if r == rate and not n.startswith("floor"):
                         print(f"{rate:5.0f} req/s  {n:14s} {m['p99'] / base:5.2f}x")
+            p99 = {(r, n): m["p99"] for r, n, m in rows}
+            for rate in args.rates:
+                if (rate, "/recommend (session)") in p99 and (rate, "/recommend") in p99:
+                    ratio = p99[(rate, "/recommend (session)")] / p99[(rate, "/recommend")]
+                    print(
+                        f"{rate:5.0f} req/s  /recommend with a session (its events read from "
+                        f"the store) / without: p99 {ratio:.2f}x",
+                        flush=True,
+                    )
             if args.experiment is not None:
+                suites.pop("/recommend (session)", None)
                 with_experiment(args, settings, bundle, port, suites)
             print(json.dumps({"items": args.items, "dim": DIM, "workers": args.workers}))
         finally:

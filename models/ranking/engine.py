@@ -32,7 +32,6 @@ from models.ranking.policies import (
 )
 from models.recommenders.hybrid import score_moments
 from models.recommenders.sessions import Weights, scaled
-from models.recommenders.sessions import prefix as session_prefix
 
 BLOCKED_CACHE = 256
 
@@ -200,9 +199,8 @@ class Engine:
         if pos.size == 0:
             return None
         weights = getattr(self.bundle, "session_weights", None) or Weights()
-        row = session_prefix(pos, model.popularity.shape[0])
-        scores = scaled(model.blend(weights)(row))[0]
-        return widened(scores[None, :], len(self.cat.item_ids))[0], pos
+        scores = scaled(model.score_one(pos, weights)[None, :])
+        return widened(scores, len(self.cat.item_ids))[0], pos
 
     def recommend(
         self,

@@ -24,7 +24,7 @@ is one row), so scoring is a few sparse products. Its components:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -70,8 +70,8 @@ def transitions(train: Sessions, steps: int = 3) -> sp.csr_matrix:
 
 
 def scaled(scores: np.ndarray) -> np.ndarray:
-    """Each row divided by its largest magnitude: components on one scale."""
-    top = np.abs(scores).max(axis=1, keepdims=True)
+    """Each row divided by its largest finite magnitude: components on one scale."""
+    top = np.where(np.isfinite(scores), np.abs(scores), 0.0).max(axis=1, keepdims=True)
     top[top == 0] = 1.0
     return scores / top
 
@@ -109,6 +109,13 @@ class SessionModel:
     member: sp.csr_matrix  # (n_items, n_categories) 0/1
     popularity: np.ndarray  # (n_items,) sessions per item
     neighbours: int = 100
+    # Derived once, not per request: the sessions by item, and log(1 + popularity).
+    by_item: sp.csr_matrix = field(init=False, repr=False)
+    log_popularity: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.by_item = self.sessions.T.tocsr()
+        self.log_popularity = np.log1p(self.popularity).astype(np.float32)
 
     @classmethod
     def fit(
@@ -154,7 +161,7 @@ class SessionModel:
         if name == "ease":
             return (p @ self.ease).toarray().astype(np.float32)
         if name == "category":
-            return (p @ self.member @ self.member.T).toarray() * np.log1p(self.popularity)
+            return (p @ self.member @ self.member.T).toarray() * self.log_popularity
         raise ValueError(f"no session component {name!r} (one of popularity, {COMPONENTS})")
 
     def _knn(self, p: sp.csr_matrix, chunk: int = 512) -> np.ndarray:
@@ -162,10 +169,9 @@ class SessionModel:
         per = min(self.neighbours, self.sessions.shape[0])
         if per == 0:
             return out
-        by_item = self.sessions.T.tocsr()
         for lo in range(0, p.shape[0], chunk):
             part = p[lo : lo + chunk]
-            sim = np.asarray((part @ by_item).todense(), dtype=np.float32)  # (chunk, sessions)
+            sim = np.asarray((part @ self.by_item).todense(), dtype=np.float32)  # (chunk, sessions)
             sim /= self.session_norms[None, :]
             top = np.argpartition(-sim, per - 1, axis=1)[:, :per]
             kept = np.take_along_axis(sim, top, axis=1)
@@ -184,6 +190,64 @@ class SessionModel:
             return without_seen(out, p) if exclude_seen else out
 
         return score
+
+    def score_one(self, items: np.ndarray, weights: Weights) -> np.ndarray:
+        """:meth:`blend`'s scores for one session (item positions, oldest first), without
+        sparse products: what a request pays (the batch form's sparse machinery costs
+        more than the arithmetic for a single short prefix)."""
+        row = prefix(items, len(self.popularity))
+        pos, w = row.indices, row.data  # one entry per distinct item, weights summed
+        n = len(self.popularity)
+        out = np.zeros(n, np.float32)
+
+        def through(matrix: sp.csr_matrix) -> np.ndarray:
+            acc = np.zeros(n, np.float32)
+            for p, wp in zip(pos, w, strict=True):
+                lo, hi = matrix.indptr[p], matrix.indptr[p + 1]
+                acc[matrix.indices[lo:hi]] += wp * matrix.data[lo:hi]
+            return acc
+
+        parts: dict[str, np.ndarray] = {}
+        if weights.ease:
+            parts["ease"] = through(self.ease)
+        if weights.rules:
+            parts["rules"] = through(self.rules)
+        if weights.knn:
+            parts["knn"] = self._knn_one(pos, w)
+        if weights.category:
+            codes = self.member.indices  # one category per item
+            per = np.zeros(self.member.shape[1], np.float32)
+            np.add.at(per, codes[pos], w)
+            parts["category"] = per[codes] * self.log_popularity
+        for name, values in parts.items():
+            top = float(np.abs(values).max()) or 1.0
+            out += weights.of(name) / top * values
+        if weights.exclude_seen:
+            out[pos] = -np.inf
+        return out
+
+    def _knn_one(self, pos: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """Session-kNN for one prefix, over the sessions that share an item with it."""
+        n = len(self.popularity)
+        spans = [(self.by_item.indptr[p], self.by_item.indptr[p + 1]) for p in pos]
+        if not any(hi > lo for lo, hi in spans):
+            return np.zeros(n, np.float32)
+        held = np.concatenate([self.by_item.indices[lo:hi] for lo, hi in spans])
+        weight = np.concatenate(
+            [np.full(hi - lo, wp) for (lo, hi), wp in zip(spans, w, strict=True)]
+        )
+        near, at = np.unique(held, return_inverse=True)
+        sim = np.bincount(at, weights=weight).astype(np.float32) / self.session_norms[near]
+        if len(near) > self.neighbours:
+            top = np.argpartition(-sim, self.neighbours - 1)[: self.neighbours]
+            near, sim = near[top], sim[top]
+        starts, ends = self.sessions.indptr[near], self.sessions.indptr[near + 1]
+        cols = np.concatenate(
+            [self.sessions.indices[lo:hi] for lo, hi in zip(starts, ends, strict=True)]
+        )
+        return np.bincount(cols, weights=np.repeat(sim, ends - starts), minlength=n).astype(
+            np.float32
+        )
 
     def blend(self, weights: Weights) -> Scorer:
         """cartlift's session answer: the weighted sum of the scaled components."""

@@ -91,3 +91,17 @@ def test_the_blend_is_chosen_on_the_validation_window_and_the_comparison_is_pair
     same = protocol.evaluate(model.scorer("popularity"), w.test, w.cases, 0.0)
     d = protocol.paired(same, same, "hit_rate")
     assert (d.difference, d.low, d.high, d.ratio) == (0.0, 0.0, 0.0, 1.0)
+
+
+def test_one_request_s_scores_are_the_batch_scores():
+    """The served path (one session, no sparse products) gives the protocol's scores."""
+    rng = np.random.default_rng(5)
+    rows = [
+        (f"u{n}", "abcde"[i], m) for n in range(40) for m, i in enumerate(rng.integers(0, 5, 4))
+    ]
+    train = sessionize(events(rows), ITEMS)
+    model = SessionModel.fit(train, np.array([0, 0, 1, 1, 2]), neighbours=500)
+    for weights in (Weights(), Weights(knn=1.0, category=0.3, exclude_seen=False)):
+        for recent in ([0], [3, 1], [2, 2, 4]):
+            batch = model.blend(weights)(rec.prefix(np.array(recent), 5))[0]
+            assert model.score_one(np.array(recent), weights) == pytest.approx(batch, abs=1e-5)
