@@ -2,9 +2,10 @@
 session (a prefix), whoever they are.
 
 :class:`SessionModel` holds what is learnt from past sessions, as arrays (what a bundle can
-carry), and scores a batch of prefixes at once, a prefix being a sparse row of recency
-weights over the items (:func:`models.evaluation.sessions.prefixes`; one request's session
-is one row), so scoring is a few sparse products. Its components:
+carry). It scores a batch of prefixes at once, a prefix being a sparse row of recency
+weights over the items (:func:`models.evaluation.sessions.prefixes`), in a few sparse
+products (the offline protocol); one request's session it scores by plain array
+arithmetic, to the same figures (:meth:`SessionModel.score_one`). Its components:
 
 - ``popularity``: sessions per item (what an unknown visitor gets today);
 - ``knn``: session-kNN (Jannach and Ludewig, 2017; with a recency-weighted
