@@ -191,6 +191,13 @@ class RankingConfig(_Strict):
         "the same order; training replaces it by the value of tune.cross_sell_neighbours "
         "that sells best on the validation window's baskets (this one: too few baskets)",
     )
+    cross_sell_session: float = Field(
+        0.5,
+        ge=0,
+        description="the session's scores (what the visitor just looked at, top 1) against "
+        "the cart's scaled scores (top 1): under 1, so the cart's complements lead and the "
+        "session tips them",
+    )
     substitute_penalty: float = Field(
         1.0,
         ge=0,

@@ -444,14 +444,20 @@ class Cartlift:
         filters: FiltersIn = NO_FILTERS,
         attributes: Attributes | None = None,
         session_id: SessionId | None = None,
+        recent_items: Annotated[list[Id], Field(max_length=MAX_LIST)] | None = None,
     ) -> Recommendations:
-        """Items that complete a cart: co-purchase rules plus the customer's affinity."""
+        """Items that complete a cart: co-purchase rules plus the customer's affinity,
+        tipped by the session (``recent_items``, oldest first, else the latest events
+        /events took for ``session_id``)."""
         user_id, session_id = self._customer(user_id), self._customer(session_id)
         started, to = time.perf_counter(), self._assigned(user_id or session_id)
+        recent = list(recent_items or []) or self._session_items(session_id)
         return self._respond(
             "cross_sell",
             to,
-            lambda: to.loaded.engine.cross_sell(cart, user_id, k, filters.policy(), attributes),
+            lambda: to.loaded.engine.cross_sell(
+                cart, user_id, k, filters.policy(), attributes, recent
+            ),
             started,
             user_id,
             session_id,

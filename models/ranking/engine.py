@@ -66,6 +66,14 @@ def widened(scores: np.ndarray, n_items: int) -> np.ndarray:
     return out
 
 
+def topped(scores: np.ndarray) -> np.ndarray:
+    """``scores`` over their largest finite positive one (a top of 1, as the session's),
+    so a few strongly penalised items (cross-sell's substitutes) do not flatten the rest."""
+    finite = scores[np.isfinite(scores)]
+    top = float(finite.max()) if finite.size else 0.0
+    return scores / top if top > 0 else scores
+
+
 class Engine:
     """Ranking over one bundle; build once per loaded model, then answer many requests."""
 
@@ -300,8 +308,12 @@ class Engine:
         k: int,
         filters: Filters,
         attributes: dict[str, str] | None = None,
+        recent: list[str] | None = None,
     ) -> Answer:
-        """Items that complete the cart: co-purchase lift plus the user's affinity."""
+        """Items that complete the cart: co-purchase lift plus the user's affinity. With
+        ``recent`` (the session's items, oldest first) the session blend's scores, by
+        ``ranking.cross_sell_session``, are added to the scaled cart scores: what the
+        visitor just looked at tips the cart's complements."""
         pos = self.items.positions(cart)
         warnings = [
             f"cart item {c!r} unknown: skipped" for c, p in zip(cart, pos, strict=True) if p < 0
@@ -316,10 +328,15 @@ class Engine:
         near = self.bundle.signals.neighbours
         if near is not None and self.weights.cross_sell_neighbours:
             cand = np.union1d(cand, sparse_rows(near, known)[1])
+        in_session, tip = self.session(recent), self.weights.cross_sell_session
+        if in_session is not None:  # the session's own best items are candidates too
+            cand = np.union1d(cand, best(in_session[0], 2 * k)[0])
         cand = cand[mask[cand] & ~np.isin(cand, known)]
         if known.size and cand.size >= k:
             aff_z = None if vec is None else self.affinity_z(vec, cand)
             cand_scores = self._cross_sell(known, aff_z, cand)
+            if in_session is not None:
+                cand_scores = topped(cand_scores) + tip * in_session[0][cand]
             top, val = best(cand_scores, k)
             idx = cand[top]
         else:
@@ -329,18 +346,23 @@ class Engine:
             else:
                 aff_z = None if vec is None else self.affinity_z(vec)
                 scores = self._cross_sell(known, aff_z)
+            if in_session is not None:
+                scores = topped(scores) + tip * in_session[0]
             scores[self.blocked(filters)] = NEVER
             scores[known] = NEVER
             idx, val = best(scores, k)
         with_item = anchors(self.bundle.lift, known, idx)
+        looked = self._looked_at(in_session)
+
+        def reason(i: int, a: int) -> str:
+            if a >= 0:
+                return f"bought together with {self.cat.item_ids[a]}"
+            if looked is not None and (because := looked(i)):
+                return because
+            return f"goes with your cart ({self.cat.category[i]})"
+
         items = [
-            Scored(
-                str(self.cat.item_ids[i]),
-                float(s),
-                f"bought together with {self.cat.item_ids[a]}"
-                if a >= 0
-                else f"goes with your cart ({self.cat.category[i]})",
-            )
+            Scored(str(self.cat.item_ids[i]), float(s), reason(i, a))
             for i, s, a in zip(idx, val, with_item, strict=True)
         ]
         return Answer(items=items, warnings=warnings, user_kind=kind)

@@ -213,3 +213,45 @@ def test_a_visitor_s_views_shape_the_next_answer_within_one_request(server, shop
         f"{category}: {in_category} of 10 after 3 views (before: "
         f"{sum(items.loc[i['item_id'], 'category'] == category for i in before['items'])})"
     )
+
+
+def test_a_visitor_s_views_tip_the_cart_s_complements(server, shop_home):
+    """Over real HTTP: /cross_sell for the same cart, with and without a session whose
+    views sit in one category: with it, the answer leans to that category and its
+    complements and says why, the cart's complements still among it; the cart's own
+    items are never offered back."""
+    _, shop, _ = shop_home
+    items = shop.items.set_index("item_id")
+    shares = items["category"].value_counts()
+    category = str(shares.index[len(shares) // 3])
+    cart = [str(items.index[items["category"] != category][0])]
+    viewed = [str(i) for i in items.index[items["category"] == category][:3]]
+    now = pd.Timestamp.now("UTC")
+    views = [
+        {
+            "event_id": f"cart-browse-{n}",
+            "user_id": "visitor-cart",
+            "item_id": item,
+            "event_type": "view",
+            "timestamp": (now + pd.Timedelta(seconds=n)).strftime("%Y-%m-%dT%H:%M:%S"),
+            "session_id": "s-cart",
+        }
+        for n, item in enumerate(viewed)
+    ]
+    assert server.post("/events", json={"events": views}, headers=KEY).json()["accepted"] == 3
+
+    def in_category(answer: dict) -> int:
+        return sum(items.loc[i["item_id"], "category"] == category for i in answer["items"])
+
+    plain = server.post("/cross_sell", json={"cart": cart, "k": 10}).json()
+    for _ in range(4):  # both workers read the same store
+        tipped = server.post(
+            "/cross_sell", json={"cart": cart, "k": 10, "session_id": "s-cart"}
+        ).json()
+        shown = [i["item_id"] for i in tipped["items"]]
+        assert len(shown) == 10 and not set(shown) & set(cart)
+        assert in_category(tipped) > in_category(plain), (category, shown)
+        reasons = [i["reason"] for i in tipped["items"]]
+        assert any(r.startswith("because you looked at") for r in reasons)
+        assert any(not r.startswith("because") for r in reasons)  # the cart still leads
+    print(f"{category}: {in_category(tipped)} of 10 with the session, {in_category(plain)} without")
