@@ -54,6 +54,22 @@ def event(n: int, item: str, kind: str = "view", **more) -> dict:
     } | more
 
 
+def browsing(name: str, viewed: list[str]) -> list[dict]:
+    """Views of ``viewed``, a second apart from now, in session ``s-<name>``."""
+    now = pd.Timestamp.now("UTC")
+    return [
+        {
+            "event_id": f"{name}-view-{n}",
+            "user_id": f"visitor-{name}",
+            "item_id": item,
+            "event_type": "view",
+            "timestamp": (now + pd.Timedelta(seconds=n)).strftime("%Y-%m-%dT%H:%M:%S"),
+            "session_id": f"s-{name}",
+        }
+        for n, item in enumerate(viewed)
+    ]
+
+
 def stored() -> dict[str, int]:
     """Event id -> how many times the store holds it."""
     frame = live_events.read(live_events.connect(Settings().events_url))
@@ -187,18 +203,7 @@ def test_a_visitor_s_views_shape_the_next_answer_within_one_request(server, shop
     shares = items["category"].value_counts()
     category = str(shares.index[len(shares) // 2])  # neither the biggest nor the smallest
     viewed = [str(i) for i in items.index[items["category"] == category][:3]]
-    now = pd.Timestamp.now("UTC")
-    views = [
-        {
-            "event_id": f"browse-{n}",
-            "user_id": "visitor-browse",
-            "item_id": item,
-            "event_type": "view",
-            "timestamp": (now + pd.Timedelta(seconds=n)).strftime("%Y-%m-%dT%H:%M:%S"),
-            "session_id": "s-browse",
-        }
-        for n, item in enumerate(viewed)
-    ]
+    views = browsing("browse", viewed)
     assert server.post("/events", json={"events": views}, headers=KEY).json()["accepted"] == 3
     for _ in range(4):  # both workers read the same store
         after = server.post("/recommend", json={"session_id": "s-browse", "k": 10}).json()
@@ -226,18 +231,7 @@ def test_a_visitor_s_views_tip_the_cart_s_complements(server, shop_home):
     category = str(shares.index[len(shares) // 3])
     cart = [str(items.index[items["category"] != category][0])]
     viewed = [str(i) for i in items.index[items["category"] == category][:3]]
-    now = pd.Timestamp.now("UTC")
-    views = [
-        {
-            "event_id": f"cart-browse-{n}",
-            "user_id": "visitor-cart",
-            "item_id": item,
-            "event_type": "view",
-            "timestamp": (now + pd.Timedelta(seconds=n)).strftime("%Y-%m-%dT%H:%M:%S"),
-            "session_id": "s-cart",
-        }
-        for n, item in enumerate(viewed)
-    ]
+    views = browsing("cart", viewed)
     assert server.post("/events", json={"events": views}, headers=KEY).json()["accepted"] == 3
 
     def in_category(answer: dict) -> int:
