@@ -2,13 +2,14 @@
 default shop and on UCI Online Retail (an invoice's lines in order as the session).
 
 The holdout is the last ``features.holdout_days`` (30) days, as in the quality report.
-Every choice is made on a validation window carved from the training window (its last
-30 days against what came before): the blend's weights and, for each session-kNN
-baseline, whether the prefix's own items may come back (so each baseline is its strongest
-version). Then everything is refit on the whole training window and scored on the
-holdout's sessions (at most 5,000, sampled with a seed), visitors treated as anonymous.
-Printed per shop: hit rate@10 and MRR@10 of popularity, SKNN, V-SKNN and cartlift's
-session blend, and the blend against the strongest of them with a paired 95% interval.
+:func:`models.evaluation.sessions.compare` (what the quality report shows): every choice
+is made on a validation window carved from the training window (its last 30 days against
+what came before): the blend's weights and, for each session-kNN baseline, whether the
+prefix's own items may come back (so each baseline is its strongest version). Then
+everything is refit on the whole training window and scored on the holdout's sessions (at
+most 5,000, sampled with a seed), visitors treated as anonymous. Printed per shop: hit
+rate@10 and MRR@10 of popularity, SKNN, V-SKNN and cartlift's session blend, and the
+blend against the strongest of them with a paired 95% interval.
 
     uv run python benchmarks/sessions.py [--shops default online-retail] [--sessions 5000]
 """
@@ -35,7 +36,6 @@ from models.data.ids import IdMap
 from models.data.ingest import validate_tables
 from models.data.shop import generate
 from models.evaluation import sessions as protocol
-from models.recommenders.sessions import SessionModel
 
 C = Columns
 ONLINE_RETAIL = _ROOT.parent / "shared" / "data" / "online-retail" / "online_retail.csv.gz"
@@ -50,72 +50,32 @@ def load(shop: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     return tables.events.accepted, tables.items.accepted
 
 
-def windows(events: pd.DataFrame, items: IdMap, days: int, sessions: int):
-    """(validation, test) windows: the training window's last ``days`` against what came
-    before them; the holdout's last ``days`` against the whole training window."""
-    cutoff = events[C.timestamp].max() - pd.Timedelta(days=days)
-    train = events[events[C.timestamp] < cutoff]
-    inner = cutoff - pd.Timedelta(days=days)
-    early, late = train[train[C.timestamp] < inner], train[train[C.timestamp] >= inner]
-    validation = protocol.window(early, late, items, max_sessions=sessions)
-    test = protocol.window(train, events[events[C.timestamp] >= cutoff], items, sessions)
-    return validation, test
-
-
-def knn_variant(w: protocol.Window, categories: np.ndarray, decay: float) -> bool:
-    """Whether session-kNN (with this prefix decay) does better on ``w`` without the
-    prefix's own items."""
-    model = SessionModel.fit(w.train, categories)
-    hit = {
-        drop: protocol.evaluate(model.scorer("knn", drop), w.test, w.cases, decay).mean("hit_rate")
-        for drop in (False, True)
-    }
-    return hit[True] > hit[False]
-
-
 def run(shop: str, args: argparse.Namespace) -> None:
     started = time.perf_counter()
     events, items_table = load(shop)
     items = IdMap(items_table[C.item])
     categories = pd.factorize(items_table.set_index(C.item).reindex(items.ids)[C.category])[0]
     days = RunConfig().features.holdout_days
-    validation, test = windows(events, items, days, args.sessions)
-    print(
-        f"\n{shop}: {len(test.train):,} training sessions; holdout {len(test.test):,} sessions, "
-        f"{len(test.cases):,} next-item cases; validation {len(validation.test):,} sessions",
-        flush=True,
-    )
-    weights, table = protocol.choose_blend(validation, categories)
-    best = table.sort_values("hit_rate", ascending=False).head(3)
-    print("Blend chosen on the validation window (its three best points):")
-    print(best.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    exclude = {decay: knn_variant(validation, categories, decay) for decay in (0.0, 1.0)}
-    model = SessionModel.fit(test.train, categories)
-    scored = {
-        "popularity": protocol.evaluate(model.scorer("popularity"), test.test, test.cases, 0.0)
-    }
-    for name, decay in (("SKNN", 0.0), ("V-SKNN", 1.0)):
-        scorer = model.scorer("knn", exclude[decay])
-        scored[name] = protocol.evaluate(scorer, test.test, test.cases, decay)
-    blend = protocol.evaluate(model.blend(weights), test.test, test.cases, protocol.DECAY)
-    scored["cartlift session blend"] = blend
-    for name, s in scored.items():
-        dropped = name in ("SKNN", "V-SKNN") and exclude[0.0 if name == "SKNN" else 1.0]
-        note = " (own items excluded)" if dropped else ""
+    cutoff = events[C.timestamp].max() - pd.Timedelta(days=days)
+    before = events[C.timestamp] < cutoff
+    got = protocol.compare(events[before], events[~before], items, categories, days, args.sessions)
+    if got is None:
+        print(f"\n{shop}: too few sessions for the protocol")
+        return
+    print(f"\n{shop}: {got.sessions:,} holdout sessions, {got.cases:,} next-item cases")
+    for row in got.table.itertuples():
         print(
-            f"  {name:24s} hit rate@10 {s.mean('hit_rate'):.4f}  MRR@10 {s.mean('mrr'):.4f}{note}"
+            f"  {row.model:24s} hit rate@{got.k} {row.hit_rate:.4f}  MRR@{got.k} {row.mrr:.4f}"
+            f"  ({row.note})"
         )
-    rivals = {n: s for n, s in scored.items() if n != "cartlift session blend"}
-    strongest = max(rivals, key=lambda n: rivals[n].mean("hit_rate"))
-    for metric in ("hit_rate", "mrr"):
-        d = protocol.paired(blend, rivals[strongest], metric)
+    for metric, d in got.against.items():
         target = " (target >= 1.2x)" if metric == "hit_rate" else ""
         verdict = (" PASS" if d.ratio >= 1.2 else " FAIL") if target else ""
         print(
-            f"  {metric} vs the strongest, {strongest}: {d.ratio:.2f}x{target}, difference "
+            f"  {metric} vs the strongest, {got.strongest}: {d.ratio:.2f}x{target}, difference "
             f"{d.difference:+.4f} [{d.low:+.4f}, {d.high:+.4f}]{verdict}"
         )
-    print(f"  ({time.perf_counter() - started:.0f} s; weights {weights})", flush=True)
+    print(f"  ({time.perf_counter() - started:.0f} s)", flush=True)
 
 
 def main() -> None:

@@ -11,7 +11,8 @@ judges. Every model is also compared with ``cartlift`` on the same customers (pa
 bootstrap). The blend's weights, EASE's regularisation and ALS's factors,
 regularisation and alpha are chosen on a validation window carved from the training
 window, per variant. The product's own cross-sell and upsell (the serving engine over
-the hybrid) are judged against the classic methods. The report (Markdown, HTML, plots,
+the hybrid) are judged against the classic methods, its in-session answers against
+session-kNN (:mod:`models.evaluation.sessions`). The report (Markdown, HTML, plots,
 the full metric table and the paired differences) goes to
 ``$CARTLIFT_HOME/reports/quality/<dataset>`` and is logged to MLflow with its headline
 figures.
@@ -33,6 +34,9 @@ from infra import registry
 from infra.reports import Report, run_context, write
 from infra.settings import Settings
 from models.config import RunConfig, excludes_purchased
+from models.data.columns import Columns
+from models.data.ids import IdMap
+from models.evaluation import sessions
 from models.evaluation.protocol import Protocol, Scorer
 from models.evaluation.tasks import (
     VARIANTS,
@@ -46,7 +50,15 @@ from models.evaluation.tasks import (
     variant,
 )
 from models.evaluation.tuning import choose_on_validation, with_params
-from models.evaluation.verdicts import HYBRID, PRODUCT, Verdict, ndcg_by_model, personal, shopping
+from models.evaluation.verdicts import (
+    HYBRID,
+    PRODUCT,
+    Verdict,
+    in_session,
+    ndcg_by_model,
+    personal,
+    shopping,
+)
 from models.features.build import FeatureSet, build
 from models.ranking.bundle import build_bundle
 from models.ranking.engine import Engine
@@ -194,6 +206,25 @@ def shopping_tables(
     return cross, upsell
 
 
+@task(name="in-session answers", cache_policy=NO_CACHE)
+def session_comparison(fs: FeatureSet, run: RunConfig) -> sessions.Comparison | None:
+    """The session protocol (:func:`models.evaluation.sessions.compare`) on the shop's
+    split: what a visitor touches next, cartlift's session blend against session-kNN."""
+    items = IdMap(fs.items[Columns.item])
+    category = fs.items[Columns.category].fillna("unknown")
+    got = sessions.compare(
+        fs.split.train,
+        fs.split.test,
+        items,
+        pd.factorize(category)[0],
+        run.features.holdout_days,
+        k=run.evaluate.k,
+    )
+    if got is None:
+        get_run_logger().info("In-session answers: too few sessions to score")
+    return got
+
+
 @task(name="write and log the report", cache_policy=NO_CACHE, **IO_RETRIES)
 def publish(report: Report, target: Path, run: RunConfig, bootstrap: int) -> tuple[dict, str]:
     """The report's files under ``target``, and an MLflow run with its headline figures."""
@@ -204,6 +235,9 @@ def publish(report: Report, target: Path, run: RunConfig, bootstrap: int) -> tup
         key = "excluded" if VARIANTS[name] else "counted"
         for model, stats in ndcg_by_model(table, "all", k).items():
             metrics[f"{key}.ndcg_at_{k}.{model}"] = stats["mean"]
+    if report.sessions is not None:
+        for model, hit in report.sessions["hit_rate"].items():
+            metrics[f"sessions.hit_rate_at_{k}.{model}"] = float(hit)
     record = registry.RunRecord(
         params={"dataset": run.dataset, "bootstrap": str(bootstrap), "k": str(k)},
         metrics=metrics,
@@ -249,7 +283,8 @@ def quality(
     cross, upsell = shopping_tables(fs, Trained(hybrid, weighed, aim), baselines, run)
     k = run.evaluate.k
     verdicts = [v for name, t in tables.items() for v in personal(t, differences[name], name, k)]
-    verdicts += shopping(cross, upsell, k)
+    in_sessions = session_comparison(fs, run)
+    verdicts += shopping(cross, upsell, k) + in_session(in_sessions)
     report = Report(
         title=f"cartlift quality report: {run.dataset}",
         context=run_context(f"{data} ({fmt})", run, fs.summary(), config_source, bootstrap)
@@ -271,6 +306,14 @@ def quality(
         cross=cross,
         upsell=upsell,
         k=k,
+        sessions=None if in_sessions is None else in_sessions.table.set_index("model"),
+        sessions_note=""
+        if in_sessions is None
+        else f"{in_sessions.sessions:,} holdout sessions of two steps or more, visitors "
+        f"treated as anonymous: each prefix of 1 to 5 steps asks for the next item "
+        f"({in_sessions.cases:,} questions), hit rate@{k} and MRR@{k} averaged per session. "
+        "The blend's weights and each session-kNN's variant are chosen on the training "
+        "window's last days.",
     )
     logger = get_run_logger()
     for v in verdicts:

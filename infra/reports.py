@@ -38,6 +38,8 @@ class Report:
     cross: pd.DataFrame
     upsell: pd.DataFrame
     k: int = 10
+    sessions: pd.DataFrame | None = None  # model -> hit_rate, mrr, note (session protocol)
+    sessions_note: str = ""
 
 
 def run_context(
@@ -266,6 +268,8 @@ def sections(report: Report) -> list[tuple[str, str, pd.DataFrame | None]]:
             report.upsell.set_index("model"),
         ),
     ]
+    if report.sessions is not None:
+        parts.append(("In-session answers", report.sessions_note, report.sessions))
     return parts
 
 

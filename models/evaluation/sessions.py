@@ -215,3 +215,86 @@ def learn(
     if len(w.test) >= MIN_SESSIONS and len(w.train):
         weights, table = choose_blend(w, categories)
     return Learnt(SessionModel.fit(sessionize(train, items), categories), weights, table)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The session protocol's answer for one shop: per recommender (popularity, SKNN,
+    V-SKNN, cartlift's blend) hit rate@k and MRR@k over holdout sessions; the blend
+    against the strongest of the others, paired; the weights the validation window chose."""
+
+    table: pd.DataFrame  # model, hit_rate, mrr, note
+    strongest: str
+    against: dict[str, Paired]  # metric -> cartlift minus the strongest
+    weights: Weights
+    sessions: int  # holdout sessions scored
+    cases: int  # their next-item questions
+    k: int
+
+    @property
+    def ratio(self) -> float:
+        return self.against["hit_rate"].ratio
+
+
+BLEND = "cartlift session blend"
+KNN = (("SKNN", 0.0), ("V-SKNN", 1.0))  # session-kNN without and with a recency-weighted prefix
+
+
+def _knn_excludes_seen(w: Window, categories: np.ndarray, decay: float, k: int) -> bool:
+    """Whether session-kNN (with this prefix decay) does better on ``w`` without the
+    prefix's own items: each baseline in its strongest version."""
+    model = SessionModel.fit(w.train, categories)
+    hit = {
+        drop: evaluate(model.scorer("knn", drop), w.test, w.cases, decay, k).mean("hit_rate")
+        for drop in (False, True)
+    }
+    return hit[True] > hit[False]
+
+
+def compare(
+    train: pd.DataFrame,
+    holdout: pd.DataFrame,
+    items: IdMap,
+    categories: np.ndarray,
+    validation_days: int,
+    max_sessions: int = 5000,
+    k: int = 10,
+) -> Comparison | None:
+    """Session recommenders on ``holdout``'s sessions (visitors treated as anonymous),
+    learnt on ``train``'s. Every choice (the blend's weights; whether SKNN and V-SKNN may
+    bring the prefix's own items back) is made on a validation window, ``train``'s last
+    ``validation_days`` against what came before them. None when the holdout or the
+    validation window has too few sessions to say anything."""
+    when = train["timestamp"]
+    inner = when.max() - pd.Timedelta(days=validation_days)
+    validation = window(train[when < inner], train[when >= inner], items, max_sessions)
+    test = window(train, holdout, items, max_sessions)
+    if min(len(validation.test), len(test.test)) < MIN_SESSIONS or not len(validation.train):
+        return None
+    weights, _ = choose_blend(validation, categories, k=k)
+    model = SessionModel.fit(test.train, categories)
+    scored = {"popularity": evaluate(model.scorer("popularity"), test.test, test.cases, 0.0, k)}
+    notes = {"popularity": "sessions per item"}
+    for name, decay in KNN:
+        drop = _knn_excludes_seen(validation, categories, decay, k)
+        scored[name] = evaluate(model.scorer("knn", drop), test.test, test.cases, decay, k)
+        notes[name] = "the prefix's own items excluded" if drop else "the prefix's items kept"
+    scored[BLEND] = evaluate(model.blend(weights), test.test, test.cases, DECAY, k)
+    notes[BLEND] = ", ".join(f"{c} {weights.of(c):g}" for c in rec.COMPONENTS if weights.of(c)) + (
+        ", the prefix's own items excluded" if weights.exclude_seen else ""
+    )
+    rivals = {n: s for n, s in scored.items() if n != BLEND}
+    strongest = max(rivals, key=lambda n: rivals[n].mean("hit_rate"))
+    table = pd.DataFrame(
+        [(n, s.mean("hit_rate"), s.mean("mrr"), notes[n]) for n, s in scored.items()],
+        columns=["model", "hit_rate", "mrr", "note"],
+    )
+    return Comparison(
+        table,
+        strongest,
+        {m: paired(scored[BLEND], rivals[strongest], m) for m in ("hit_rate", "mrr")},
+        weights,
+        len(test.test),
+        len(test.cases),
+        k,
+    )

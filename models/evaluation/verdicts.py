@@ -3,9 +3,11 @@
 Each claim is phrased for a shop: does what cartlift serves (the row ``cartlift``) beat
 the strongest baseline by the margin, with a paired interval of the difference above 0;
 does it serve cold-start customers better than popularity; does it sell new items (which
-popularity per category cannot); do its cross-sell and upsell
-beat the classic methods. Pure functions over :func:`models.evaluation.tasks.compare` and
-the cross-sell / upsell tables, so the report and the tests judge the same way.
+popularity per category cannot); do its cross-sell and upsell beat the classic methods;
+do its in-session answers beat session-kNN. Pure functions over
+:func:`models.evaluation.tasks.compare`, the cross-sell / upsell tables and the session
+protocol's :class:`~models.evaluation.sessions.Comparison`, so the report and the tests
+judge the same way.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
+
+from models.evaluation.sessions import BLEND, Comparison
 
 HYBRID = "lightfm-hybrid"
 PRODUCT = "cartlift"
@@ -142,3 +146,22 @@ def shopping(
             )
         )
     return verdicts
+
+
+def in_session(got: Comparison | None, margin: float = 1.2) -> list[Verdict]:
+    """Holdout sessions of visitors treated as anonymous: cartlift's session blend against
+    the strongest of popularity, SKNN and V-SKNN (``margin`` times its next-item hit rate,
+    and the paired interval of the difference above 0). No verdict without sessions."""
+    if got is None:
+        return []
+    d = got.against["hit_rate"]
+    rows = got.table.set_index("model")["hit_rate"]
+    return [
+        Verdict(
+            f"in-session: next-item hit rate@{got.k} >= {margin}x the strongest of "
+            + ", ".join(m for m in rows.index if m != BLEND),
+            f"{rows[BLEND]:.4f} vs {got.strongest} {rows[got.strongest]:.4f} ({d.ratio:.2f}x); "
+            f"paired 95% interval {d.difference:+.4f} [{d.low:+.4f}, {d.high:+.4f}]",
+            d.ratio >= margin and d.low > 0,
+        )
+    ]

@@ -57,11 +57,15 @@ def test_the_quality_report_scores_every_model_and_is_logged(report):
     _, _, out, output = report
     # Every verdict printed, each with its figure.
     verdicts = [line for line in output.splitlines() if line[:4] in ("PASS", "FAIL")]
-    assert len(verdicts) == 2 * 4 + 3
+    assert len(verdicts) == 2 * 4 + 3 + 1
     assert any("new items, cartlift NDCG@10 above 0" in v for v in verdicts)
     assert any("cartlift NDCG@10 >= 1.15x the strongest baseline" in v for v in verdicts)
     assert any("paired 95% interval of cartlift minus" in v for v in verdicts)
     assert any("the best of association rules, item-kNN, popularity" in v for v in verdicts)
+    assert any(
+        "in-session: next-item hit rate@10 >= 1.2x the strongest of popularity, SKNN, V-SKNN" in v
+        for v in verdicts
+    )
 
     metrics = pd.read_csv(out / "metrics.csv")
     assert set(metrics["model"]) == MODELS
@@ -74,6 +78,7 @@ def test_the_quality_report_scores_every_model_and_is_logged(report):
     markdown = (out / "report.md").read_text()
     for heading in ("## Verdicts", "## Against cartlift", "## Cross-sell", "## Upsell"):
         assert heading in markdown
+    assert "## In-session answers" in markdown and "| cartlift session blend |" in markdown
     differences = pd.read_csv(out / "differences.csv")
     assert set(differences["model"]) == MODELS - {"cartlift"}
     assert (differences["lower"] <= differences["difference"]).all()
@@ -95,6 +100,7 @@ def test_the_quality_report_scores_every_model_and_is_logged(report):
     run = client.get_run(run_id)
     assert run.data.tags["cartlift.kind"] == "quality-report"
     assert "excluded.ndcg_at_10.cartlift" in run.data.metrics
+    assert 0 < run.data.metrics["sessions.hit_rate_at_10.cartlift_session_blend"] <= 1
     logged = {f.path for f in client.list_artifacts(run_id, "quality")}
     assert {"quality/report.md", "quality/metrics.csv", "quality/differences.csv"} <= logged
 
