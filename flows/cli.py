@@ -433,6 +433,35 @@ def champion() -> None:
         typer.echo(f"{key}: {value}")
 
 
+@app.command()
+def events(
+    out: Annotated[
+        Path | None, typer.Option(help="write the rejected events (the quarantine) to this CSV")
+    ] = None,
+) -> None:
+    """What /events took: events stored, events rejected and why."""
+    settings = _settings()
+    from infra import events as live
+
+    if not live.exists(settings.events_url):
+        typer.echo("No live events yet: the service's /events has taken none.")
+        return
+    store = live.connect(settings.events_url)
+    counted, rejected = live.counts(store), live.quarantine(store)
+    typer.echo(
+        f"{counted['stored']:,} live events stored, {counted['rejected']:,} rejected "
+        f"(store: {redacted(settings.events_url)})"
+    )
+    if len(rejected):
+        typer.echo("Rejected, by reason:")
+        for reason, n in rejected["reason"].value_counts().items():
+            typer.echo(f"  {n:>8,}  {reason}")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        rejected.to_csv(out, index=False)
+        typer.echo(f"The {len(rejected):,} rejected events, as sent, written to {out}")
+
+
 experiment = typer.Typer(
     no_args_is_help=True,
     help="Online experiments: a challenger version against the champion, on live traffic.",

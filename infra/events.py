@@ -140,6 +140,16 @@ def counts(engine: Engine) -> dict[str, int]:
     return {"stored": int(stored), "rejected": int(refused)}
 
 
+def quarantine(engine: Engine) -> pd.DataFrame:
+    """The rejected events, oldest first: event_id (when it had one), reason, the event as
+    sent (JSON) and when it came."""
+    query = sa.select(
+        REJECTED.c[EVENT_ID], REJECTED.c.reason, REJECTED.c.event, REJECTED.c.received_at
+    ).order_by(REJECTED.c.id)
+    with engine.connect() as conn:
+        return pd.read_sql(query, conn)
+
+
 def session_items(engine: Engine, session_id: str, minutes: float, limit: int = 20) -> list[str]:
     """The items of a session's latest events (at most ``limit``, taken in the last
     ``minutes`` by the store's clock), oldest first: what an in-session answer folds in."""

@@ -13,7 +13,9 @@ import httpx
 import pandas as pd
 import psutil
 import pytest
+from typer.testing import CliRunner
 
+from flows.cli import app
 from flows.ingest import ingest
 from flows.monitor import read_lake
 from flows.pipeline import pipeline
@@ -249,3 +251,26 @@ def test_a_visitor_s_views_tip_the_cart_s_complements(server, shop_home):
         assert any(r.startswith("because you looked at") for r in reasons)
         assert any(not r.startswith("because") for r in reasons)  # the cart still leads
     print(f"{category}: {in_category(tipped)} of 10 with the session, {in_category(plain)} without")
+
+
+def test_cartlift_events_counts_the_store_and_exports_the_quarantine(server, shop_home, tmp_path):
+    """`cartlift events`: how many events are stored and rejected, by reason, and the
+    rejected ones as sent, in a CSV (nothing refused is lost from sight)."""
+    _, shop, _ = shop_home
+    a = str(shop.items["item_id"].iloc[0])
+    sent = [event(900, a), event(901, "no-such-item"), event(902, a, timestamp="never")]
+    assert server.post("/events", json={"events": sent}, headers=KEY).json()["accepted"] == 1
+    counted = live_events.counts(live_events.connect(Settings().events_url))
+    out = tmp_path / "quarantine.csv"
+    result = CliRunner().invoke(app, ["events", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"{counted['stored']:,} live events stored, {counted['rejected']:,} rejected" in (
+        result.output
+    )
+    assert "timestamp not a date" in result.output and "unknown item_id" in result.output
+    quarantined = pd.read_csv(out)
+    assert len(quarantined) == counted["rejected"]
+    assert {"e901", "e902"} <= set(quarantined["event_id"])
+    assert json.loads(quarantined.set_index("event_id").loc["e902", "event"])["timestamp"] == (
+        "never"
+    )
