@@ -4,12 +4,12 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export CARTLIFT_HOME ?= $(CURDIR)/.cartlift
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: help setup demo demo-drift test test-fast lint audit bench soak requirements serve clean
+.PHONY: help setup postgres demo demo-drift test test-fast lint audit bench soak requirements serve clean
 
 help:
 	@echo "make demo   - install, generate the default shop, run the pipeline, show the champion"
 	@echo "make demo-drift - the monitoring loop: drift -> retrain -> gate -> new champion served"
-	@echo "make test   - install and run the test suite (unit, flows, data tiers)"
+	@echo "make test   - install (PostgreSQL included) and run the test suite (unit, flows, data tiers)"
 	@echo "make lint   - ruff, mypy and the import contracts (lint-imports)"
 	@echo "make audit  - bandit on the code, pip-audit on the locked dependencies (needs a vulnerability service)"
 	@echo "make soak   - benchmarks/soak.py (10 minutes of mixed traffic on the real service)"
@@ -26,7 +26,17 @@ demo: setup
 demo-drift: setup
 	$(UV) run cartlift demo-drift
 
-test: setup
+# The production-profile test runs a real PostgreSQL server: Debian's package, installed
+# when missing (as root, else through sudo).
+postgres:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo "Installing PostgreSQL (Debian's package) for the production-profile test"; \
+		sudo=""; [ "$$(id -u)" -ne 0 ] && sudo="sudo"; \
+		$$sudo apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq postgresql >/dev/null; \
+	fi
+
+test: setup postgres
 	$(UV) run pytest -n 2 --dist loadfile
 
 test-fast: setup

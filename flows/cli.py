@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import numpy as np
 import typer
+import yaml
 
-from infra.settings import Settings, resolve_run_config
+from infra.settings import Settings, config_problem, resolve_run_config
 from models.config import RunConfig, ShopConfig, excludes_purchased, redacted
 from models.evaluation.tasks import variant
 
@@ -25,6 +26,30 @@ app = typer.Typer(
     no_args_is_help=True,
     help="cartlift: cross-sell and upsell recommendations for an online shop.",
 )
+
+
+def _version(shown: bool) -> None:
+    if shown:
+        from importlib.metadata import version
+
+        typer.echo(f"cartlift {version('cartlift')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="show the version"),
+    ] = False,
+) -> None:
+    """cartlift: cross-sell and upsell recommendations for an online shop."""
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    """A user's mistake: one line on stderr, no traceback, a non-zero exit."""
+    typer.echo(message, err=True)
+    raise typer.Exit(code)
 
 
 def _settings() -> Settings:
@@ -45,12 +70,29 @@ def _settings() -> Settings:
     return settings
 
 
+def _check_data(data: Path | None, fmt: str, mapping: Path | None = None) -> None:
+    """Stop before any run starts when ``data`` cannot be read as a shop in ``fmt``,
+    naming what is missing (exit 2)."""
+    if data is None:
+        return
+    from infra.lake import check_source
+    from models.data.contract import ContractError
+
+    try:
+        check_source(str(data), fmt, str(mapping) if mapping else None)
+    except ContractError as exc:
+        _fail(f"Cannot use the data: {exc}", 2)
+
+
 def _run_config(
     settings: Settings, config: Path | None, dataset: str | None, fmt: str, data: Path | None
 ) -> RunConfig:
     """The run config (:func:`infra.settings.resolve_run_config`, the flows' own path),
     saying where it came from unless it is the defaults."""
-    run, origin = resolve_run_config(settings, config, dataset, fmt, data)
+    try:
+        run, origin = resolve_run_config(settings, config, dataset, fmt, data)
+    except (OSError, yaml.YAMLError, ValueError) as exc:
+        _fail(f"Bad run config {config or '(the dataset tuned one)'}: {config_problem(exc)}", 2)
     if origin != "defaults":
         typer.echo(f"Run config for {run.dataset}: {origin}")
     return run
@@ -104,6 +146,7 @@ def ingest(
     from flows.ingest import ingest as ingest_flow
     from models.data.ingest import summary_lines
 
+    _check_data(data, fmt, mapping)
     run = _run_config(settings, None, dataset, fmt, data)
     snapshot = ingest_flow(str(data), fmt, str(mapping) if mapping else None, run.dataset)
     for line in summary_lines(snapshot.report()):
@@ -138,6 +181,7 @@ def pipeline(
             err=True,
         )
         raise typer.Exit(2)
+    _check_data(source, fmt, mapping)
     run = _run_config(settings, config, dataset, fmt, source)
     result = pipeline_flow(
         str(source), fmt, str(mapping) if mapping else None, run, live_events=live_events
@@ -199,6 +243,7 @@ def monitor(
     settings = _settings()
     from flows.monitor import monitor as monitor_flow
 
+    _check_data(data, fmt, mapping)
     run = _run_config(settings, config, dataset, fmt, data or settings.default_shop_dir())
     result = monitor_flow(str(data) if data else None, fmt, str(mapping) if mapping else None, run)
     if result.drift_share is not None:
@@ -231,6 +276,7 @@ def deploy(
         raise typer.Exit(2)
     from flows.deploy import deploy as register
 
+    _check_data(data, fmt)
     run = _run_config(settings, config, dataset, fmt, data)
     created, registered = register(
         settings,
@@ -266,6 +312,7 @@ def tune(
     from flows.tune import tune as tune_flow
 
     source = data or settings.default_shop_dir()
+    _check_data(source, fmt, mapping)
     run = _run_config(settings, config, dataset, fmt, source)
     result = tune_flow(
         str(source), fmt, str(mapping) if mapping else None, run, trials, parallel, max_epochs
@@ -299,6 +346,7 @@ def benchmark_quality(
     from flows.quality import quality
 
     source = data or settings.default_shop_dir()
+    _check_data(source, fmt, mapping)
     run = _run_config(settings, config, dataset, fmt, source)
     origin = resolve_run_config(settings, config, dataset, fmt, source)[1]
     result = quality(
@@ -387,7 +435,10 @@ def recommend_batch(
     from infra.registry import load_champion_bundle
     from models.ranking.batch import recommend_all
 
-    version, bundle = load_champion_bundle(settings)
+    try:
+        version, bundle = load_champion_bundle(settings)
+    except ValueError as exc:
+        _fail(f"No answer to give: {exc}")
     ids = None
     if users is not None:
         ids = [line.strip() for line in users.read_text().splitlines() if line.strip()]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -128,16 +129,42 @@ def write_json(data: dict[str, Any], path: Path) -> Path:
     return _atomic(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2, default=str)))
 
 
-def read_source(data: str, fmt: str, mapping: str | None = None) -> RawTables:
-    """Read a shop's files in one of the supported layouts into contract-named tables."""
+def check_source(data: str, fmt: str, mapping: str | None = None) -> None:
+    """Raise :class:`ContractError` naming what is missing when ``data`` cannot be a shop
+    in ``fmt``: checked before a run starts, without reading the files."""
     path = Path(data)
     if fmt not in FORMATS:
         raise ContractError(str(path), f"unknown format '{fmt}' (use one of {', '.join(FORMATS)})")
-    if fmt == "online-retail":
-        return from_online_retail(read_raw(path), str(path))
+    if not path.exists():
+        raise ContractError(str(path), "not found (as this machine sees it)")
+    if not os.access(path, os.R_OK):
+        raise ContractError(str(path), "not readable by this user")
     if fmt == "csv":
         if not mapping:
             raise ContractError(str(path), "format 'csv' needs --map mapping.yaml")
+        if not Path(mapping).is_file():
+            raise ContractError(mapping, "mapping file not found")
+    elif fmt == "contract":
+        if not path.is_dir():
+            raise ContractError(str(path), "format 'contract' reads a directory of tables")
+        for table in ("items", "events"):
+            if find_table(path, table) is None:
+                raise ContractError(
+                    str(path),
+                    f"no {table}.csv, {table}.csv.gz or {table}.parquet in this directory",
+                )
+    elif not path.is_file():
+        raise ContractError(str(path), f"format '{fmt}' reads one file, not a directory")
+
+
+def read_source(data: str, fmt: str, mapping: str | None = None) -> RawTables:
+    """Read a shop's files in one of the supported layouts into contract-named tables."""
+    path = Path(data)
+    check_source(data, fmt, mapping)
+    if fmt == "online-retail":
+        return from_online_retail(read_raw(path), str(path))
+    if fmt == "csv":
+        mapping = str(mapping)  # check_source made sure of it
         spec = yaml.safe_load(Path(mapping).read_text()) or {}
         base = path if path.is_dir() else path.parent
         frames, sources = {}, {"mapping": mapping}
@@ -155,10 +182,6 @@ def read_source(data: str, fmt: str, mapping: str | None = None) -> RawTables:
     tables, sources = {}, {}
     for table in ("items", "users", "events"):
         found = find_table(path, table)
-        if found is None and table != "users":
-            raise ContractError(
-                str(path), f"no {table}.csv, {table}.csv.gz or {table}.parquet in this directory"
-            )
         if found is not None:
             tables[table], sources[table] = read_raw(found), str(found)
     if "users" not in tables:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.config import (
@@ -197,6 +197,8 @@ def resolve_run_config(
     origin = "defaults"
     if config_file is not None:
         values = yaml.safe_load(Path(config_file).read_text()) or {}
+        if not isinstance(values, dict):
+            raise ValueError("a mapping of settings (YAML keys and values) expected")
         origin = str(config_file)
     name = dataset or values.get("dataset") or dataset_name(data, fmt)
     tuned = settings.tuned_config(name)
@@ -207,6 +209,20 @@ def resolve_run_config(
         origin += " with CARTLIFT_RUN__* overrides"
     merged = _merge(values, overrides) | {"dataset": name}
     return RunConfig.model_validate(merged), origin
+
+
+def config_problem(exc: Exception) -> str:
+    """What is wrong with a run config, in one line: the file that cannot be read, the YAML
+    that does not parse, or each field that does not validate, by its dotted name."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'the file'}: {e['msg']}" for e in exc.errors()
+        )
+    if isinstance(exc, OSError):
+        return f"cannot read it ({exc.strerror or exc})"
+    if isinstance(exc, yaml.YAMLError):
+        return "not YAML: " + " ".join(str(exc).split())
+    return " ".join(str(exc).split())
 
 
 def write_tuned_config(settings: Settings, config: RunConfig) -> Path:

@@ -43,9 +43,20 @@ def postgres_bin() -> Path:
     return Path(found[-1]).parent
 
 
+def _runuser() -> str:
+    """``runuser``'s path: on ``PATH``, else where Debian puts it (``/usr/sbin``, which a
+    minimal ``PATH`` lacks)."""
+    found = shutil.which("runuser") or next(
+        (p for p in ("/usr/sbin/runuser", "/sbin/runuser") if os.access(p, os.X_OK)), None
+    )
+    if found is None:
+        raise RuntimeError("runuser not found (util-linux): needed to run PostgreSQL as root")
+    return found
+
+
 def _as_postgres(cmd: list[str]) -> list[str]:
     """initdb and postgres refuse to run as root: run them as the postgres user."""
-    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+    return [_runuser(), "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
 
 
 def _run(cmd: list[str]) -> None:
