@@ -56,7 +56,8 @@ from models.ranking.catalogue import apply_items
 from models.ranking.engine import Answer, Engine
 from serving import store
 from serving.changes import ChangeLog
-from serving.limits import BodyLimit
+from serving.limits import BodyLimit, JsonOnly
+from serving.openapi import SpecRewrite
 from serving.predlog import PredictionLog
 from serving.schemas import (
     MAX_ITEMS,
@@ -93,18 +94,38 @@ class Assigned:
     experiment: str | None  # the running experiment's name (its salt)
 
 
+class ApiError(Exception):
+    """A request the service refuses: its status and a JSON body ``{"error": ...}`` naming
+    the cause. Raised inside an endpoint, answered by :func:`json_errors` (BentoML would
+    answer 401 with "Authorization error" and wrap other 4xx messages in a list)."""
+
+    def __init__(self, status: HTTPStatus, error: str):
+        super().__init__(error)
+        self.status = status
+
+
 class NotReadyError(RuntimeError):
     """No model is loaded; the message says why, in words a shop's developer can act on."""
 
 
-def when_ready(method: Callable) -> Callable:
-    """An endpoint that answers 503 with a JSON body naming the cause while no model is
-    loaded (BentoML replaces the message of any 5xx it builds with "An unexpected error
-    has occurred"), and a ``Retry-After`` header."""
+def json_errors(method: Callable) -> Callable:
+    """An endpoint whose refusals (:class:`ApiError`) are JSON bodies naming the cause, and
+    which answers 503 with the cause and a ``Retry-After`` header while no model is loaded
+    (BentoML replaces the message of any 5xx it builds with "An unexpected error has
+    occurred")."""
 
-    def not_ready(service: Cartlift, exc: NotReadyError) -> JSONResponse:
-        body, headers = service.not_ready_body(str(exc))
-        return JSONResponse(body, status_code=HTTPStatus.SERVICE_UNAVAILABLE, headers=headers)
+    def refused(
+        service: Cartlift, exc: NotReadyError | ApiError, ctx: bentoml.Context | None
+    ) -> JSONResponse:
+        if isinstance(exc, ApiError):
+            answer = JSONResponse({"error": str(exc)}, status_code=exc.status)
+        else:
+            body, headers = service.not_ready_body(str(exc))
+            status = HTTPStatus.SERVICE_UNAVAILABLE
+            answer = JSONResponse(body, status_code=status, headers=headers)
+        if ctx is not None:  # BentoML sets an endpoint with a context to the context's status
+            ctx.response.status_code = answer.status_code
+        return answer
 
     if inspect.iscoroutinefunction(method):
 
@@ -112,8 +133,8 @@ def when_ready(method: Callable) -> Callable:
         async def answer_async(self, *args, **kwargs):
             try:
                 return await method(self, *args, **kwargs)
-            except NotReadyError as exc:
-                return not_ready(self, exc)
+            except (NotReadyError, ApiError) as exc:
+                return refused(self, exc, kwargs.get("ctx"))
 
         return answer_async
 
@@ -121,8 +142,8 @@ def when_ready(method: Callable) -> Callable:
     def answer(self, *args, **kwargs):
         try:
             return method(self, *args, **kwargs)
-        except NotReadyError as exc:
-            return not_ready(self, exc)
+        except (NotReadyError, ApiError) as exc:
+            return refused(self, exc, kwargs.get("ctx"))
 
     return answer
 
@@ -343,9 +364,15 @@ class Cartlift:
         expected = self.settings.api_key
         if expected is None:
             return
-        given = ctx.request.headers.get("x-api-key", "")
+        headers = ctx.request.headers
+        bearer = headers.get("authorization", "")
+        given = headers.get("x-api-key") or (bearer[7:] if bearer[:7].lower() == "bearer " else "")
         if not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
-            raise BentoMLException("missing or wrong x-api-key", error_code=HTTPStatus.UNAUTHORIZED)
+            why = "no API key" if not given else "the API key is not the service's"
+            raise ApiError(
+                HTTPStatus.UNAUTHORIZED,
+                f"{why}: send it as the x-api-key header (or Authorization: Bearer <key>)",
+            )
 
     def _respond(
         self,
@@ -385,7 +412,9 @@ class Cartlift:
         try:
             answer = answering()
         except Exception as exc:
-            if not isinstance(exc, BentoMLException) or exc.error_code >= 500:
+            if not isinstance(exc, ApiError | BentoMLException) or (
+                isinstance(exc, BentoMLException) and exc.error_code >= 500
+            ):
                 log(None, type(exc).__name__)
             raise
         log(answer)
@@ -404,7 +433,7 @@ class Cartlift:
     # --- endpoints --------------------------------------------------------------------
 
     @bentoml.api(route="/recommend")
-    @when_ready
+    @json_errors
     async def recommend(
         self,
         user_id: Id | None = None,
@@ -435,7 +464,7 @@ class Cartlift:
         )
 
     @bentoml.api(route="/cross_sell")
-    @when_ready
+    @json_errors
     async def cross_sell(
         self,
         cart: Annotated[list[Id], Field(min_length=1, max_length=MAX_LIST)],
@@ -465,7 +494,7 @@ class Cartlift:
         )
 
     @bentoml.api(route="/upsell")
-    @when_ready
+    @json_errors
     async def upsell(
         self,
         item_id: Id,
@@ -492,7 +521,7 @@ class Cartlift:
         )
 
     @bentoml.api(route="/similar_items")
-    @when_ready
+    @json_errors
     async def similar_items(
         self,
         item_id: Id,
@@ -514,7 +543,7 @@ class Cartlift:
         )
 
     @bentoml.api(route="/popular")
-    @when_ready
+    @json_errors
     async def popular(
         self,
         k: K = 10,
@@ -536,6 +565,7 @@ class Cartlift:
         )
 
     @bentoml.api(route="/feedback")
+    @json_errors
     async def feedback(
         self,
         request_id: Id,
@@ -563,7 +593,7 @@ class Cartlift:
         return FeedbackAck(request_id=request_id)
 
     @bentoml.api(route="/events")
-    @when_ready
+    @json_errors
     def events(self, events: list[Any], ctx: bentoml.Context) -> EventsAck:
         """What shoppers do as it happens: views, carts and purchases, in batches of up to
         ``serving.max_events`` (more: 413). Each event is checked with ingestion's rules
@@ -574,9 +604,9 @@ class Cartlift:
         self._check_key(ctx)
         most = self.settings.serving.max_events
         if len(events) > most:
-            raise BentoMLException(
+            raise ApiError(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                 f"{len(events)} events in one request: send at most {most} per request",
-                error_code=HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
             )
         catalogue = self._model().engine.bundle.catalogue
         items = pd.DataFrame({"item_id": catalogue.item_ids, "price": catalogue.price})
@@ -616,7 +646,7 @@ class Cartlift:
         return self._events
 
     @bentoml.api(route="/metadata")
-    @when_ready
+    @json_errors
     async def metadata(self) -> Metadata:
         """Which model answers: name, version, run, training window, what answers
         /recommend (the blend, or the baseline served while no trained model beats it, and
@@ -653,7 +683,7 @@ class Cartlift:
         )
 
     @bentoml.api(route="/admin/items")
-    @when_ready
+    @json_errors
     def admin_items(
         self,
         items: Annotated[list[ItemChange], Field(min_length=1, max_length=MAX_ITEMS)],
@@ -672,9 +702,7 @@ class Cartlift:
             try:  # a dry run on the served catalogue: a refused change is never stored
                 _, applied = apply_items(loaded.engine.bundle, pd.DataFrame(records))
             except ValueError as err:
-                raise BentoMLException(
-                    str(err), error_code=HTTPStatus.UNPROCESSABLE_ENTITY
-                ) from None
+                raise ApiError(HTTPStatus.UNPROCESSABLE_ENTITY, str(err)) from None
             self.changes.append(records)
             self._catch_up()
         return CatalogueAck(
@@ -682,6 +710,7 @@ class Cartlift:
         )
 
     @bentoml.api(route="/admin/reload")
+    @json_errors
     def admin_reload(self, ctx: bentoml.Context) -> dict:
         """Check the registry for a new champion now (instead of waiting for the poller)."""
         self._check_key(ctx)
@@ -689,6 +718,8 @@ class Cartlift:
 
 
 Cartlift.add_asgi_middleware(BodyLimit, max_bytes=_SERVING.max_request_bytes)
+Cartlift.add_asgi_middleware(JsonOnly)
+Cartlift.add_asgi_middleware(SpecRewrite)
 
 
 def _log_counter() -> Callable[[str, int], None]:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -10,10 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import hypothesis
-import hypothesis.errors
 import pytest
-import schemathesis
 
 from flows.pipeline import pipeline
 from infra.lake import write_shop
@@ -22,6 +23,8 @@ from infra.settings import Settings
 from models.config import TrainConfig
 from tests.conftest import MODEL_ALONE, TINY_SHOP
 from tests.serving.server import API_KEY, FAST, KEY, running
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -161,6 +164,79 @@ def test_feedback_needs_the_api_key(server):
     assert post(server, "/feedback", body).status_code == 401
     assert post(server, "/feedback", body, headers={"x-api-key": "wrong"}).status_code == 401
     assert post(server, "/feedback", body, headers={"x-api-key": API_KEY}).status_code == 200
+
+
+def test_refusals_are_json_bodies_naming_the_cause(server):
+    """401 says whether the key is missing or wrong (a bearer token works too); a body
+    that is not JSON gets 415, a malformed Content-Type 400, never 500."""
+    body = {"request_id": "r2", "user_id": "u000003", "item_id": "i000001", "event": "click"}
+    missing = post(server, "/feedback", body)
+    assert missing.status_code == 401 and missing.json()["error"].startswith("no API key: send")
+    wrong = post(server, "/feedback", body, headers={"x-api-key": "wrong"})
+    assert wrong.json()["error"].startswith("the API key is not the service's")
+    bearer = post(server, "/feedback", body, headers={"authorization": f"Bearer {API_KEY}"})
+    assert bearer.status_code == 200
+    asked = b'{"user_id": "u000003", "k": 3}'
+    for content_type, status, says in (
+        ("text/plain", 415, "unsupported Content-Type 'text/plain'"),
+        ("application/x-www-form-urlencoded", 415, "this API takes application/json"),
+        ("multipart/form-data", 400, "a multipart type needs a boundary"),
+        ("json", 400, "malformed Content-Type 'json'"),
+    ):
+        r = server.post("/recommend", content=asked, headers={"content-type": content_type})
+        assert r.status_code == status and says in r.json()["error"], (content_type, r.text)
+    for content_type in ("application/json; charset=utf-8", None):  # None: no header at all
+        headers = {"content-type": content_type} if content_type else {}
+        assert server.post("/recommend", content=asked, headers=headers).status_code == 200
+
+
+def test_the_spec_is_openapi_3_1_and_every_operation_has_an_example_that_works(server):
+    """/docs.json declares the version it is written in; every operation has an example
+    answer, and every request example, sent as is, gets that answer's shape."""
+    assert server.get("/").status_code == 200  # Swagger UI
+    spec = server.get("/docs.json").json()
+    assert spec["openapi"] == "3.1.0"
+    tried = []
+    for route, item in spec["paths"].items():
+        for method, operation in item.items():
+            examples = [
+                media["example"]
+                for answer in operation["responses"].values()
+                for media in answer.get("content", {}).values()
+                if "example" in media
+            ]
+            assert examples, (route, method)
+            if method != "post" or route == "/admin/items":  # that one changes the catalogue
+                continue
+            sent = operation["requestBody"]["content"]["application/json"]["example"]
+            r = post(server, route, sent, headers=KEY)
+            assert r.status_code == 200, (route, r.text)
+            documented = operation["responses"]["200"]["content"]["application/json"]["example"]
+            assert set(r.json()) == set(documented), route
+            for status in ("400", "413", "415"):
+                assert (
+                    "error"
+                    in operation["responses"][status]["content"]["application/json"]["example"]
+                )
+            tried.append(route)
+    assert len(tried) == 9, tried
+
+
+def test_the_python_client_example_runs_against_the_service(server):
+    """docs/examples/shop_client.py, as a shop's developer would run it."""
+    env = os.environ | {"CARTLIFT_URL": str(server.base_url), "CARTLIFT_API_KEY": API_KEY}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "docs" / "examples" / "shop_client.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "events: 3 stored, 0 refused" in done.stdout
+    for page in ("home page: ", "product page, similar: ", "cart page: ", "feedback: purchase"):
+        assert page in done.stdout, done.stdout
+    print(done.stdout)
 
 
 def test_prediction_log_has_one_record_per_response(server, trained):
@@ -336,36 +412,6 @@ def test_new_product_is_served_through_its_features(server, trained):
         assert gone not in {i["item_id"] for i in every.json()["items"]}
 
 
-def fuzz(base: str, operation, mode, headers: dict, sent: dict[str, int]) -> None:
-    """Hypothesis-generated requests for one operation; the assertion names the case."""
-
-    @hypothesis.settings(
-        max_examples=12,
-        deadline=None,
-        derandomize=True,  # the same cases every run: a failure is reproducible
-        suppress_health_check=list(hypothesis.HealthCheck),
-        database=None,
-    )
-    @hypothesis.given(case=operation.as_strategy(generation_mode=mode))
-    def run(case):
-        response = case.call(base_url=base, timeout=30, headers=headers)
-        sent[operation.label] = sent.get(operation.label, 0) + 1
-        assert response.status_code < 500, (
-            operation.label,
-            case.body,
-            case.query,
-            response.status_code,
-            response.text[:300],
-        )
-
-    try:
-        run()
-    except hypothesis.errors.Unsatisfiable:
-        # An operation with nothing in its schema (GET /healthz) has no invalid input.
-        if mode is not schemathesis.GenerationMode.NEGATIVE:
-            raise
-
-
 def test_the_experiment_flow_promotes_a_challenger_that_sells_more_under_live_traffic(
     server, trained, monkeypatch
 ):
@@ -423,21 +469,42 @@ def test_the_experiment_flow_promotes_a_challenger_that_sells_more_under_live_tr
     assert Path(looks[-1].report).exists()
 
 
-# Fuzzing from the service's own OpenAPI spec: schema-valid and schema-violating requests
-# to every endpoint, with and without the API key; none may get a 5xx. Last in the module:
-# it sends many requests.
-def test_no_request_gets_a_server_error(server):
-    spec = server.get("/docs.json").json()
-    # BentoML labels the spec 3.0 but writes pydantic 2's JSON Schema (numeric
-    # exclusiveMinimum, "null" types), which is OpenAPI 3.1's dialect: read it as such.
-    spec["openapi"] = "3.1.0"
-    schema = schemathesis.openapi.from_dict(spec)
-    operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) >= 8, [op.label for op in operations]
-    sent: dict[str, int] = {}
-    for operation in operations:
-        for mode in schemathesis.GenerationMode:
-            for headers in ({}, KEY):
-                fuzz(str(server.base_url), operation, mode, headers, sent)
-    print(f"fuzzed: {sum(sent.values())} requests over {len(sent)} operations")
-    assert set(sent) == {op.label for op in operations}  # every operation was exercised
+def test_schemathesis_run_finds_no_server_error_and_no_schema_error(server, tmp_path):
+    """`schemathesis run` as a shop's developer would run it on the live service: its
+    default phases (examples, coverage, fuzzing), the not_a_server_error check, bounded
+    and derandomised; with the API key and without it."""
+    cli = Path(sys.executable).parent / "schemathesis"
+    for name, key in (("with-key", ["-H", f"x-api-key: {API_KEY}"]), ("without-key", [])):
+        done = subprocess.run(
+            [
+                str(cli),
+                "run",
+                str(server.base_url.join("/docs.json")),
+                "--checks",
+                "not_a_server_error",
+                "--max-examples",
+                "8",
+                "--generation-deterministic",
+                "--seed",
+                "7",
+                "--no-shrink",
+                "--request-timeout",
+                "30",
+                "--report",
+                "junit",
+                "--report-dir",
+                str(tmp_path / name),
+                *key,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            env=os.environ | {"NO_COLOR": "1", "SCHEMATHESIS_HOOKS": ""},
+        )
+        summary = done.stdout[done.stdout.rfind("SUMMARY") :]
+        assert done.returncode == 0, done.stdout[-6000:]
+        cases = re.search(r"(\d+) generated, (\d+) passed\s*\n", summary)
+        assert cases and cases[1] == cases[2], summary  # none failed, none errored
+        assert "Failures" not in summary and "Errors" not in summary, summary
+        assert "Tested: 14" in summary, summary
+        print(f"schemathesis, {name}: {cases[1]} cases generated, {cases[2]} passed")
