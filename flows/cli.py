@@ -224,6 +224,8 @@ def pipeline(
         f"(artifacts in {settings.mlflow_artifacts_dir})"
     )
     typer.echo(f"Browse it: mlflow ui --backend-store-uri {redacted(settings.tracking_uri)}")
+    pages = settings.reports_dir / "pipeline" / run.dataset
+    typer.echo(f"This run's page: {pages}/*-v{result.version}.html (and in Prefect's flow run)")
 
 
 @app.command()

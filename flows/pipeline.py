@@ -1,10 +1,12 @@
-"""Flow ``pipeline``: ingest -> build_features -> train -> evaluate_and_register."""
+"""Flow ``pipeline``: ingest -> build_features -> train -> evaluate_and_register, then
+what the run shows (Prefect artifacts, an HTML page)."""
 
 from __future__ import annotations
 
 from prefect import flow
 
 from flows.ingest import ingest
+from flows.publish import show_pipeline
 from flows.tasks import run_config
 from flows.train import Registration, evaluate_and_register, features_flow, train
 from infra.settings import Settings
@@ -29,4 +31,6 @@ def pipeline(
     features_step, partitions = features_flow(Settings())
     features = features_step(snapshot, config, partitions)
     model = train(features, config)
-    return evaluate_and_register(model, features, snapshot, config)
+    registration = evaluate_and_register(model, features, snapshot, config)
+    show_pipeline(registration, config)
+    return registration

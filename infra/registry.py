@@ -291,8 +291,25 @@ def log_run_data(record: RunRecord, metrics: bool = True) -> None:
         elif isinstance(value, Figure):
             mlflow.log_figure(value, name)
             plt.close(value)
+        elif isinstance(value, str):
+            mlflow.log_text(value, name)
         else:
             mlflow.log_artifact(str(value))
+
+
+def run_link(settings: Settings, run_id: str) -> str:
+    """Where a team sees a run: its page on the tracking server, else the command that
+    opens the local store (its password, if any, hidden)."""
+    uri = settings.tracking_uri
+    if uri.startswith(("http://", "https://")):
+        experiment = connect(settings).get_run(run_id).info.experiment_id
+        return f"{redacted(uri).rstrip('/')}/#/experiments/{experiment}/runs/{run_id}"
+    return f"`mlflow ui --backend-store-uri {redacted(uri)}`, run {run_id}"
+
+
+def attach_text(settings: Settings, run_id: str, text: str, name: str) -> None:
+    """A text artifact (an HTML report) added to a finished run."""
+    connect(settings).log_text(run_id, text, name)
 
 
 def log_metrics(metrics: dict[str, float], model_id: str | None = None) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -350,3 +351,41 @@ def metric_comparison(
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+def figure_image(fig: Figure, alt: str) -> str:
+    """A matplotlib figure as an <img> carrying its own bytes (the figure is closed)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    data = base64.b64encode(buffer.getvalue()).decode()
+    return f'<p><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></p>'
+
+
+def gate_rows(
+    scores: dict[str, dict[str, float]], k: int, metrics: tuple[str, ...]
+) -> pd.DataFrame:
+    """One row per model the gate compared (the candidate first), its figures at k."""
+    columns = [f"{m}_at_{k}" for m in metrics]
+    frame = pd.DataFrame(
+        {name: {c: values.get(c, np.nan) for c in columns} for name, values in scores.items()}
+    ).T
+    frame.index.name = "model"
+    return frame
+
+
+def pipeline_page(title: str, facts: dict[str, str], table: pd.DataFrame, images: list[str]) -> str:
+    """A pipeline run as one HTML page: what happened (the gate's decision and why, the
+    version, the data), the gate's table and the charts."""
+    body = [f"<h1>{html.escape(title)}</h1>", "<h2>What happened</h2>"]
+    body.append(
+        pd.Series(facts, name="").rename_axis("").to_frame().to_html(header=False, escape=True)
+    )
+    body += [
+        "<h2>The gate</h2>",
+        "<p>Every model on the same holdout, as it is served, on the shop's objective.</p>",
+        table.to_html(float_format=lambda v: f"{v:.4f}", na_rep=""),
+        "<h2>Charts</h2>",
+        *images,
+    ]
+    return html_document(title, body)

@@ -84,6 +84,38 @@ def test_first_run_registers_the_champion_with_everything_logged(first, home):
     assert len(out) == 10 and out["item_id"].notna().all()
 
 
+def test_the_run_shows_its_gate_in_prefect_and_an_html_page(first, home):
+    """The flow run's page in Prefect carries the gate's table and a summary linking the
+    MLflow run; the run's HTML page is under the reports directory and in MLflow."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as prefect:
+        found = {
+            a.key: a
+            for a in prefect.read_artifacts(
+                artifact_filter=ArtifactFilter(
+                    key=ArtifactFilterKey(any_=["gate-default-shop", "pipeline-default-shop"])
+                )
+            )
+        }
+    gate, summary = found["gate-default-shop"], found["pipeline-default-shop"]
+    assert gate.type == "table" and summary.type == "markdown" and gate.flow_run_id
+    rows = {row["model"]: row for row in json.loads(gate.data)}
+    assert {"cartlift (this run)", "popularity"} <= set(rows)
+    assert rows["cartlift (this run)"]["ndcg_at_10"] == pytest.approx(
+        first.metrics["ndcg_at_10"], abs=1e-4
+    )
+    assert first.decision.reason in summary.data and first.run_id in summary.data
+    assert "mlflow ui --backend-store-uri" in summary.data
+    pages = list((home / "reports" / "pipeline" / "default-shop").glob(f"*-v{first.version}.html"))
+    assert len(pages) == 1
+    page = pages[0].read_text()
+    assert "<h2>The gate</h2>" in page and page.count("data:image/png;base64,") == 2
+    client, _ = registry()
+    assert "report.html" in {a.path for a in client.list_artifacts(first.run_id)}
+
+
 def test_same_config_same_metrics_and_champion_stays(first, shop_dir):
     second = pipeline(str(shop_dir), "contract", None, FAST)
     assert second.metrics == first.metrics
