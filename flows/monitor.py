@@ -15,6 +15,7 @@ from prefect import flow, get_run_logger, task
 from prefect.events import emit_event
 
 from flows.pipeline import pipeline
+from flows.publish import show_monitor
 from flows.tasks import run_config
 from infra import events as live_events
 from infra import registry
@@ -111,6 +112,7 @@ def monitor(
         logger.warning("No champion in the registry: nothing to monitor")
         return MonitorResult(RetrainDecision(False, [], ["no champion"]), None)
     result = check(champion, run.dataset, now, served_since)
+    show_monitor(result, run.dataset)
     for note in result.decision.notes:
         logger.info("%s", note)
     if not result.decision.retrain:

@@ -20,6 +20,7 @@ from infra.reports import figure_image, gate_rows, metric_comparison, pipeline_p
 from infra.settings import Settings
 from models.config import RunConfig, excludes_purchased
 from models.evaluation.tasks import variant
+from monitoring.check import MonitorResult
 
 
 def artifact_key(*parts: str) -> str:
@@ -90,3 +91,51 @@ def show_pipeline(reg: Registration, config: RunConfig) -> Path:
     )
     create_markdown_artifact(summary, key=key, description=f"pipeline run on {config.dataset}")
     return out
+
+
+@task(name="show the decision", cache_policy=NO_CACHE)
+def show_monitor(result: MonitorResult, dataset: str) -> None:
+    """The monitor's decision, every watched column against its threshold and Evidently's
+    failed tests as Prefect artifacts, with where the report is."""
+    retrain = result.decision.retrain
+    lines = [
+        f"# cartlift monitor: {dataset}, champion {result.champion}",
+        "",
+        f"**{'Retraining due' if retrain else 'No retraining due'}**"
+        + (f": {'; '.join(result.decision.reasons)}" if result.decision.reasons else ""),
+        "",
+        *(f"- {note}" for note in result.decision.notes),
+    ]
+    if result.scores:
+        share = f"{result.drift_share:.0%}" if result.drift_share is not None else "unknown"
+        lines += ["", f"Drifted columns: {', '.join(result.drifted) or 'none'} ({share})"]
+        failed = [c for c in result.checks if not c.passed]
+        lines += [
+            "",
+            f"Evidently tests: {len(result.checks) - len(failed)} passed, {len(failed)} failed",
+        ]
+        lines += [f"- FAIL {c.name}: {c.description}" for c in failed]
+        rows = [
+            {
+                "column": column,
+                "distance": round(score, 4),
+                "threshold": result.thresholds.get(column),
+                "drifted": column in result.drifted,
+            }
+            for column, score in result.scores.items()
+        ]
+        create_table_artifact(
+            rows,
+            key=artifact_key("drift", dataset),
+            description=f"Drift of {dataset}'s data against the champion's training window",
+        )
+    if result.report_dir:
+        workspace = Path(result.report_dir).parent / "workspace"
+        lines += [
+            "",
+            f"The report: `{result.report or result.report_dir}` (dashboard: "
+            f"`evidently ui --workspace {workspace}`)",
+        ]
+    create_markdown_artifact(
+        "\n".join(lines), key=artifact_key("monitor", dataset), description="monitor decision"
+    )

@@ -23,7 +23,7 @@ from models.config import MonitorConfig
 from models.data.columns import Columns
 from models.data.predictions import PredictionLogFrame
 from monitoring import dashboard
-from monitoring.drift import PREDICTIONS_TAG, Drift, drift
+from monitoring.drift import PREDICTIONS_TAG, Check, Drift, drift
 from monitoring.policy import RetrainDecision, decide
 from monitoring.predictions import CATEGORICAL as SERVED_CATEGORICAL
 from monitoring.predictions import NUMERICAL as SERVED_NUMERICAL
@@ -45,6 +45,10 @@ class MonitorResult:
     drifted: list[str] = field(default_factory=list)
     quality: dict[str, float] = field(default_factory=dict)
     retrained_version: str | None = None
+    scores: dict[str, float] = field(default_factory=dict)  # column -> distance
+    thresholds: dict[str, float] = field(default_factory=dict)
+    checks: list[Check] = field(default_factory=list)  # Evidently's tests in the report
+    report: str | None = None  # the data drift report (HTML)
 
 
 @dataclass(frozen=True)
@@ -198,6 +202,7 @@ def run(
             "reference": w.reference_span,
             "current": w.current_span,
             "drift": {"share": result.share, "scores": result.scores, "drifted": result.drifted},
+            "tests": [asdict(c) for c in result.checks],
             "thresholds": result.thresholds,
             "methods": {"numerical": cfg.num_method, "categorical": cfg.cat_method},
             "prediction_drift": served_summary,
@@ -218,7 +223,18 @@ def run(
         logger.info(
             "  %-20s %.3f (threshold %.2f) %s", column, score, result.thresholds[column], flag
         )
-    return MonitorResult(decision, version, str(day_dir), result.share, result.drifted, now_q or {})
+    return MonitorResult(
+        decision,
+        version,
+        str(day_dir),
+        result.share,
+        result.drifted,
+        now_q or {},
+        scores=result.scores,
+        thresholds=result.thresholds,
+        checks=result.checks,
+        report=str(day_dir / f"data-drift-{stamp}.html"),
+    )
 
 
 def record_retrain(reports_dir: Path, now: datetime) -> None:

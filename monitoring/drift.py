@@ -1,4 +1,6 @@
-"""Data drift between the windows, with Evidently's DataDriftPreset."""
+"""Data drift between the windows, with Evidently's DataDriftPreset and its tests: each
+column's distance and the drifted share pass or fail at the configured thresholds, in the
+report itself (so the HTML report and the UI show why retraining was asked for)."""
 
 from __future__ import annotations
 
@@ -16,12 +18,23 @@ DATA_TAG, PREDICTIONS_TAG = "data-drift", "prediction-drift"
 
 
 @dataclass(frozen=True)
+class Check:
+    """One of Evidently's tests in the report: a column's distance, or the drifted share,
+    against its configured threshold (what the report's Tests tab and the UI show)."""
+
+    name: str
+    passed: bool
+    description: str
+
+
+@dataclass(frozen=True)
 class Drift:
     share: float  # share of watched columns that drifted
     scores: dict[str, float]  # column -> distance
     thresholds: dict[str, float]
     drifted: list[str]
     snapshot: Snapshot
+    checks: list[Check]
 
 
 def drift(
@@ -46,7 +59,7 @@ def drift(
         cat_threshold=cfg.cat_threshold,
         drift_share=cfg.drift_share,
     )
-    snapshot = Report([preset], tags=[tag]).run(
+    snapshot = Report([preset], tags=[tag], include_tests=True).run(
         Dataset.from_pandas(current, data_definition=definition),
         Dataset.from_pandas(reference, data_definition=definition),
     )
@@ -59,10 +72,15 @@ def drift(
         if metric["config"]["type"].endswith("ValueDrift") and column in thresholds:
             scores[column] = float(metric["value"])
     drifted = [c for c, v in scores.items() if v >= thresholds[c]]
+    checks = [
+        Check(str(t["name"]), str(t["status"]).endswith("SUCCESS"), str(t["description"]))
+        for t in snapshot.dict().get("tests", [])
+    ]
     return Drift(
         share=len(drifted) / max(len(scores), 1),
         scores=scores,
         thresholds=thresholds,
         drifted=drifted,
         snapshot=snapshot,
+        checks=checks,
     )

@@ -65,3 +65,15 @@ def home(tmp_path_factory, prefect_engine):
     mp.setenv("CARTLIFT_HOME", str(path))
     yield path
     mp.undo()
+
+
+def prefect_artifacts(*keys: str) -> dict:
+    """The latest Prefect artifacts with these keys (what a flow run's page shows), by key."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as prefect:
+        found = prefect.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=list(keys)))
+        )
+    return {a.key: a for a in found}

@@ -15,6 +15,7 @@ from flows.pipeline import pipeline
 from infra.lake import write_shop
 from infra.settings import Settings
 from models.config import FeatureConfig, RunConfig, TrainConfig
+from tests.conftest import prefect_artifacts
 
 FAST = RunConfig(
     features=FeatureConfig(holdout_days=14), train=TrainConfig(no_components=16, epochs=10)
@@ -65,6 +66,20 @@ def test_reports_and_decision_are_written(trained):
         "popularity_band",
     }
     assert "category" not in result.drifted and decision["decision"]["retrain"] in (True, False)
+    # Evidently's tests, at the configured thresholds, in the report itself: one per column
+    # and one for the drifted share; a failed one is a drifted column.
+    snapshot = json.loads(next(day.glob("data-drift-*.json")).read_text())
+    names = {t["name"] for t in snapshot["tests"]}
+    assert len(names) == 9 and any(n.startswith("Share of Drifted Columns") for n in names)
+    failed = {c.name.removeprefix("Value Drift for column ") for c in result.checks if not c.passed}
+    assert set(result.drifted) <= failed and len(decision["tests"]) == 9
+    # The decision on the flow run's page, with every column against its threshold.
+    shown = prefect_artifacts("monitor-default-shop", "drift-default-shop")
+    table = json.loads(shown["drift-default-shop"].data)
+    assert {row["column"] for row in table} == set(decision["drift"]["scores"])
+    summary = shown["monitor-default-shop"].data
+    assert "retraining due" in summary.lower() and "data-drift-" in summary
+    assert "Evidently tests:" in summary
     workspace = Settings().reports_dir / "workspace"
     assert any(workspace.rglob("*.json"))  # the run is in the Evidently workspace
 

@@ -17,7 +17,7 @@ from infra.lake import write_shop
 from infra.settings import Settings
 from models.config import FeatureConfig, GateConfig, RunConfig, TrainConfig
 from models.data.contract import ContractError
-from tests.conftest import MODEL_ALONE
+from tests.conftest import MODEL_ALONE, prefect_artifacts
 
 # The tiny shop's model is the served answer here: held against best sellers only, not
 # the strongest baseline, which on 400 customers it does not beat by the gate's margin
@@ -87,18 +87,7 @@ def test_first_run_registers_the_champion_with_everything_logged(first, home):
 def test_the_run_shows_its_gate_in_prefect_and_an_html_page(first, home):
     """The flow run's page in Prefect carries the gate's table and a summary linking the
     MLflow run; the run's HTML page is under the reports directory and in MLflow."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-
-    with get_client(sync_client=True) as prefect:
-        found = {
-            a.key: a
-            for a in prefect.read_artifacts(
-                artifact_filter=ArtifactFilter(
-                    key=ArtifactFilterKey(any_=["gate-default-shop", "pipeline-default-shop"])
-                )
-            )
-        }
+    found = prefect_artifacts("gate-default-shop", "pipeline-default-shop")
     gate, summary = found["gate-default-shop"], found["pipeline-default-shop"]
     assert gate.type == "table" and summary.type == "markdown" and gate.flow_run_id
     rows = {row["model"]: row for row in json.loads(gate.data)}
