@@ -229,6 +229,40 @@ def pipeline(
 
 
 @app.command()
+def bootstrap(
+    data: Annotated[Path, typer.Option(help="where the shop's data is (or will be generated)")],
+    fmt: Format = "contract",
+    mapping: Mapping = None,
+    config: Annotated[Path | None, typer.Option(help="YAML run config")] = None,
+    dataset: Annotated[str | None, typer.Option(help="name of the dataset in the lake")] = None,
+    demo: Annotated[
+        bool, typer.Option(help="generate the default shop into an empty --data directory")
+    ] = True,
+) -> None:
+    """A deployment's first day, once: the shop's data (the mounted files; else, with
+    --demo, the default shop generated there), then the first pipeline, so the service has
+    a champion to serve. Does nothing when a champion exists (safe to run at every start)."""
+    settings = _settings()
+    from infra.lake import find_table
+    from infra.registry import describe_champion
+
+    champion = describe_champion(settings)
+    if champion is not None:
+        typer.echo(f"A champion exists (version {champion['version']}): nothing to bootstrap.")
+        return
+    empty = fmt == "contract" and (
+        not data.exists() or (data.is_dir() and find_table(data, "events") is None)
+    )
+    if empty:
+        if not demo:
+            _fail(f"No shop at {data}: mount the shop's files there (or allow --demo)", 2)
+        typer.echo(f"No shop at {data}: generating the default shop there (--demo)")
+        generate(out=data)
+    typer.echo(f"First pipeline on {data}")
+    pipeline(data=data, fmt=fmt, mapping=mapping, config=config, dataset=dataset)
+
+
+@app.command()
 def monitor(
     data: Annotated[
         Path | None,

@@ -5,11 +5,14 @@ summary on the flow run's page) and an HTML page per run, kept under
 from __future__ import annotations
 
 import re
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
+import optuna
 import pandas as pd
-from prefect import task
+from optuna.visualization.matplotlib import plot_optimization_history, plot_param_importances
+from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
@@ -20,6 +23,7 @@ from infra.reports import figure_image, gate_rows, metric_comparison, pipeline_p
 from infra.settings import Settings
 from models.config import RunConfig, excludes_purchased
 from models.evaluation.tasks import variant
+from models.evaluation.tuning import TrialResult
 from monitoring.check import MonitorResult
 
 
@@ -139,3 +143,65 @@ def show_monitor(result: MonitorResult, dataset: str) -> None:
     create_markdown_artifact(
         "\n".join(lines), key=artifact_key("monitor", dataset), description="monitor decision"
     )
+
+
+@task(name="show the search", cache_policy=NO_CACHE)
+def show_tune(
+    study: optuna.Study, results: list[TrialResult], config_path: str, dataset: str, run_id: str
+) -> list[Path]:
+    """The best trial and every trial as Prefect artifacts; Optuna's plots (the search's
+    history, the parameters' importances) as images under the reports directory and in
+    the MLflow run. Returns the images."""
+    settings = Settings()
+    best = max(range(len(results)), key=lambda i: results[i].score)
+    out = settings.reports_dir / "tune" / dataset
+    out.mkdir(parents=True, exist_ok=True)
+    when = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    images = []
+    for name, plot in (
+        ("history", plot_optimization_history),
+        ("importance", plot_param_importances),
+    ):
+        try:
+            with warnings.catch_warnings():  # Optuna marks its matplotlib plots experimental
+                warnings.simplefilter("ignore")
+                figure = plot(study).figure
+        except (ValueError, RuntimeError, ZeroDivisionError) as exc:  # e.g. one trial only
+            get_run_logger().info("No %s plot: %s", name, exc)
+            continue
+        figure.set_size_inches(8, 4.5)
+        figure.tight_layout()
+        path = out / f"{when}-{name}.png"
+        figure.savefig(path, dpi=110)
+        registry.attach_figure(settings, run_id, figure, f"{name}.png")
+        images.append(path)
+    rows = [
+        {"trial": i, "validation NDCG": round(r.score, 4), "best epoch": r.best_epoch}
+        | {key.split(".")[-1]: short(value) for key, value in r.params.items()}
+        for i, r in enumerate(results)
+    ]
+    create_table_artifact(rows, key=artifact_key("trials", dataset), description="every trial")
+    winner = results[best]
+    lines = [
+        f"# cartlift tune: {dataset}",
+        "",
+        f"Best of {len(results)} trials: trial {best}, validation NDCG "
+        f"{winner.score:.4f} at epoch {winner.best_epoch}.",
+        "",
+        "| parameter | value |",
+        "|---|---|",
+        *(f"| {key} | {short(value)} |" for key, value in winner.params.items()),
+        "",
+        f"Written to `{config_path}`: the pipeline's config for {dataset} from now on.",
+        f"MLflow run: {registry.run_link(settings, run_id)}",
+        *(f"Plot: `{path}`" for path in images),
+    ]
+    create_markdown_artifact(
+        "\n".join(lines), key=artifact_key("tune", dataset), description="tune"
+    )
+    return images
+
+
+def short(value: object) -> str:
+    """A parameter's value for people: three significant digits."""
+    return f"{value:.3g}" if isinstance(value, float) else str(value)

@@ -28,6 +28,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.ingest import ingest
+from flows.progress import progress
 from flows.tasks import IO_RETRIES, run_config
 from flows.train import Trained, choose_objective, features_flow, fit, weigh_blend
 from infra import registry
@@ -39,6 +40,7 @@ from models.data.ids import IdMap
 from models.evaluation import sessions
 from models.evaluation.protocol import Protocol, Scorer
 from models.evaluation.tasks import (
+    TASKS,
     VARIANTS,
     cheapest_pricier,
     compare_paired,
@@ -168,10 +170,19 @@ def score_all(
     blend, :mod:`models.recommenders.blend`)."""
     protocol = Protocol(ks=(5, 10, 20), bootstrap=bootstrap, seed=run.train.seed)
     tables, differences = {}, {}
-    for name, exclude in VARIANTS.items():
-        models = scorers[exclude]
-        get_run_logger().info("Scoring %d models, %s", len(models), name)
-        tables[name], differences[name] = compare_paired(fs, models, exclude, protocol, PRODUCT)
+    steps = sum(len(models) for models in scorers.values()) * len(TASKS)
+    with progress("scoring models", steps) as advance:
+        for name, exclude in VARIANTS.items():
+            models = scorers[exclude]
+            get_run_logger().info("Scoring %d models, %s", len(models), name)
+            tables[name], differences[name] = compare_paired(
+                fs,
+                models,
+                exclude,
+                protocol,
+                PRODUCT,
+                on_scored=lambda task, model: advance(note=f"{model} ({task})"),
+            )
     return tables, differences
 
 

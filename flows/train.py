@@ -15,6 +15,7 @@ import scipy.sparse as sp
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
 
+from flows.progress import progress
 from flows.tasks import IO_RETRIES
 from infra import registry
 from infra.lake import LakeSnapshot
@@ -194,10 +195,13 @@ def fit(fs: FeatureSet, cfg: TrainConfig) -> HybridModel:
         "on" if cfg.use_features else "off",
     )
 
-    def progress(epoch: int, epochs: int, seconds: float) -> None:
-        logger.info("epoch %d/%d done in %.1f s", epoch, epochs, seconds)
+    with progress("training epochs", cfg.epochs) as advance:
 
-    model = HybridModel.fit(fs, cfg, on_epoch=progress)
+        def done(epoch: int, epochs: int, seconds: float) -> None:
+            logger.info("epoch %d/%d done in %.1f s", epoch, epochs, seconds)
+            advance(note=f"epoch {epoch}: {seconds:.1f} s")
+
+        model = HybridModel.fit(fs, cfg, on_epoch=done)
     logger.info("Trained in %.1f s", model.fit_seconds)
     return model
 

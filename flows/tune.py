@@ -19,6 +19,8 @@ import optuna
 from prefect import flow, get_run_logger, task
 
 from flows.ingest import ingest
+from flows.progress import progress
+from flows.publish import short, show_tune
 from flows.tasks import run_config
 from infra import registry
 from infra.lake import LakeSnapshot
@@ -79,7 +81,7 @@ def trial(
         config.evaluate.k,
         result.score,
         result.best_epoch,
-        ", ".join(f"{key.split('.')[-1]}={_short(v)}" for key, v in params.items()),
+        ", ".join(f"{key.split('.')[-1]}={short(v)}" for key, v in params.items()),
     )
     return result
 
@@ -108,10 +110,6 @@ def lean(snapshot: LakeSnapshot, config: RunConfig) -> tuple[RunConfig, dict[str
     return tuned, scores
 
 
-def _short(value: Any) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
-
-
 @flow(name="tune")
 def tune(
     data: str,
@@ -138,20 +136,25 @@ def tune(
         f"{base.dataset}-tune",
         {"trials": trials, "parallel": parallel, "max_epochs": max_epochs},
     )
-    while len(results) < trials:
-        batch = [study.ask() for _ in range(min(parallel, trials - len(results)))]
-        futures = [
-            trial.submit(t.number, suggest(t), snapshot, base, max_epochs, parent) for t in batch
-        ]
-        for t, future in zip(batch, futures, strict=True):
-            result = future.result()
-            study.tell(t, result.score)
-            results.append(result)
+    with progress("tuning trials", trials) as advance:
+        while len(results) < trials:
+            batch = [study.ask() for _ in range(min(parallel, trials - len(results)))]
+            futures = [
+                trial.submit(t.number, suggest(t), snapshot, base, max_epochs, parent)
+                for t in batch
+            ]
+            for t, future in zip(batch, futures, strict=True):
+                result = future.result()
+                study.tell(t, result.score)
+                results.append(result)
+                best_yet = max(r.score for r in results)
+                advance(note=f"best validation NDCG {best_yet:.4f}")
     best = max(results, key=lambda r: r.score)
     tuned, trend_scores = lean(
         snapshot, with_params(base, {**best.params, "train.epochs": max(best.best_epoch, 1)})
     )
     path = write_tuned_config(settings, tuned)
+    show_tune(study, results, str(path), base.dataset, parent)
     registry.finish_run(
         settings,
         parent,

@@ -307,6 +307,12 @@ def run_link(settings: Settings, run_id: str) -> str:
     return f"`mlflow ui --backend-store-uri {redacted(uri)}`, run {run_id}"
 
 
+def attach_figure(settings: Settings, run_id: str, figure: Figure, name: str) -> None:
+    """An image added to a run (open or finished); the figure is closed."""
+    connect(settings).log_figure(run_id, figure, name)
+    plt.close(figure)
+
+
 def attach_text(settings: Settings, run_id: str, text: str, name: str) -> None:
     """A text artifact (an HTML report) added to a finished run."""
     connect(settings).log_text(run_id, text, name)

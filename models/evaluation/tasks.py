@@ -72,6 +72,9 @@ def objective(cfg: EvaluateConfig, fs: FeatureSet) -> Objective:
     return cfg.resolve(repeat_share(fs.split.train))
 
 
+TASKS = ("customers", "new_items")
+
+
 def tasks(fs: FeatureSet, exclude_purchased: bool) -> dict[str, Task]:
     """Two tasks. In ``customers``, every customer who bought after the cutoff, with slices
     ``warm`` and ``cold_users``; in ``new_items``, the same customers judged only on items
@@ -85,9 +88,10 @@ def tasks(fs: FeatureSet, exclude_purchased: bool) -> dict[str, Task]:
     cold_user = np.diff(seen.indptr) == 0
     cold_item = np.asarray(seen.sum(axis=0)).ravel() == 0
     new_items = truth @ sp.diags(cold_item.astype(np.float32))
+    customers, arrivals = TASKS
     return {
-        "customers": task(truth, exclude, {"warm": ~cold_user, "cold_users": cold_user}),
-        "new_items": task(new_items.tocsr(), exclude),
+        customers: task(truth, exclude, {"warm": ~cold_user, "cold_users": cold_user}),
+        arrivals: task(new_items.tocsr(), exclude),
     }
 
 
@@ -115,11 +119,13 @@ def compare_paired(
     reference: str | None,
     beyond_accuracy: bool = True,
     metric: str = "ndcg",
+    on_scored: Callable[[str, str], None] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """:func:`compare`'s table, and each other model's ``metric`` (at every k, per task
     and slice) subtracted from ``reference``'s on the same customers, with a paired
     bootstrap interval (:func:`~models.evaluation.protocol.paired`): a difference whose
-    interval lies above 0 is a win that another sample of customers would repeat."""
+    interval lies above 0 is a win that another sample of customers would repeat.
+    ``on_scored(task, model)`` hears each model scored on each task (a progress bar)."""
     share = onehot = None
     if beyond_accuracy:
         seen = pairs(fs.split.train, fs.user_map, fs.item_map)
@@ -132,6 +138,8 @@ def compare_paired(
         for name, scorer in scorers.items():
             table, values[name] = evaluate_per_user(name, scorer, t, protocol, share, onehot)
             frames.append(table.assign(task=task_name))
+            if on_scored is not None:
+                on_scored(task_name, name)
         if reference is None:
             continue
         for name in (n for n in scorers if n != reference):

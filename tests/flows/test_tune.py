@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from flows.tune import tune
 from infra.lake import write_shop
 from infra.settings import Settings
 from models.config import FeatureConfig, RunConfig
+from tests.conftest import prefect_artifacts
 
 pytestmark = pytest.mark.usefixtures("prefect_engine")
 
@@ -45,6 +47,15 @@ def test_tune_searches_in_parallel_logs_nested_runs_and_sets_the_default(home, t
     )
     study = client.get_run(result.run_id).data.metrics
     assert 0 < study["val_warm_ndcg_at_10"] <= 1 and "val_cold_users" in study
+    # What the search shows: the best trial and every trial in Prefect, Optuna's plots
+    # beside the report and in the MLflow run.
+    shown = prefect_artifacts("tune-shop", "trials-shop")
+    assert f"validation NDCG {result.score:.4f}" in shown["tune-shop"].data
+    assert len(json.loads(shown["trials-shop"].data)) == 4
+    plots = {p.name.split("-")[-1] for p in (settings.reports_dir / "tune" / "shop").glob("*.png")}
+    assert plots == {"history.png", "importance.png"}
+    logged = {a.path for a in client.list_artifacts(result.run_id)}
+    assert {"history.png", "importance.png"} <= logged
     # The pipeline's default for this dataset from now on; --config still wins.
     assert _run_config(settings, None, None, "contract", shop) == saved
     explicit = tmp_path / "run.yaml"

@@ -99,20 +99,19 @@ class Postgres:
 
     def create(self, *names: str) -> None:
         for name in names:
-            _run(
-                [
-                    "psql",
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    str(self.port),
-                    "-U",
-                    "postgres",
-                    "-q",
-                    "-c",
-                    f"CREATE DATABASE {name}",
-                ]
-            )
+            self._psql("postgres", "-c", f"CREATE DATABASE {name}")
+
+    def superuser(self, name: str) -> None:
+        """A login role with every right, as the postgres image makes ``POSTGRES_USER``
+        (the cluster trusts loopback: any password is accepted)."""
+        self._psql("postgres", "-c", f"CREATE ROLE {name} LOGIN SUPERUSER")
+
+    def script(self, path: Path, user: str) -> None:
+        """Run an SQL file as ``user`` (the postgres image's /docker-entrypoint-initdb.d)."""
+        self._psql(user, "-d", "postgres", "-f", str(path))
+
+    def _psql(self, user: str, *args: str) -> None:
+        _run(["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", user, "-q", *args])
 
     def url(self, name: str, driver: str = "") -> str:
         scheme = f"postgresql+{driver}" if driver else "postgresql"

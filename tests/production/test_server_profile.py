@@ -1,7 +1,11 @@
-"""The production profile end to end, following the README's production section:
-PostgreSQL from Debian's packages; a Prefect server and an MLflow tracking server on it;
-`cartlift deploy`; a worker; `pipeline` run through the server's API; the champion in the
-MLflow server's registry; the drift event starting `pipeline` through its trigger."""
+"""The production profile end to end, as infra/docker-compose.yml runs it: PostgreSQL
+from Debian's packages set up as the compose file's image does; the compose file's
+services started in its order, each with its own command and environment, as processes
+on loopback (tests/production/compose.py): Prefect and MLflow servers, `bootstrap` (the
+first champion), `deploy`, a worker, the service, the Evidently UI; then `pipeline` run
+through the server's API, the champion in the MLflow server's registry, events streamed
+to the service into PostgreSQL and the drift event starting `pipeline` through its
+trigger."""
 
 from __future__ import annotations
 
@@ -18,73 +22,40 @@ from mlflow import MlflowClient
 from infra import events as live_events
 from infra.settings import Settings, write_tuned_config
 from models.config import RunConfig, TrainConfig
-from tests.production.services import BIN, Postgres, Service, clean_env, free_port
-from tests.serving.server import running
+from tests.production import compose
+from tests.production.services import BIN, Postgres, Service, clean_env
 
 SHOP = ["--users", "400", "--items", "240", "--seed", "3"]
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
+    """PostgreSQL as the compose file's image sets it up (its user, infra/postgres/init.sql
+    on an empty cluster), then the compose file's Prefect and MLflow servers."""
     root = tmp_path_factory.mktemp("production")
     pg = Postgres()
     services: list[Service] = []
     try:
-        pg.create("prefect", "mlflow", "events")
-        prefect_port, mlflow_port = free_port(), free_port()
-        prefect = Service(
-            "prefect-server",
-            [
-                str(BIN / "prefect"),
-                "server",
-                "start",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(prefect_port),
-            ],
-            clean_env(
-                PREFECT_HOME=str(root / "prefect-server"),
-                PREFECT_API_DATABASE_CONNECTION_URL=pg.url("prefect", "asyncpg"),
-                PREFECT_UI_ENABLED="false",
-            ),
-            root,
-        )
-        services.append(prefect)
-        mlflow = Service(
-            "mlflow-server",
-            [
-                str(BIN / "mlflow"),
-                "server",
-                "--backend-store-uri",
-                pg.url("mlflow"),
-                "--artifacts-destination",
-                str(root / "mlartifacts"),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(mlflow_port),
-                "--workers",
-                "1",
-            ],
-            clean_env(),
-            root,
-        )
-        services.append(mlflow)
-        api = f"http://127.0.0.1:{prefect_port}/api"
-        prefect.wait_http(f"{api}/health")
-        mlflow.wait_http(f"http://127.0.0.1:{mlflow_port}/health")
-        env = clean_env(
-            PREFECT_API_URL=api,
-            PREFECT_HOME=str(root / "prefect-client"),
-            CARTLIFT_HOME=str(root / "cartlift"),
-            CARTLIFT_MLFLOW_TRACKING_URI=f"http://127.0.0.1:{mlflow_port}",
-            CARTLIFT_EVENTS_URI=pg.url("events", "psycopg"),
-        )
+        pg.superuser("cartlift")
+        pg.script(compose.COMPOSE.parent / "postgres" / "init.sql", "cartlift")
+        local = compose.Local(compose.read(), pg.port, root)
+
+        def start(name: str) -> Service:
+            service = Service(name, local.command(name), local.env(name, clean_env()), root)
+            services.append(service)
+            return service
+
+        start("prefect-server").wait_http(local.url("prefect-server", "4200", "/api/health"))
+        start("mlflow").wait_http(local.url("mlflow", "5000", "/health"))
+        env = local.env("bootstrap", clean_env())  # what every cartlift container has
         yield {
-            "api": api,
+            "api": local.url("prefect-server", "4200", "/api"),
             "env": env,
             "root": root,
+            "home": Path(local.volumes["/data/cartlift"]),
+            "shop": Path(local.volumes["/data/shop"]),
+            "local": local,
+            "start": start,
             "services": services,
             "tracking": env["CARTLIFT_MLFLOW_TRACKING_URI"],
         }
@@ -107,25 +78,45 @@ def pipeline_runs(api: str) -> list[dict]:
     return response.json()
 
 
-def test_deploy_run_register_and_trigger_on_drift(stack):
-    env, api, root = stack["env"], stack["api"], stack["root"]
-    shop = root / "shop"
+def test_the_compose_stack_starts_in_order_and_serves_a_bootstrapped_champion(stack):
+    """The compose file's services in its start order, each with its own command and
+    environment: bootstrap trains the first champion on the mounted shop, deploy registers
+    the deployments, the worker waits for runs, and the service answers /recommend with
+    the bootstrapped champion; the Evidently UI is up."""
+    local, env, start = stack["local"], stack["env"], stack["start"]
+    order = compose.start_order(local.services)
+    assert order.index("bootstrap") < min(order.index("deploy"), order.index("serving"))
+    shop = stack["shop"]  # the shop-data volume, with the shop's files mounted in it
     sh([str(BIN / "cartlift"), "generate", "--out", str(shop), *SHOP], env)
-    out = sh([str(BIN / "cartlift"), "deploy", "--data", str(shop)], env)
+    first = sh(local.command("bootstrap"), local.env("bootstrap", clean_env()))
+    assert (
+        f"First pipeline on {shop}" in first
+        and "Champion: cartlift-recommender@champion = version 1" in first
+    )
+    again = sh(local.command("bootstrap"), local.env("bootstrap", clean_env()))
+    assert "A champion exists (version 1): nothing to bootstrap." in again
+    out = sh(local.command("deploy"), local.env("deploy", clean_env()))
     assert "pipeline/nightly" in out and "on cartlift.drift.detected" in out
     assert "tune/weekly" in out and "monitor/hourly" in out and "experiment/hourly" in out
-    again = sh([str(BIN / "cartlift"), "deploy", "--data", str(shop)], env)
+    again = sh(local.command("deploy"), local.env("deploy", clean_env()))
     assert "exists" in again  # idempotent: same pool, same deployments, one automation
-    automations = httpx.post(f"{api}/automations/filter", json={}, timeout=30).json()
+    automations = httpx.post(f"{stack['api']}/automations/filter", json={}, timeout=30).json()
     assert [a["name"] for a in automations] == ["retrain on drift"]
-
-    worker = Service(
-        "worker",
-        [str(BIN / "prefect"), "worker", "start", "--pool", "cartlift"],
-        {**env, "PREFECT_HOME": str(root / "prefect-worker")},
-        root,
+    stack["worker"] = start("prefect-worker")
+    serving = start("serving")
+    serving.wait_http(local.url("serving", "3000", "/readyz"), 300)
+    answer = httpx.post(
+        local.url("serving", "3000", "/recommend"), json={"user_id": "u000003", "k": 5}, timeout=30
     )
-    stack["services"].append(worker)
+    assert answer.status_code == 200 and answer.json()["model_version"] == "1", answer.text
+    assert len(answer.json()["items"]) == 5
+    start("evidently-ui").wait_http(local.url("evidently-ui", "8000", "/"), 120)
+    print(f"compose services started in order: {order}")
+
+
+def test_deploy_run_register_and_trigger_on_drift(stack):
+    env, api, home = stack["env"], stack["api"], stack["home"]
+    worker = stack["worker"]
     # Through the server's API (the CLI posts a run of the deployment and watches it).
     sh(
         [
@@ -142,19 +133,21 @@ def test_deploy_run_register_and_trigger_on_drift(stack):
     (first,) = pipeline_runs(api)
     assert first["state_type"] == "COMPLETED", worker.tail()
 
-    assert "version: 1" in sh([str(BIN / "cartlift"), "champion"], env)
+    # The nightly run registered version 2 beside the bootstrapped one; its gate decided.
     client = MlflowClient(tracking_uri=stack["tracking"])
+    assert len(client.search_model_versions("name='cartlift-recommender'")) == 2
     champion = client.get_model_version_by_alias("cartlift-recommender", "champion")
-    assert champion.version in (1, "1") and champion.tags["dataset"] == "shop"
+    assert str(champion.version) in ("1", "2") and champion.tags["dataset"] == "shop"
+    assert f"version: {champion.version}" in sh([str(BIN / "cartlift"), "champion"], env)
 
     # The shop streams events to the service; they land in PostgreSQL, and the next
     # pipeline run (the one the drift event starts below) reads them.
-    streamed = live_events_sent(env, root / "cartlift", shop)
+    streamed = live_events_sent(env, stack["local"].url("serving", "3000"), stack["shop"])
 
     # A config tuned after `cartlift deploy` reaches the next deployed run: runs resolve
     # their config when they start, nothing is frozen into the deployment.
     tuned = RunConfig(dataset="shop", train=TrainConfig(epochs=7))
-    write_tuned_config(Settings(home=root / "cartlift"), tuned)
+    write_tuned_config(Settings(home=home), tuned)
 
     sh(
         [
@@ -180,20 +173,20 @@ def test_deploy_run_register_and_trigger_on_drift(stack):
     triggered = runs[0]
     assert triggered["state_type"] == "COMPLETED", worker.tail()
     versions = client.search_model_versions("name='cartlift-recommender'")
-    assert len(versions) == 2  # the triggered run registered a version; the gate decided
+    assert len(versions) == 3  # the triggered run registered a version; the gate decided
     epochs = [
         client.get_run(v.run_id).data.params["train.epochs"]
         for v in sorted(versions, key=lambda v: int(v.version))
     ]
-    assert epochs == [str(RunConfig().train.epochs), "7"]
-    lake = pd.read_parquet(root / "cartlift" / "lake" / "shop" / "events.parquet")
+    assert epochs == [str(RunConfig().train.epochs)] * 2 + ["7"]
+    lake = pd.read_parquet(home / "lake" / "shop" / "events.parquet")
     live = lake[lake["user_id"].str.startswith("live-visitor")]
     assert len(live) == len(streamed)  # the triggered run took the streamed events
 
 
-def live_events_sent(env: dict[str, str], home: Path, shop: Path) -> list[dict]:
-    """Start the service on the production settings, send a batch to /events twice (a
-    retry), and check that PostgreSQL holds each event once. Returns the events sent."""
+def live_events_sent(env: dict[str, str], service: str, shop: Path) -> list[dict]:
+    """Send a batch to the compose file's service's /events twice (a retry), and check
+    that PostgreSQL holds each event once. Returns the events sent."""
     items = pd.read_csv(shop / "items.csv")["item_id"].astype(str).head(5)
     sent = [
         {
@@ -206,12 +199,10 @@ def live_events_sent(env: dict[str, str], home: Path, shop: Path) -> list[dict]:
         }
         for n, item in enumerate(items)
     ]
-    keep = ("CARTLIFT_MLFLOW_TRACKING_URI", "CARTLIFT_EVENTS_URI")
-    with running(home, **{k: env[k] for k in keep}) as server:
-        for _ in range(2):
-            ack = server.client.post("/events", json={"events": sent})
-            assert ack.status_code == 200, ack.text
-        assert ack.json()["duplicates"] == len(sent)
+    for _ in range(2):
+        ack = httpx.post(f"{service}/events", json={"events": sent}, timeout=30)
+        assert ack.status_code == 200, ack.text
+    assert ack.json()["duplicates"] == len(sent)
     stored = live_events.read(live_events.connect(env["CARTLIFT_EVENTS_URI"]))
     assert sorted(stored["event_id"]) == sorted(e["event_id"] for e in sent)
     return sent
