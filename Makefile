@@ -17,7 +17,7 @@ help:
 
 setup:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	@$(UV) sync --frozen --quiet --compile-bytecode
+	@$(UV) sync --frozen --extra kubernetes --quiet --compile-bytecode
 
 demo: setup
 	$(UV) run cartlift generate

@@ -10,7 +10,9 @@
 
 Registering is idempotent: deployments are upserted by name, the work pool is created
 only when missing. Flows run from this project's directory on a ``process`` work pool;
-the worker must run in the project's environment (``uv run prefect worker start``).
+the worker must run in the project's environment (``uv run prefect worker start``). With
+``CARTLIFT_CODE_DIR`` (the image's ``/app``), runs look for the code there instead, so
+they do not depend on where ``cartlift deploy`` ran (a laptop's checkout, a Job's image).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.events import DeploymentEventTrigger
 from prefect.exceptions import ObjectNotFound
+from prefect.runner.storage import LocalStorage
 
 from flows.experiment import experiment
 from flows.monitor import EVENT, monitor
@@ -142,6 +145,9 @@ def deploy(
             **common,
         ),
     ]
+    if settings.code_dir:  # the workers' copy of the code (an image), not this checkout
+        for deployment in planned:
+            deployment.storage = LocalStorage(settings.code_dir)
     ids = [deployment.apply(work_pool_name=pool) for deployment in planned]
     return created, [
         Registered("pipeline/nightly", ids[0], NIGHTLY, f"on {EVENT}"),

@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     feature_partitions: int = Field(
         8, ge=1, description="partitions of users for feature building on Dask"
     )
+    code_dir: str | None = Field(
+        None,
+        description="where deployed flow runs find cartlift's code on the workers (the "
+        "image's /app); default: the checkout that runs `cartlift deploy`",
+    )
     shop: ShopConfig = ShopConfig()
     serving: ServingConfig = ServingConfig()
     monitor: MonitorConfig = MonitorConfig()

@@ -16,7 +16,8 @@ import yaml
 
 from tests.production.services import BIN, free_port
 
-COMPOSE = Path(__file__).resolve().parents[2] / "infra" / "docker-compose.yml"
+CODE = Path(__file__).resolve().parents[2]  # what the image holds in /app
+COMPOSE = CODE / "infra" / "docker-compose.yml"
 PASSWORD = "compose-test"
 
 
@@ -65,7 +66,7 @@ class Local:
             out = re.sub(rf"\blocalhost:{port}\b", local.replace("127.0.0.1", "localhost"), out)
         for target, local in self.volumes.items():
             out = re.sub(rf"{re.escape(target)}(?=/|$)", local, out)
-        return out
+        return re.sub(r"^/app(?=/|$)", str(CODE), out)  # the image's copy of the code
 
     def command(self, name: str) -> list[str]:
         args = [self.text(str(a)) for a in self.services[name]["command"]]

@@ -79,3 +79,11 @@ def test_no_champion_is_one_line(cli, tmp_path):
     assert result.exit_code == 1
     assert "No answer to give: no champion yet: run `cartlift pipeline`" in result.output
     assert "Traceback" not in result.output
+
+
+def test_bootstrap_without_a_shop_and_without_the_demo_names_the_directory(cli, tmp_path):
+    empty = tmp_path / "shop"
+    empty.mkdir()
+    result = cli("bootstrap", "--data", str(empty), "--no-demo")
+    assert result.exit_code == 2
+    assert f"No shop at {empty}: mount the shop's files there (or allow --demo)" in result.output

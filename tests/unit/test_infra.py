@@ -104,5 +104,43 @@ def test_prefect_kubernetes_work_pool_job_renders_to_a_valid_job():
     # Prefect's worker splits the command string into args.
     container = job["spec"]["template"]["spec"]["containers"][0]
     container["args"] = container["args"].split()
-    kubernetes_validate.validate(job, K8S_VERSION, strict=True)
+    kubernetes_validate.validate(kubernetes_job(job), K8S_VERSION, strict=True)
     assert container["image"] == "cartlift:latest"
+
+
+def kubernetes_job(job: dict) -> dict:
+    """``job`` as the cluster keeps it: prefect-kubernetes insists on ``parallelism`` and
+    ``completions`` in the pod's spec (not Kubernetes fields: the API server drops them)."""
+    pod = {
+        k: v
+        for k, v in job["spec"]["template"]["spec"].items()
+        if k not in ("parallelism", "completions")
+    }
+    return job | {"spec": job["spec"] | {"template": job["spec"]["template"] | {"spec": pod}}}
+
+
+@pytest.mark.usefixtures("prefect_engine")
+def test_the_kubernetes_worker_takes_the_work_pool_and_the_image_has_it():
+    """prefect-kubernetes (locked, the image's extra `kubernetes`) renders a flow run's Job
+    from infra/k8s/prefect-work-pool.json, valid for Kubernetes; the image holds every
+    package the code imports and points deployed runs at its own copy of the code."""
+    import asyncio
+
+    from prefect_kubernetes.worker import KubernetesWorkerJobConfiguration
+
+    pool = json.loads((INFRA / "k8s" / "prefect-work-pool.json").read_text())
+    config = asyncio.run(
+        KubernetesWorkerJobConfiguration.from_template_and_values(pool, {"image": "cartlift:1.2"})
+    )
+    job = config.job_manifest
+    assert job["spec"]["template"]["spec"]["containers"][0]["image"] == "cartlift:1.2"
+    kubernetes_validate.validate(kubernetes_job(job), K8S_VERSION, strict=True)
+    lock = (INFRA.parent / "uv.lock").read_text()
+    assert 'name = "prefect-kubernetes"' in lock
+    dockerfile = (INFRA / "Dockerfile").read_text()
+    syncs = [line for line in dockerfile.splitlines() if "uv sync" in line]
+    assert syncs and all("--extra kubernetes" in line for line in syncs)
+    packages = {p.name for p in INFRA.parent.iterdir() if (p / "__init__.py").exists()}
+    copied = set(re.findall(r"^COPY (\w+) \./\1$", dockerfile, re.MULTILINE))
+    assert packages - {"tests", "benchmarks"} <= copied, packages - copied
+    assert "CARTLIFT_CODE_DIR=/app" in dockerfile and "WORKDIR /app" in dockerfile
