@@ -299,9 +299,13 @@ def html_page(report: Report, images: list[Path]) -> str:
 
 
 def inline_image(path: Path) -> str:
-    """A PNG as an <img> carrying its own bytes: the page needs no other file."""
-    data = base64.b64encode(path.read_bytes()).decode()
-    return f'<p><img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}"></p>'
+    """A PNG file as an <img> carrying its own bytes: the page needs no other file."""
+    return png_tag(path.read_bytes(), path.stem)
+
+
+def png_tag(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode()
+    return f'<p><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></p>'
 
 
 def html_document(title: str, body: list[str]) -> str:
@@ -358,8 +362,7 @@ def figure_image(fig: Figure, alt: str) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
-    data = base64.b64encode(buffer.getvalue()).decode()
-    return f'<p><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></p>'
+    return png_tag(buffer.getvalue(), alt)
 
 
 def gate_rows(

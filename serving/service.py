@@ -412,9 +412,10 @@ class Cartlift:
         try:
             answer = answering()
         except Exception as exc:
-            if not isinstance(exc, ApiError | BentoMLException) or (
-                isinstance(exc, BentoMLException) and exc.error_code >= 500
-            ):
+            refused = isinstance(exc, ApiError) or (
+                isinstance(exc, BentoMLException) and exc.error_code < 500
+            )
+            if not refused:  # a failure on the service's side: logged against the variant
                 log(None, type(exc).__name__)
             raise
         log(answer)
