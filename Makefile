@@ -4,19 +4,23 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export CARTLIFT_HOME ?= $(CURDIR)/.cartlift
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: help setup postgres demo demo-drift test test-fast lint audit bench soak requirements serve clean
+.PHONY: help setup postgres chromium screenshots demo demo-drift test test-fast lint audit bench soak requirements serve clean
 
 help:
 	@echo "make demo   - install, generate the default shop, run the pipeline, show the champion"
 	@echo "make demo-drift - the monitoring loop: drift -> retrain -> gate -> new champion served"
 	@echo "make test   - install (PostgreSQL included) and run the test suite (unit, flows, data tiers)"
+	@echo "make screenshots - the browser tests' screenshots into docs/images (needs chromium)"
 	@echo "make lint   - ruff, mypy and the import contracts (lint-imports)"
 	@echo "make audit  - bandit on the code, pip-audit on the locked dependencies (needs a vulnerability service)"
 	@echo "make soak   - benchmarks/soak.py (10 minutes of mixed traffic on the real service)"
 	@echo "make bench  - benchmarks/pipeline.py (200k and 2M events; slow)"
 
+# uv bootstraps from PyPI; a Debian system Python refuses pip installs (PEP 668), so the
+# fallback installs uv alone into the user's site (no system package is touched).
 setup:
-	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv 2>/dev/null || \
+		python3 -m pip install --quiet --user --break-system-packages uv
 	@$(UV) sync --frozen --extra kubernetes --quiet --compile-bytecode
 
 demo: setup
@@ -36,7 +40,16 @@ postgres:
 		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq postgresql >/dev/null; \
 	fi
 
-test: setup postgres
+# The browser tests (Evidently's UI, the quality report) drive Debian's chromium.
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		echo "Installing Chromium (Debian's package) for the browser tests"; \
+		sudo=""; [ "$$(id -u)" -ne 0 ] && sudo="sudo"; \
+		$$sudo apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+test: setup postgres chromium
 	$(UV) run pytest -n 2 --dist loadfile
 
 test-fast: setup
@@ -52,6 +65,11 @@ audit: setup
 	$(UV) run bandit -r flows models serving monitoring infra -q
 	$(UV) export --frozen --no-hashes --no-emit-project --format requirements-txt -q > .audit-requirements.txt
 	$(UV) run pip-audit -r .audit-requirements.txt --no-deps --disable-pip --progress-spinner off
+
+# docs/images: the browser tests' screenshots (Evidently's dashboard and Tests tab, the
+# quality report), taken on the test suite's small shop.
+screenshots: setup chromium
+	CARTLIFT_SCREENSHOTS=$(CURDIR)/docs/images $(UV) run pytest -q -k browser tests/flows/test_demo.py tests/flows/test_quality.py
 
 soak: setup
 	$(UV) run python benchmarks/soak.py

@@ -165,7 +165,9 @@ def _bar_chart(groups: dict[str, pd.DataFrame], names: list[str], k: int, title:
         err = np.vstack([rows["mean"] - rows["lower"], rows["upper"] - rows["mean"]])
         x = np.arange(len(names)) + i * width
         ax.bar(x, rows["mean"], width, yerr=err, capsize=3, label=label)
-    ax.set_xticks(np.arange(len(names)) + width * (len(groups) - 1) / 2, names, rotation=25)
+    ax.set_xticks(
+        np.arange(len(names)) + width * (len(groups) - 1) / 2, names, rotation=30, ha="right"
+    )
     ax.set_ylabel(f"NDCG@{k}")
     ax.set_title(f"{title} (95% bootstrap intervals)")
     ax.legend()
@@ -194,13 +196,13 @@ def plot_slices(table: pd.DataFrame, k: int, path: Path) -> Path:
 
 
 def plot_shopping(cross: pd.DataFrame, upsell: pd.DataFrame, k: int, path: Path) -> Path:
-    """Hit rate@k of cross-sell and upsell per method."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    """Hit rate@k of cross-sell and upsell per method: horizontal bars, best on top, so
+    the methods' long names stay readable."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, (name, table) in zip(axes, (("cross-sell", cross), ("upsell", upsell)), strict=True):
-        ordered = table.sort_values(f"hit_rate_at_{k}", ascending=False)
-        ax.bar(ordered["model"], ordered[f"hit_rate_at_{k}"])
+        ordered = table.sort_values(f"hit_rate_at_{k}")
+        ax.barh(ordered["model"], ordered[f"hit_rate_at_{k}"])
         ax.set_title(f"{name}: hit rate@{k} ({int(table['cases'].max()):,} cases)")
-        ax.tick_params(axis="x", rotation=30)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -314,6 +316,7 @@ def html_document(title: str, body: list[str]) -> str:
         "body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
         "table{border-collapse:collapse;margin:1em 0}"
         "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
+        "img{max-width:100%}"
     )
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>"

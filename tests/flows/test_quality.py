@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from flows.cli import app
 from infra.lake import write_shop
 from infra.settings import Settings
+from tests.browser import browser
 
 pytestmark = pytest.mark.usefixtures("prefect_engine")
 
@@ -124,3 +125,24 @@ def test_the_pipelines_popularity_is_the_reports(report):
         " and slice == 'all' and metric == 'ndcg' and k == 10"
     )
     assert row["mean"].item() == pytest.approx(run.data.metrics["popularity.ndcg_at_10"], abs=1e-6)
+
+
+def test_the_quality_report_renders_in_a_browser(report, tmp_path):
+    """The page a team opens (or finds in MLflow), in a real headless chromium: every
+    section's heading, its tables, and the three plots decoded and drawn."""
+    _, _, out, _ = report
+    with browser() as page:
+        page.open((out / "report.html").resolve().as_uri())
+        page.wait_for("document.readyState === 'complete'")
+        headings = page.evaluate("[...document.querySelectorAll('h2')].map(h => h.innerText)")
+        markdown = (out / "report.md").read_text()
+        assert headings == [line[3:] for line in markdown.splitlines() if line.startswith("## ")]
+        assert "Verdicts" in headings and "In-session answers" in headings
+        assert page.evaluate("document.querySelectorAll('table').length") >= 5
+        drawn = "[...document.images].map(i => i.complete && i.naturalWidth > 400)"
+        assert page.wait_for(f"{drawn}.length === 3 && {drawn}.every(Boolean)")
+        assert "cartlift" in page.text()
+        top = page.screenshot("quality-report", tmp_path)
+        page.evaluate("document.images[0].scrollIntoView()")
+        plots = page.screenshot("quality-report-plots", tmp_path)
+        assert min(top.stat().st_size, plots.stat().st_size) > 20_000  # drawn, not blank
