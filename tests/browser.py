@@ -68,7 +68,11 @@ class Page:
             deviceScaleFactor=1,
             mobile=False,
         )
+        self.evaluate("window.__left = true")  # the old document's mark; a new one lacks it
         self.call("Page.navigate", url=url)
+        # Navigation commits asynchronously: until the new document has loaded, scripts
+        # may still see the old one, or none.
+        self.wait_for("!window.__left && document.readyState === 'complete' && !!document.body")
 
     def evaluate(self, expression: str) -> Any:
         result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
@@ -77,10 +81,14 @@ class Page:
         return result["result"].get("value")
 
     def wait_for(self, expression: str, seconds: float = 30) -> Any:
-        """The expression's value once truthy; the page's text in the error otherwise."""
+        """The expression's value once truthy (a script error counts as not yet: the page
+        may be between documents); the page's text in the error otherwise."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            value = self.evaluate(expression)
+            try:
+                value = self.evaluate(expression)
+            except RuntimeError:  # the page is between documents: ask again
+                value = None
             if value:
                 return value
             time.sleep(0.2)
