@@ -67,9 +67,9 @@ audit: setup
 	$(UV) run pip-audit -r .audit-requirements.txt --no-deps --disable-pip --progress-spinner off
 
 # docs/images: the browser tests' screenshots (Evidently's dashboard and Tests tab, the
-# quality report), taken on the test suite's small shop.
+# quality report, the segments report), taken on the test suite's small shops.
 screenshots: setup chromium
-	CARTLIFT_SCREENSHOTS=$(CURDIR)/docs/images $(UV) run pytest -q -k browser tests/flows/test_demo.py tests/flows/test_quality.py
+	CARTLIFT_SCREENSHOTS=$(CURDIR)/docs/images $(UV) run pytest -q -k browser tests/flows/test_demo.py tests/flows/test_quality.py tests/flows/test_segment.py
 
 soak: setup
 	$(UV) run python benchmarks/soak.py

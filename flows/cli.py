@@ -12,7 +12,7 @@ import typer
 import yaml
 
 from infra.settings import Settings, config_problem, resolve_run_config
-from models.config import RunConfig, ShopConfig, excludes_purchased, redacted
+from models.config import DEFAULT_DATASET, RunConfig, ShopConfig, excludes_purchased, redacted
 from models.evaluation.tasks import variant
 
 if TYPE_CHECKING:  # the registry imports MLflow: only where a command needs it
@@ -297,6 +297,36 @@ def monitor(
 
 
 @app.command()
+def segment(
+    data: Annotated[
+        Path | None, typer.Option(help="shop data to load first (else: the lake's dataset)")
+    ] = None,
+    fmt: Format = "contract",
+    mapping: Mapping = None,
+    config: Annotated[Path | None, typer.Option(help="YAML run config (its segments:)")] = None,
+    dataset: Annotated[str | None, typer.Option(help="name of the dataset in the lake")] = None,
+) -> None:
+    """Customer segments: RFM scores and behavioural clusters, into the lake and a report."""
+    settings = _settings()
+    from flows.segment import segment as segment_flow
+
+    _check_data(data, fmt, mapping)
+    run = _run_config(settings, config, dataset, fmt, data or settings.default_shop_dir())
+    try:
+        result = segment_flow(
+            str(data) if data else None, fmt, str(mapping) if mapping else None, run
+        )
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    typer.echo(f"{sum(result.sizes.values()):,} customers in {result.k} clusters:")
+    for name, n in result.sizes.items():
+        typer.echo(f"  {n:>7,}  {name}")
+    typer.echo("RFM segments: " + ", ".join(f"{name} {n:,}" for name, n in result.rfm.items()))
+    typer.echo(f"Segment table: {result.table}")
+    typer.echo(f"Report: {result.page} (MLflow run {result.run_id})")
+
+
+@app.command()
 def deploy(
     data: Annotated[Path, typer.Option(help="the shop's data, as the worker sees it")],
     fmt: Format = "contract",
@@ -463,12 +493,20 @@ def recommend_batch(
     out: Annotated[Path, typer.Option(help="Parquet file for (user_id, rank, item_id, score)")],
     k: Annotated[int, typer.Option(min=1, max=1000)] = 10,
     users: Annotated[Path | None, typer.Option(help="text file of user ids; default all")] = None,
+    segment: Annotated[
+        str | None,
+        typer.Option(help="only this segment's customers (a cluster or RFM segment's name)"),
+    ] = None,
+    dataset: Annotated[
+        str | None, typer.Option(help="the segment table's dataset (default: the champion's)")
+    ] = None,
 ) -> None:
     """Top-k for many customers at once with the champion (campaigns, caches)."""
     import time
 
     settings = _settings()
-    from infra.registry import load_champion_bundle
+    from flows.segment import members
+    from infra.registry import describe_champion, load_champion_bundle
     from models.ranking.batch import recommend_all
 
     try:
@@ -478,6 +516,13 @@ def recommend_batch(
     ids = None
     if users is not None:
         ids = [line.strip() for line in users.read_text().splitlines() if line.strip()]
+    if segment is not None:
+        champion = describe_champion(settings) or {}
+        try:
+            chosen = members(dataset or champion.get("dataset") or DEFAULT_DATASET, segment)
+        except (FileNotFoundError, ValueError) as exc:
+            _fail(str(exc))
+        ids = chosen if ids is None else [i for i in ids if i in set(chosen)]
     started = time.perf_counter()
     table = recommend_all(bundle, None if ids is None else np.asarray(ids, dtype=object), k)
     seconds = time.perf_counter() - started

@@ -32,10 +32,19 @@ def artifact_key(*parts: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", "-".join(parts).lower()).strip("-")
 
 
-def _table(frame: pd.DataFrame) -> list[dict[str, object]]:
+def table_rows(frame: pd.DataFrame) -> list[dict[str, object]]:
     """Rows for a Prefect table artifact: numbers rounded, the index as the first column."""
     rows = frame.reset_index().to_dict("records")
     return [{k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()} for r in rows]
+
+
+def facts_markdown(title: str, facts: dict[str, str], page: str) -> str:
+    """A run's summary artifact: its title, its facts as a table, where its page is."""
+    return "\n".join(
+        [f"# {title}", "", "| | |", "|---|---|"]
+        + [f"| {name} | {value} |" for name, value in facts.items()]
+        + ["", f"The run's page: {page}."]
+    )
 
 
 @task(name="show the run", cache_policy=NO_CACHE, **IO_RETRIES)
@@ -84,15 +93,11 @@ def show_pipeline(reg: Registration, config: RunConfig) -> Path:
     registry.attach_text(settings, reg.run_id, page, "report.html")
     key = artifact_key("pipeline", config.dataset)
     create_table_artifact(
-        _table(table),
+        table_rows(table),
         key=artifact_key("gate", config.dataset),
         description=f"The gate, version {reg.version} ({config.dataset}): {reg.decision.reason}",
     )
-    summary = "\n".join(
-        [f"# {title}", "", "| | |", "|---|---|"]
-        + [f"| {name} | {value} |" for name, value in facts.items()]
-        + ["", f"The run's page: `{out}` (also `report.html` in the MLflow run)."]
-    )
+    summary = facts_markdown(title, facts, f"`{out}` (also `report.html` in the MLflow run)")
     create_markdown_artifact(summary, key=key, description=f"pipeline run on {config.dataset}")
     return out
 

@@ -383,15 +383,70 @@ def gate_rows(
 def pipeline_page(title: str, facts: dict[str, str], table: pd.DataFrame, images: list[str]) -> str:
     """A pipeline run as one HTML page: what happened (the gate's decision and why, the
     version, the data), the gate's table and the charts."""
+    intro = "Every model on the same holdout, as it is served, on the shop's objective."
+    return run_page(title, facts, [("The gate", intro, table)], images)
+
+
+def run_page(
+    title: str,
+    facts: dict[str, str],
+    tables: list[tuple[str, str, pd.DataFrame]],
+    images: list[str],
+) -> str:
+    """A run as one HTML page: what happened (``facts``), then each (heading, text,
+    table), then the charts."""
     body = [f"<h1>{html.escape(title)}</h1>", "<h2>What happened</h2>"]
     body.append(
         pd.Series(facts, name="").rename_axis("").to_frame().to_html(header=False, escape=True)
     )
-    body += [
-        "<h2>The gate</h2>",
-        "<p>Every model on the same holdout, as it is served, on the shop's objective.</p>",
-        table.to_html(float_format=lambda v: f"{v:.4f}", na_rep=""),
-        "<h2>Charts</h2>",
-        *images,
-    ]
+    for heading, text, table in tables:
+        body += [
+            f"<h2>{html.escape(heading)}</h2>",
+            f"<p>{html.escape(text)}</p>",
+            table.to_html(float_format=lambda v: f"{v:.4f}", na_rep=""),
+        ]
+    body += ["<h2>Charts</h2>", *images]
     return html_document(title, body)
+
+
+def segment_charts(profiles: pd.DataFrame, moved: pd.DataFrame | None) -> list[Figure]:
+    """The segments' sizes and revenue shares, their profiles against the shop (each
+    column in the shop's spreads) and, given a previous run, the migration between them."""
+    names = profiles["segment"].astype(str)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 0.5 * len(names) + 1.5), sharey=True)
+    axes[0].barh(names, profiles["customers"])
+    axes[0].set_title("customers")
+    axes[1].barh(names, profiles["revenue"] / profiles["revenue"].sum())
+    axes[1].set_title("share of revenue")
+    axes[0].invert_yaxis()
+    fig.tight_layout()
+    figures = [fig]
+    behaviour = profiles.drop(columns=["segment", "customers", "revenue"])
+    shares = [c for c in behaviour.columns if c.startswith("share: ")]
+    top = behaviour[shares].var().sort_values(ascending=False).index[:8].tolist()
+    shown = behaviour[["price_tier", "orders_per_30_days", "items_per_order", *top]]
+    weights = profiles["customers"] / profiles["customers"].sum()
+    mean = shown.mul(weights, axis=0).sum()
+    spread = np.sqrt(((shown - mean) ** 2).mul(weights, axis=0).sum()).replace(0, 1.0)
+    z = (shown - mean) / spread
+    fig, ax = plt.subplots(figsize=(11, 0.5 * len(names) + 2.5))
+    image = ax.imshow(z.to_numpy(dtype=float), cmap="RdBu_r", vmin=-2, vmax=2, aspect="auto")
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xticks(range(len(shown.columns)), shown.columns, rotation=30, ha="right")
+    ax.set_title("profiles: each segment against the shop (in spreads between segments)")
+    fig.colorbar(image, ax=ax)
+    fig.tight_layout()
+    figures.append(fig)
+    if moved is not None and not moved.empty:
+        fig, ax = plt.subplots(figsize=(11, 0.5 * len(moved) + 3))
+        ax.imshow(moved.to_numpy(dtype=float), cmap="Blues", aspect="auto")
+        ax.set_yticks(range(len(moved.index)), moved.index)
+        ax.set_xticks(range(len(moved.columns)), moved.columns, rotation=30, ha="right")
+        for (i, j), n in np.ndenumerate(moved.to_numpy()):
+            ax.text(j, i, f"{n:,}", ha="center", va="center", fontsize=8)
+        ax.set_ylabel("previous run")
+        ax.set_xlabel("this run")
+        ax.set_title("migration: customers from each previous segment to each segment now")
+        fig.tight_layout()
+        figures.append(fig)
+    return figures

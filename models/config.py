@@ -377,6 +377,29 @@ class ExperimentConfig(_Strict):
     )
 
 
+class SegmentConfig(_Strict):
+    """How customers are segmented (`cartlift segment`; the rules in models/segments.py)."""
+
+    window_days: float = Field(365.0, gt=0, description="purchases this far back count")
+    clusters: tuple[int, ...] = Field(
+        (2, 3, 4, 5, 6, 7, 8),
+        min_length=1,
+        description="numbers of clusters tried; the highest silhouette wins",
+    )
+    sample: int = Field(5000, ge=100, description="buyers the silhouette is computed on")
+    top_categories: int = Field(
+        20, ge=1, description="categories with a share column of their own; the rest pooled"
+    )
+    seed: int = 42
+
+    @field_validator("clusters")
+    @classmethod
+    def _at_least_two(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if min(value) < 2:
+            raise ValueError("every number of clusters tried must be 2 or more")
+        return tuple(sorted(set(value)))
+
+
 class RunConfig(_Strict):
     """Everything that decides a model: logged to MLflow with each run."""
 
@@ -387,6 +410,7 @@ class RunConfig(_Strict):
     gate: GateConfig = GateConfig()
     ranking: RankingConfig = RankingConfig()
     tune: TuneConfig = TuneConfig()
+    segments: SegmentConfig = SegmentConfig()
 
     def flat(self) -> dict[str, str]:
         """Dotted key -> value, as MLflow params."""
