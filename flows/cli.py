@@ -522,7 +522,8 @@ def recommend_batch(
             chosen = members(dataset or champion.get("dataset") or DEFAULT_DATASET, segment)
         except (FileNotFoundError, ValueError) as exc:
             _fail(str(exc))
-        ids = chosen if ids is None else [i for i in ids if i in set(chosen)]
+        among = set(chosen)
+        ids = chosen if ids is None else [i for i in ids if i in among]
     started = time.perf_counter()
     table = recommend_all(bundle, None if ids is None else np.asarray(ids, dtype=object), k)
     seconds = time.perf_counter() - started

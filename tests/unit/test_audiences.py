@@ -1,0 +1,100 @@
+"""Audiences: item-to-users scores through the served blend's terms, and the offline
+protocol that holds them against RFM and category targeting."""
+
+import numpy as np
+import pytest
+
+from models.config import FeatureConfig, TrainConfig
+from models.evaluation.audiences import baseline_rules, choose, compare, targets
+from models.features.build import build
+from models.ranking.audience import Affinity, audience_scores, rank
+from models.recommenders.blend import Mix, Signals, standardised
+from models.recommenders.hybrid import Hybrid, HybridModel
+
+
+@pytest.fixture(scope="module")
+def fs(tiny_shop):
+    return build(tiny_shop.events, tiny_shop.items, tiny_shop.users, FeatureConfig(holdout_days=14))
+
+
+@pytest.fixture(scope="module")
+def hybrid(fs):
+    return Hybrid.of(HybridModel.fit(fs, TrainConfig(no_components=8, epochs=3)), fs)
+
+
+def test_affinity_is_the_model_standardised_per_customer_over_the_catalogue(fs, hybrid):
+    affinity = Affinity(hybrid.vectors)
+    items = np.array([3, 17, 40])
+    full = standardised(hybrid.scores(np.arange(len(fs.user_ids))))
+    np.testing.assert_allclose(affinity.z(items), full[:, items], rtol=1e-4, atol=1e-4)
+
+
+def test_an_audience_adds_the_blend_s_signals_and_takes_the_best_item(fs, hybrid):
+    affinity, signals = Affinity(hybrid.vectors), Signals.of(fs)
+    items = np.array([5, 9])
+    plain = audience_scores(affinity, signals, Mix(), items)
+    np.testing.assert_allclose(plain, affinity.z(items).max(axis=1))
+    keen = audience_scores(affinity, signals, Mix(interest=3.0, again=10.0), items)
+    interest = signals.interest[:, items].toarray()
+    again = signals.purchases[:, items].toarray() * signals.repeat_rate[items]
+    expected = (affinity.z(items) + 3.0 * interest + 10.0 * again).max(axis=1)
+    np.testing.assert_allclose(keen, expected, rtol=1e-6)
+    assert (keen >= plain).all() and (keen > plain).any()
+
+
+def test_rank_leaves_out_the_excluded_and_breaks_ties_by_position():
+    scores = np.array([1.0, 3.0, 3.0, 2.0, 5.0])
+    assert rank(scores, 3).tolist() == [4, 1, 2]
+    assert rank(scores, 10, np.array([False, False, True, False, True])).tolist() == [1, 3, 0]
+
+
+def test_the_protocol_scores_an_oracle_at_its_ceiling_and_the_baselines_below(fs, hybrid):
+    found = targets(fs, min_buyers=5)
+    assert found and {t.kind for t in found} == {"item", "category"}
+    affinity, signals = Affinity(hybrid.vectors), Signals.of(fs)
+    truth = {t.name: t.buyers for t in found}
+
+    def oracle(target):
+        scores = np.zeros(len(fs.user_ids))
+        scores[truth[target.name]] = 1.0
+        return scores
+
+    rules = {
+        "cartlift": lambda t: audience_scores(affinity, signals, Mix(interest=3.0), t.items),
+        "oracle": oracle,
+        **baseline_rules(fs),
+    }
+    result = compare(fs, rules, recent_days=0.0, min_buyers=5, resamples=200)
+    table = result.table.set_index(["rule", "targets", "n"])
+    n_users = len(fs.user_ids)
+    for n in (100, max(1, n_users // 100)):
+        ceiling = np.mean([min(len(t.buyers), n) / n for t in found])
+        assert table.loc[("oracle", "all", n), "precision"] == pytest.approx(ceiling)
+        for rule in ("cartlift", "RFM", "category's customers"):
+            assert 0 <= table.loc[(rule, "all", n), "precision"] <= ceiling
+    paired = result.differences.set_index(["rule", "n"])
+    assert set(paired.index.get_level_values(0)) == {"oracle", "RFM", "category's customers"}
+    assert (paired["lower"] <= paired["difference"]).all()
+    assert (paired["difference"] <= paired["upper"]).all()
+    again = compare(fs, rules, recent_days=0.0, min_buyers=5, resamples=200)
+    assert again.table.equals(result.table)  # deterministic
+
+
+def test_the_leaning_is_chosen_where_it_finds_the_buyers(fs):
+    found = {t.name: t.buyers for t in targets(fs, min_buyers=5)}
+
+    def buyers(target):
+        truth = np.zeros(len(fs.user_ids))
+        truth[found[target.name]] = 1.0
+        return truth
+
+    flat = np.zeros(len(fs.user_ids))
+    (activity, category), value = choose(
+        fs, lambda t: flat, lambda t: (flat, buyers(t)), recent_days=0.0, min_buyers=5
+    )
+    assert activity == 0.0 and category > 0.0  # only the category term knows the buyers
+    assert value > 0.5
+    (activity, category), _ = choose(
+        fs, lambda t: buyers(t), lambda t: (flat, -buyers(t)), recent_days=0.0, min_buyers=5
+    )
+    assert (activity, category) == (0.0, 0.0)  # a term that hides the buyers stays off
