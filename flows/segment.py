@@ -23,14 +23,13 @@ from flows.ingest import ingest
 from flows.publish import artifact_key, facts_markdown, table_rows
 from flows.tasks import IO_RETRIES, run_config
 from infra import registry
-from infra.lake import write_parquet
+from infra.lake import SEGMENTS, segment_members, write_parquet
 from infra.reports import figure_image, run_page, segment_charts
 from infra.settings import Settings
 from models.config import RunConfig, SegmentConfig
 from models.segments import Segmentation, leanings, migration
 from models.segments import segment as segment_customers
 
-TABLE = "segments.parquet"
 HISTORY = "segments"
 
 
@@ -58,17 +57,8 @@ def lake_tables(dataset: str) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def members(dataset: str, name: str) -> list[str]:
-    """The customers of segment ``name`` (a cluster's name or an RFM segment) in the
-    dataset's current segment table; an error naming the known segments otherwise."""
-    path = Settings().dataset_lake(dataset) / TABLE
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found: run `cartlift segment` first")
-    table = pd.read_parquet(path)
-    chosen = table[(table["segment"] == name) | (table["rfm_segment"] == name)]
-    if chosen.empty:
-        known = sorted(set(table["segment"]) | set(table["rfm_segment"]))
-        raise ValueError(f"no segment {name!r} in {path}; known: {', '.join(known)}")
-    return chosen["user_id"].astype(str).tolist()
+    """The customers of segment ``name`` in the dataset's current segment table."""
+    return segment_members(Settings().dataset_lake(dataset), name)
 
 
 @task(name="segment the customers", cache_policy=NO_CACHE)
@@ -97,7 +87,7 @@ def store(result: Segmentation, dataset: str, stamp: str) -> tuple[Path, pd.Data
     earlier = sorted((lake / HISTORY).glob("*.parquet"))
     previous = pd.read_parquet(earlier[-1]) if earlier else None
     write_parquet(result.table, lake / HISTORY / f"{stamp}.parquet")
-    return write_parquet(result.table, lake / TABLE), previous
+    return write_parquet(result.table, lake / SEGMENTS), previous
 
 
 @task(name="show the segments", cache_policy=NO_CACHE, **IO_RETRIES)

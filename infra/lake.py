@@ -206,3 +206,21 @@ def write_dataset(result: IngestResult, lake: Path, quarantine: Path) -> LakeSna
     report["quarantine_dir"] = str(quarantine)
     write_json(report, lake / "ingest.json")
     return LakeSnapshot(dataset=lake.name, path=str(lake), fingerprint=fingerprint(paths))
+
+
+SEGMENTS = "segments.parquet"  # a dataset's current segment table (flows/segment.py)
+
+
+def segment_members(lake: Path, name: str) -> list[str]:
+    """The customers of segment ``name`` (a cluster's name or an RFM segment) in the
+    current segment table of the dataset at ``lake``; an error naming the known segments
+    (or how to make the table) otherwise."""
+    path = lake / SEGMENTS
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: run `cartlift segment` first")
+    table = pd.read_parquet(path, columns=["user_id", "segment", "rfm_segment"])
+    chosen = table[(table["segment"] == name) | (table["rfm_segment"] == name)]
+    if chosen.empty:
+        known = sorted(set(table["segment"]) | set(table["rfm_segment"]))
+        raise ValueError(f"no segment {name!r} in {path}; known: {', '.join(known)}")
+    return chosen["user_id"].astype(str).tolist()

@@ -225,6 +225,19 @@ class RankingConfig(_Strict):
         "the training window) is lifted to in personal answers, so new items get shown and "
         "learnt; 0: never",
     )
+    audience_activity: float = Field(
+        2.0,
+        ge=0,
+        description="an audience's weight of how much a customer buys at all (log lines), "
+        "beside the affinity (benchmarks/audiences.py chose 2 on both shops' validation "
+        "windows with their tuned configs)",
+    )
+    audience_category: float = Field(
+        2.0,
+        ge=0,
+        description="an audience's weight of the customer's purchase lines in the target's "
+        "categories (log; 2 on the default shop, 0 on Online Retail)",
+    )
 
 
 class TuneConfig(_Strict):

@@ -104,6 +104,21 @@ OPERATIONS: dict[str, dict[str, Any]] = {
         "key": True,
         "model": True,
     },
+    "/audience": {
+        "request": {"category": "coffee beans", "k": 100},
+        "response": {
+            "model_version": "3",
+            "target": "coffee beans",
+            "segment": None,
+            "customers": [
+                {"user_id": USER, "score": 4.12, "reason": "bought coffee beans before"},
+                {"user_id": "u001377", "score": 3.87, "reason": "looked at coffee beans"},
+            ],
+            "warnings": [],
+        },
+        "key": True,
+        "model": True,
+    },
     "/metadata": {
         "request": {},
         "response": {
@@ -207,6 +222,11 @@ def refusals(route: str, needs: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 "cause": "no champion yet: run `cartlift pipeline`",
                 "retry_after_seconds": 30,
             },
+        )
+    if route == "/audience":
+        out["422"] = _error(
+            "Neither or both of item_id and category, or a segment the table does not have",
+            {"error": "segment: no segment 'vip' in .../segments.parquet; known: champions, ..."},
         )
     if route == "/admin/items":
         out["422"] = _error(

@@ -132,3 +132,20 @@ class CatalogueAck(BaseModel):
     model_version: str
     added: list[str]
     updated: list[str]
+
+
+MAX_AUDIENCE = 10_000
+
+
+class AudienceMember(BaseModel):
+    user_id: str
+    score: float
+    reason: str
+
+
+class AudienceAnswer(BaseModel):
+    model_version: str
+    target: str
+    segment: str | None = None
+    customers: list[AudienceMember]
+    warnings: list[str] = Field(default_factory=list)

@@ -39,6 +39,7 @@ from starlette.responses import JSONResponse
 
 from infra import events as live_events
 from infra import registry
+from infra.lake import segment_members
 from infra.settings import Settings
 from models.data.contract import pseudonym
 from models.data.live import check_events
@@ -60,9 +61,12 @@ from serving.limits import BodyLimit, JsonOnly
 from serving.openapi import SpecRewrite
 from serving.predlog import PredictionLog
 from serving.schemas import (
+    MAX_AUDIENCE,
     MAX_ITEMS,
     MAX_LIST,
     Attributes,
+    AudienceAnswer,
+    AudienceMember,
     CatalogueAck,
     EventsAck,
     ExperimentInfo,
@@ -681,6 +685,51 @@ class Cartlift:
             challenger_version=trial.loaded.version,
             share=trial.experiment.share,
             salt=trial.experiment.salt,
+        )
+
+    @bentoml.api(route="/audience")
+    @json_errors
+    def audience(
+        self,
+        ctx: bentoml.Context,
+        item_id: Id | None = None,
+        category: Id | None = None,
+        k: Annotated[int, Field(ge=1, le=MAX_AUDIENCE)] = 100,
+        segment: Id | None = None,
+        exclude_buyers: bool = False,
+    ) -> AudienceAnswer:
+        """The customers most likely to buy an item (or any item of a category) soon, best
+        first, for a campaign: item to users through the served answer's terms
+        (docs/promotions.md). ``segment`` (a cluster's or an RFM segment's name from
+        `cartlift segment`) keeps its customers only; ``exclude_buyers`` leaves out who
+        bought the target in the training window. Customer ids are personal data: the API
+        key is required (pseudonyms when the service pseudonymises)."""
+        self._check_key(ctx)
+        if (item_id is None) == (category is None):
+            raise ApiError(
+                HTTPStatus.UNPROCESSABLE_ENTITY, "give exactly one of item_id and category"
+            )
+        loaded = self._model()
+        engine = loaded.engine
+        among = None
+        if segment is not None:
+            lake = self.settings.dataset_lake(loaded.metadata.get("dataset", ""))
+            try:
+                members = segment_members(lake, segment)
+            except (FileNotFoundError, ValueError) as err:
+                raise ApiError(HTTPStatus.UNPROCESSABLE_ENTITY, f"segment: {err}") from None
+            found = engine.users.positions(members)
+            among = found[found >= 0]
+        answer = engine.audience(k, item_id, category, among, exclude_buyers)
+        return AudienceAnswer(
+            model_version=loaded.version,
+            target=item_id or category or "",
+            segment=segment,
+            customers=[
+                AudienceMember(user_id=c.user_id, score=c.score, reason=c.reason)
+                for c in answer.customers
+            ],
+            warnings=answer.warnings,
         )
 
     @bentoml.api(route="/admin/items")

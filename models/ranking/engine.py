@@ -17,6 +17,7 @@ import pandas as pd
 
 from models.config import excludes_purchased
 from models.data.ids import IdMap
+from models.ranking.audience import Affinity, Leaning, audience_scores, leaning_terms, rank
 from models.ranking.bundle import Bundle
 from models.ranking.policies import (
     NEVER,
@@ -30,7 +31,7 @@ from models.ranking.policies import (
     sparse_rows,
     upsell,
 )
-from models.recommenders.hybrid import score_moments
+from models.recommenders.hybrid import Vectors, score_moments
 from models.recommenders.sessions import Weights, scaled
 
 BLOCKED_CACHE = 256
@@ -74,6 +75,19 @@ def topped(scores: np.ndarray) -> np.ndarray:
     return scores / top if top > 0 else scores
 
 
+@dataclass
+class Customer:
+    user_id: str
+    score: float
+    reason: str
+
+
+@dataclass
+class Audience:
+    customers: list[Customer]
+    warnings: list[str] = field(default_factory=list)
+
+
 class Engine:
     """Ranking over one bundle; build once per loaded model, then answer many requests."""
 
@@ -98,6 +112,7 @@ class Engine:
         )
         self._aff_cov = score_moments(model.item_emb, model.item_bias)
         self._filters: dict[Filters, tuple[np.ndarray, np.ndarray]] = {}
+        self._affinity: Affinity | None = None  # built on the first audience asked
 
     def _filtered(self, filters: Filters) -> tuple[np.ndarray, np.ndarray]:
         """(allowed mask, blocked positions); cached, shops send the same few filters."""
@@ -426,4 +441,63 @@ class Engine:
         )
         return self._answer(
             scores, k, lambda i: f"popular in {self.cat.category[i]}", "none", warnings
+        )
+
+    # --- audiences ---------------------------------------------------------------------
+
+    def audience(
+        self,
+        k: int,
+        item_id: str | None = None,
+        category: str | None = None,
+        among: np.ndarray | None = None,
+        exclude_buyers: bool = False,
+    ) -> Audience:
+        """The ``k`` customers most likely to buy ``item_id`` (or any item of
+        ``category``) soon (:mod:`models.ranking.audience`), among customer positions
+        ``among`` (a segment; None: everyone), leaving out who bought it in the training
+        window when ``exclude_buyers``. An unknown target answers nobody, with a warning.
+        A served baseline has no affinity: its audience is the leaning alone."""
+        if item_id is not None:
+            found = self.items.get(item_id)
+            if found is None:
+                return Audience([], [f"item {item_id!r} unknown: no audience"])
+            items, target = np.array([found]), item_id
+        else:
+            code = np.flatnonzero(self.cat.categories == category)
+            if not len(code):
+                return Audience([], [f"category {category!r} unknown: no audience"])
+            items, target = self.cat.members[int(code[0])], str(category)
+        signals = self.bundle.signals
+        leaning = Leaning(self.weights.audience_activity, self.weights.audience_category)
+        codes = self.cat.category_code
+        if self.bundle.personal is None:
+            if self._affinity is None:
+                model = self.bundle.model
+                vectors = Vectors(model.user_emb, model.item_emb, model.item_bias)
+                self._affinity = Affinity(vectors)
+            mix = self.bundle.mix(excludes_purchased(self.bundle.objective))
+            scores = audience_scores(self._affinity, signals, mix, items, leaning, codes)
+        else:
+            activity, in_category = leaning_terms(signals, items, codes)
+            scores = leaning.activity * activity + leaning.category * in_category
+        skip = np.zeros(len(scores), bool)
+        if among is not None:
+            skip[:] = True
+            skip[among[among < len(scores)]] = False
+        bought = np.asarray(signals.purchases[:, items].sum(axis=1)).ravel() > 0
+        if exclude_buyers:
+            skip |= bought
+        looked = np.asarray(signals.interest[:, items].sum(axis=1)).ravel() > 0
+        chosen = rank(scores, k, skip)
+
+        def reason(u: int) -> str:
+            if bought[u]:
+                return f"bought {target} before"
+            if looked[u]:
+                return f"looked at {target}"
+            return f"likes what goes with {target}"
+
+        return Audience(
+            [Customer(str(self.users.ids[u]), float(scores[u]), reason(u)) for u in chosen]
         )

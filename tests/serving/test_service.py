@@ -14,9 +14,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
 
 from flows.pipeline import pipeline
+from flows.segment import segment
 from infra.lake import write_shop
 from infra.registry import promote
 from infra.settings import Settings
@@ -219,7 +221,7 @@ def test_the_spec_is_openapi_3_1_and_every_operation_has_an_example_that_works(s
                     in operation["responses"][status]["content"]["application/json"]["example"]
                 )
             tried.append(route)
-    assert len(tried) == 9, tried
+    assert len(tried) == 10, tried
 
 
 def test_the_python_client_example_runs_against_the_service(server):
@@ -474,8 +476,8 @@ def test_schemathesis_run_finds_no_server_error_and_no_schema_error(server, tmp_
     default phases (examples, coverage, fuzzing), the not_a_server_error check, bounded
     and derandomised; with the API key, and without it where the key matters."""
     cli = Path(sys.executable).parent / "schemathesis"
-    keyed = ["--include-path-regex", "^/(feedback|events|admin/.*)$"]  # where a key matters
-    runs = (("with-key", ["-H", f"x-api-key: {API_KEY}"], 14), ("without-key", keyed, 4))
+    keyed = ["--include-path-regex", "^/(feedback|events|audience|admin/.*)$"]  # key matters
+    runs = (("with-key", ["-H", f"x-api-key: {API_KEY}"], 15), ("without-key", keyed, 5))
     for name, key, operations in runs:
         done = subprocess.run(
             [
@@ -510,3 +512,53 @@ def test_schemathesis_run_finds_no_server_error_and_no_schema_error(server, tmp_
         assert "Failures" not in summary and "Errors" not in summary, summary
         assert f"Tested: {operations}" in summary, summary
         print(f"schemathesis, {name}: {cases[1]} cases generated, {cases[2]} passed")
+
+
+def test_an_audience_over_http_ranks_customers_and_filters_by_segment(server, trained):
+    """/audience: the customers most likely to buy a category, best first, with reasons;
+    a segment keeps its own customers only; unknown targets answer nobody with a warning;
+    malformed asks are refused naming the field; the key is required."""
+    _, shop = trained
+    sent = {"category": "coffee beans", "k": 50}
+    assert post(server, "/audience", sent).status_code == 401
+    r = post(server, "/audience", sent, headers=KEY)
+    assert r.status_code == 200, r.text
+    got = r.json()
+    customers = got["customers"]
+    assert len(customers) == 50 and got["target"] == "coffee beans" and not got["warnings"]
+    scores = [c["score"] for c in customers]
+    assert scores == sorted(scores, reverse=True)
+    # Those who bought coffee beans lead the audience; every reason says why.
+    coffee = set(shop.items.loc[shop.items["category"] == "coffee beans", "item_id"])
+    cutoff = pd.Timestamp(post(server, "/metadata", {}).json()["data_window"]["cutoff"])
+    events = shop.events[shop.events["timestamp"] < cutoff]  # what the model learnt from
+    bought = events[events["event_type"] == "purchase"]
+    buyers = set(bought.loc[bought["item_id"].isin(coffee), "user_id"])
+    top = [c["user_id"] for c in customers[:10]]
+    assert len(set(top) & buyers) >= 8, top
+    assert all(c["reason"] for c in customers)
+
+    segmented = segment(config=FAST)  # the served dataset's segment table, in its lake
+    table = pd.read_parquet(segmented.table)
+    name = table["segment"].value_counts().index[-2]  # a smaller cluster
+    members = set(table.loc[table["segment"] == name, "user_id"])
+    r = post(server, "/audience", sent | {"segment": name, "k": 1000}, headers=KEY)
+    assert r.status_code == 200, r.text
+    inside = {c["user_id"] for c in r.json()["customers"]}
+    assert inside and inside <= members and r.json()["segment"] == name
+    without = post(
+        server, "/audience", sent | {"segment": name, "exclude_buyers": True}, headers=KEY
+    )
+    assert not {c["user_id"] for c in without.json()["customers"]} & buyers
+
+    unknown = post(server, "/audience", {"item_id": "no-such-item"}, headers=KEY)
+    assert unknown.status_code == 200 and unknown.json()["customers"] == []
+    assert "unknown" in unknown.json()["warnings"][0]
+    for body, field in (
+        ({"k": 10}, "item_id and category"),
+        ({"category": "coffee beans", "item_id": "i000001"}, "item_id and category"),
+        ({"category": "coffee beans", "segment": "vip"}, "no segment 'vip'"),
+        ({"category": "coffee beans", "k": 0}, "k"),
+    ):
+        r = post(server, "/audience", body, headers=KEY)
+        assert r.status_code in (400, 422) and field in r.text, (body, r.text)
