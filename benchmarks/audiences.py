@@ -37,8 +37,14 @@ from models.evaluation.audiences import baseline_rules, choose, compare
 from models.evaluation.tasks import repeat_share
 from models.evaluation.tuning import choose_mix
 from models.features.build import build
-from models.ranking.audience import Affinity, Leaning, audience_scores, leaning_terms
-from models.recommenders.base import Interactions
+from models.ranking.audience import (
+    Affinity,
+    Leaning,
+    audience_scores,
+    leading,
+    leaning_terms,
+)
+from models.recommenders.base import Interactions, customers_per_item
 from models.recommenders.baselines import EASE
 from models.recommenders.blend import Signals
 from models.recommenders.hybrid import Hybrid, HybridModel
@@ -68,8 +74,12 @@ def run(shop: str, config: RunConfig, min_buyers: int) -> None:
     leaning = Leaning(activity, category)
     model = Hybrid.of(HybridModel.fit(fs, config.train), fs)
     affinity, signals, codes = Affinity(model.vectors), Signals.of(fs), fs.item_categories
+    sold = customers_per_item(fs.weights)  # the bundle's popularity, as served
+    cap = config.ranking.audience_items
     rules = {
-        "cartlift": lambda t: audience_scores(affinity, signals, mix, t.items, leaning, codes),
+        "cartlift": lambda t: audience_scores(
+            affinity, signals, mix, leading(t.items, sold, cap), leaning, codes
+        ),
         **baseline_rules(fs),
     }
     got = compare(fs, rules, min_buyers=min_buyers)

@@ -2,9 +2,9 @@
 
 Builds a champion with a 100,000-item catalogue x 64 components (random representations:
 latency does not depend on what the numbers mean), registers it in a temporary MLflow
-store, starts the real Bento service, and drives /recommend, /cross_sell and /upsell with
-an open-loop generator (requests leave on a fixed schedule; latency counts from the
-scheduled time, so queueing is not hidden). The floor is a bare uvicorn endpoint doing the
+store, starts the real Bento service, and drives /recommend, /cross_sell, /upsell and
+/audience with an open-loop generator (requests leave on a fixed schedule; latency counts
+from the scheduled time, so queueing is not hidden). The floor is a bare uvicorn endpoint doing the
 same numpy top-k, measured in the same run.
 
 With ``--experiment SHARE`` it then registers a second version and measures the service
@@ -488,6 +488,18 @@ def main() -> None:
                     server.pid,
                     f"http://127.0.0.1:{port}/upsell",
                     [{"item_id": items[i], "user_id": users[i], "k": 10} for i in range(2000)],
+                ),
+                # A campaign's audience: every customer scored for an item, or for a
+                # category's best sellers (ranking.audience_items), the top 100 returned.
+                "/audience (item)": (
+                    server.pid,
+                    f"http://127.0.0.1:{port}/audience",
+                    [{"item_id": items[i], "k": 100} for i in range(2000)],
+                ),
+                "/audience (category)": (
+                    server.pid,
+                    f"http://127.0.0.1:{port}/audience",
+                    [{"category": f"c{i % 200}", "k": 100} for i in range(2000)],
                 ),
             }
             if args.only:

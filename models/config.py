@@ -225,6 +225,12 @@ class RankingConfig(_Strict):
         "the training window) is lifted to in personal answers, so new items get shown and "
         "learnt; 0: never",
     )
+    audience_items: int = Field(
+        50,
+        ge=1,
+        description="a category's audience is scored over its this many best-selling items "
+        "(bounded cost per request in a large catalogue)",
+    )
     audience_activity: float = Field(
         2.0,
         ge=0,

@@ -98,6 +98,16 @@ def leaning_terms(
     return activity, np.log1p(np.asarray(purchases[:, inside].sum(axis=1)).ravel())
 
 
+def leading(items: np.ndarray, popularity: np.ndarray, cap: int) -> np.ndarray:
+    """The ``cap`` items of ``items`` most customers bought (all when fewer): what a
+    category's audience is scored over, so its cost stays bounded in a large catalogue
+    (customers x cap x dimensions per request) while the items that sell stay in."""
+    if len(items) <= cap:
+        return items
+    order = np.lexsort((items, -popularity[items]))
+    return np.sort(items[order[:cap]])
+
+
 def rank(scores: np.ndarray, n: int, excluded: np.ndarray | None = None) -> np.ndarray:
     """The ``n`` best positions by ``scores`` (ties: the lower position first), leaving
     out ``excluded`` (a boolean mask)."""

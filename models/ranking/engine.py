@@ -17,7 +17,14 @@ import pandas as pd
 
 from models.config import excludes_purchased
 from models.data.ids import IdMap
-from models.ranking.audience import Affinity, Leaning, audience_scores, leaning_terms, rank
+from models.ranking.audience import (
+    Affinity,
+    Leaning,
+    audience_scores,
+    leading,
+    leaning_terms,
+    rank,
+)
 from models.ranking.bundle import Bundle
 from models.ranking.policies import (
     NEVER,
@@ -467,7 +474,9 @@ class Engine:
             code = np.flatnonzero(self.cat.categories == category)
             if not len(code):
                 return Audience([], [f"category {category!r} unknown: no audience"])
-            items, target = self.cat.members[int(code[0])], str(category)
+            members = self.cat.members[int(code[0])]
+            items = leading(members, self.bundle.popularity, self.weights.audience_items)
+            target = str(category)
         signals = self.bundle.signals
         leaning = Leaning(self.weights.audience_activity, self.weights.audience_category)
         codes = self.cat.category_code

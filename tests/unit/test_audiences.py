@@ -7,7 +7,7 @@ import pytest
 from models.config import FeatureConfig, TrainConfig
 from models.evaluation.audiences import baseline_rules, choose, compare, targets
 from models.features.build import build
-from models.ranking.audience import Affinity, audience_scores, rank
+from models.ranking.audience import Affinity, audience_scores, leading, rank
 from models.recommenders.blend import Mix, Signals, standardised
 from models.recommenders.hybrid import Hybrid, HybridModel
 
@@ -98,3 +98,10 @@ def test_the_leaning_is_chosen_where_it_finds_the_buyers(fs):
         fs, lambda t: buyers(t), lambda t: (flat, -buyers(t)), recent_days=0.0, min_buyers=5
     )
     assert (activity, category) == (0.0, 0.0)  # a term that hides the buyers stays off
+
+
+def test_a_category_s_audience_is_scored_over_its_best_sellers():
+    popularity = np.array([5.0, 1.0, 9.0, 9.0, 0.0, 3.0])
+    items = np.array([0, 1, 2, 3, 4, 5])
+    assert leading(items, popularity, 3).tolist() == [0, 2, 3]
+    assert leading(items[:2], popularity, 3).tolist() == [0, 1]  # fewer: all of them
