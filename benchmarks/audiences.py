@@ -28,22 +28,15 @@ sys.path[:] = [str(_ROOT)] + [
 ]
 
 import pandas as pd
-import yaml
 
-from benchmarks.sessions import load
+from benchmarks.sessions import load, run_config, versus
 from models.config import RunConfig, excludes_purchased
 from models.data.columns import Columns
 from models.evaluation.audiences import baseline_rules, choose, compare
 from models.evaluation.tasks import repeat_share
 from models.evaluation.tuning import choose_mix
 from models.features.build import build
-from models.ranking.audience import (
-    Affinity,
-    Leaning,
-    audience_scores,
-    leading,
-    leaning_terms,
-)
+from models.ranking.audience import Audiences, Leaning, leading
 from models.recommenders.base import Interactions, customers_per_item
 from models.recommenders.baselines import EASE
 from models.recommenders.blend import Signals
@@ -64,22 +57,19 @@ def run(shop: str, config: RunConfig, min_buyers: int) -> None:
     weighed = HybridModel.fit(validation, config.train)
     on_validation = Hybrid.of(weighed, validation)
     mix = choose_mix(on_validation, validation, config, near)[exclude][0]
-    v_affinity, v_signals = Affinity(on_validation.vectors), Signals.of(validation)
-    v_codes = validation.item_categories
+    on_window = Audiences(on_validation.vectors, Signals.of(validation), validation.item_categories)
     (activity, category), value = choose(
         validation,
-        lambda t: audience_scores(v_affinity, v_signals, mix, t.items),
-        lambda t: leaning_terms(v_signals, t.items, v_codes),
+        lambda t: on_window.affinity_of(t.items, mix),
+        lambda t: on_window.terms(t.items),
     )
     leaning = Leaning(activity, category)
     model = Hybrid.of(HybridModel.fit(fs, config.train), fs)
-    affinity, signals, codes = Affinity(model.vectors), Signals.of(fs), fs.item_categories
+    audiences = Audiences(model.vectors, Signals.of(fs), fs.item_categories)
     sold = customers_per_item(fs.weights)  # the bundle's popularity, as served
     cap = config.ranking.audience_items
     rules = {
-        "cartlift": lambda t: audience_scores(
-            affinity, signals, mix, leading(t.items, sold, cap), leaning, codes
-        ),
+        "cartlift": lambda t: audiences.scores(leading(t.items, sold, cap), mix, leaning),
         **baseline_rules(fs),
     }
     got = compare(fs, rules, min_buyers=min_buyers)
@@ -95,12 +85,9 @@ def run(shop: str, config: RunConfig, min_buyers: int) -> None:
             f"{row.precision:.4f}  lift {row.lift:6.2f}"
         )
     for row in got.differences.itertuples():
-        target = " (target >= 1.5x)" if row.rule == "RFM" else ""
-        verdict = (" PASS" if row.ratio >= 1.5 else " FAIL") if target else ""
-        print(
-            f"  cartlift vs {row.rule}, N={row.n}: {row.ratio:.2f}x{target}, difference "
-            f"{row.difference:+.4f} [{row.lower:+.4f}, {row.upper:+.4f}]{verdict}"
-        )
+        target = 1.5 if row.rule == "RFM" else None
+        name = f"cartlift vs {row.rule}, N={row.n}"
+        print(versus(name, row.ratio, target, row.lower, row.difference, row.upper))
     print(f"  ({time.perf_counter() - started:.0f} s)", flush=True)
 
 
@@ -110,11 +97,7 @@ def main() -> None:
     parser.add_argument("--config", type=Path, help="run config YAML (e.g. a tuned one)")
     parser.add_argument("--min-buyers", type=int, default=10)
     args = parser.parse_args()
-    config = (
-        RunConfig.model_validate(yaml.safe_load(args.config.read_text()))
-        if args.config
-        else RunConfig()
-    )
+    config = run_config(args.config)
     for shop in args.shops:
         run(shop, config, args.min_buyers)
 

@@ -2,10 +2,10 @@
 
 Builds a champion with a 100,000-item catalogue x 64 components (random representations:
 latency does not depend on what the numbers mean), registers it in a temporary MLflow
-store, starts the real Bento service, and drives /recommend, /cross_sell, /upsell and
-/audience with an open-loop generator (requests leave on a fixed schedule; latency counts
-from the scheduled time, so queueing is not hidden). The floor is a bare uvicorn endpoint doing the
-same numpy top-k, measured in the same run.
+store, starts the real Bento service, and drives /recommend, /cross_sell, /upsell,
+/bundle and /audience with an open-loop generator (requests leave on a fixed schedule;
+latency counts from the scheduled time, so queueing is not hidden). The floor is a bare
+uvicorn endpoint doing the same numpy top-k, measured in the same run.
 
 With ``--experiment SHARE`` it then registers a second version and measures the service
 in alternating windows without and with an online experiment (that version answering
@@ -139,7 +139,19 @@ def make_bundle(n_items: int, n_users: int, seed: int = 0):
         np.zeros(len(lengths), "datetime64[ns]"),
         n_items,
     )
+    # Orders of 2-6 items (the same shape as the sessions): what a bundle counts
+    # multi-item co-occurrence in.
+    lines = rng.integers(2, 7, 200_000)
+    orders = sp.csc_matrix(
+        (
+            np.ones(lines.sum(), np.float32),
+            (np.repeat(np.arange(len(lines)), lines), rng.integers(0, n_items, lines.sum())),
+        ),
+        shape=(len(lines), n_items),
+    )
+    orders.data[:] = 1.0
     return Bundle(
+        orders=orders,
         sessions=SessionModel.fit(sessions, category),
         session_weights=Weights(ease=1.0, rules=1.0, knn=1.0, category=0.3),
         model=model,
@@ -495,6 +507,12 @@ def main() -> None:
                     server.pid,
                     f"http://127.0.0.1:{port}/audience",
                     [{"item_id": items[i], "k": 100} for i in range(2000)],
+                ),
+                # A pack of 3 that completes an item, priced (the orders below).
+                "/bundle": (
+                    server.pid,
+                    f"http://127.0.0.1:{port}/bundle",
+                    [{"item_id": items[i], "user_id": users[i], "k_items": 3} for i in range(2000)],
                 ),
                 "/audience (category)": (
                     server.pid,

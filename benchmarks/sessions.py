@@ -28,6 +28,7 @@ sys.path[:] = [str(_ROOT)] + [
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from infra.lake import read_source
 from models.config import RunConfig, ShopConfig
@@ -39,6 +40,23 @@ from models.evaluation import sessions as protocol
 
 C = Columns
 ONLINE_RETAIL = _ROOT.parent / "shared" / "data" / "online-retail" / "online_retail.csv.gz"
+
+
+def run_config(path: Path | None) -> RunConfig:
+    """The run config of ``--config`` (e.g. a tuned one), else the defaults."""
+    if path is None:
+        return RunConfig()
+    return RunConfig.model_validate(yaml.safe_load(path.read_text()))
+
+
+def versus(
+    name: str, ratio: float, target: float | None, low: float, mid: float, high: float
+) -> str:
+    """One comparison line: the ratio, against the target when there is one, and the
+    paired interval of the difference."""
+    aim = f" (target >= {target:g}x)" if target is not None else ""
+    verdict = (" PASS" if ratio >= target else " FAIL") if target is not None else ""
+    return f"  {name}: {ratio:.2f}x{aim}, difference {mid:+.4f} [{low:+.4f}, {high:+.4f}]{verdict}"
 
 
 def load(shop: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -69,12 +87,9 @@ def run(shop: str, args: argparse.Namespace) -> None:
             f"  ({row.note})"
         )
     for metric, d in got.against.items():
-        target = " (target >= 1.2x)" if metric == "hit_rate" else ""
-        verdict = (" PASS" if d.ratio >= 1.2 else " FAIL") if target else ""
-        print(
-            f"  {metric} vs the strongest, {got.strongest}: {d.ratio:.2f}x{target}, difference "
-            f"{d.difference:+.4f} [{d.low:+.4f}, {d.high:+.4f}]{verdict}"
-        )
+        target = 1.2 if metric == "hit_rate" else None
+        name = f"{metric} vs the strongest, {got.strongest}"
+        print(versus(name, d.ratio, target, d.low, d.difference, d.high))
     print(f"  ({time.perf_counter() - started:.0f} s)", flush=True)
 
 

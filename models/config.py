@@ -226,10 +226,11 @@ class RankingConfig(_Strict):
         "learnt; 0: never",
     )
     audience_items: int = Field(
-        50,
+        20,
         ge=1,
         description="a category's audience is scored over its this many best-selling items "
-        "(bounded cost per request in a large catalogue)",
+        "(bounded cost per request in a large catalogue; 20 against 50 moved precision@N "
+        "by at most 0.003 on both shops, benchmarks/audiences.py)",
     )
     audience_activity: float = Field(
         2.0,
@@ -243,6 +244,35 @@ class RankingConfig(_Strict):
         ge=0,
         description="an audience's weight of the customer's purchase lines in the target's "
         "categories (log; 2 on the default shop, 0 on Online Retail)",
+    )
+    bundle_together: float = Field(
+        2.0,
+        ge=0,
+        description="a bundle's weight of log(1 + orders that held the whole pack so far "
+        "with a candidate) beside its cross-sell score: multi-item co-occurrence",
+    )
+    bundle_affinity: float = Field(
+        3.0,
+        ge=0,
+        description="a bundle's weight of the customer's affinity against the anchor's "
+        "co-purchase lift (cross-sell's, in spreads of the lift): with one item per "
+        "category, which rung of a ladder the customer takes matters more than in a list",
+    )
+    bundle_discount: float = Field(
+        0.1, ge=0, lt=1, description="a bundle's discount off its items' summed prices"
+    )
+    bundle_margin_floor: float = Field(
+        0.15,
+        ge=0,
+        lt=1,
+        description="a bundle's margin after the discount never goes under this share of "
+        "its price (the discount shrinks; none where an item's margin is unknown)",
+    )
+    bundle_orders: int = Field(
+        200_000,
+        ge=1,
+        description="the most recent training orders a bundle counts co-occurrence in "
+        "(bounds memory)",
     )
 
 

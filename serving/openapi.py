@@ -50,6 +50,41 @@ OPERATIONS: dict[str, dict[str, Any]] = {
         "key": False,
         "model": True,
     },
+    "/bundle": {
+        "request": {"item_id": ITEM, "user_id": USER, "k_items": 3},
+        "response": {
+            "request_id": "5f0c4e7a9b2d4c1e8f3a6b7c9d0e1f2a",
+            "model_version": "3",
+            "variant": "champion",
+            "anchor": [ITEM],
+            "anchor_prices": [12.5],
+            "items": [
+                {
+                    "item_id": "i000131",
+                    "score": 2.41,
+                    "reason": f"bought together with {ITEM}",
+                    "price": 8.9,
+                },
+                {
+                    "item_id": "i000212",
+                    "score": 2.02,
+                    "reason": f"bought together with {ITEM}",
+                    "price": 4.2,
+                },
+                {
+                    "item_id": "i000078",
+                    "score": 1.64,
+                    "reason": f"goes with {ITEM} (coffee filters)",
+                    "price": 6.0,
+                },
+            ],
+            "price": {"full": 31.6, "price": 28.44, "discount": 0.1, "note": "10% off"},
+            "warnings": [],
+            "cold_start": False,
+        },
+        "key": False,
+        "model": True,
+    },
     "/similar_items": {
         "request": {"item_id": ITEM, "k": 5},
         "response": ANSWER,
@@ -227,6 +262,11 @@ def refusals(route: str, needs: dict[str, Any]) -> dict[str, dict[str, Any]]:
         out["422"] = _error(
             "Neither or both of item_id and category, or a segment the table does not have",
             {"error": "segment: no segment 'vip' in .../segments.parquet; known: champions, ..."},
+        )
+    if route == "/bundle":
+        out["422"] = _error(
+            "Neither or both of item_id and cart, or k_items outside 2..4",
+            {"error": "give exactly one of item_id and cart"},
         )
     if route == "/admin/items":
         out["422"] = _error(

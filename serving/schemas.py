@@ -137,6 +137,32 @@ class CatalogueAck(BaseModel):
 MAX_AUDIENCE = 10_000
 
 
+class BundleItem(BaseModel):
+    item_id: str
+    score: float
+    reason: str
+    price: float
+
+
+class BundlePrice(BaseModel):
+    full: float = Field(description="the pack's items' prices summed, the anchor's included")
+    price: float = Field(description="what the pack costs the customer")
+    discount: float = Field(description="1 - price / full")
+    note: str = Field(description="why the discount is what it is (the margin floor)")
+
+
+class BundleAnswer(BaseModel):
+    request_id: str
+    model_version: str
+    variant: Variant = Field("champion", description="which side of a running experiment answered")
+    anchor: list[str] = Field(description="the anchor's known items, with their prices below")
+    anchor_prices: list[float]
+    items: list[BundleItem] = Field(description="what the pack adds to the anchor, in order")
+    price: BundlePrice | None = Field(None, description="none when no pack could be built")
+    warnings: list[str] = Field(default_factory=list)
+    cold_start: bool = False
+
+
 class AudienceMember(BaseModel):
     user_id: str
     score: float

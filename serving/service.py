@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from http import HTTPStatus
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import bentoml
 import pandas as pd
@@ -55,6 +55,7 @@ from models.experiments.assignment import (
 )
 from models.ranking.catalogue import apply_items
 from models.ranking.engine import Answer, Engine
+from models.ranking.policies import Filters
 from serving import store
 from serving.changes import ChangeLog
 from serving.limits import BodyLimit, JsonOnly
@@ -67,6 +68,9 @@ from serving.schemas import (
     Attributes,
     AudienceAnswer,
     AudienceMember,
+    BundleAnswer,
+    BundleItem,
+    BundlePrice,
     CatalogueAck,
     EventsAck,
     ExperimentInfo,
@@ -85,6 +89,8 @@ from serving.schemas import (
 
 log = logging.getLogger("cartlift.serving")
 NO_FILTERS = FiltersIn()
+STOCKED = Filters()  # a bundle never offers an item out of stock
+A = TypeVar("A", bound=Answer)
 RETRY_FAILED_SECONDS = 60.0  # a champion that failed to load is tried again after this
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 
@@ -388,9 +394,35 @@ class Cartlift:
         session_id: str | None,
         context: dict,
     ) -> Recommendations:
-        """The answer ``answering`` computes, logged with who answered. A request that
-        fails on the service's side is logged too (``error``, no items): an experiment's
-        error-rate guardrail counts it against its variant."""
+        """The answer ``answering`` computes, logged (:meth:`_logged`), as a list."""
+        request_id, answer = self._logged(
+            endpoint, to, answering, started, user_id, session_id, context
+        )
+        items = [
+            Item(item_id=s.item_id, score=round(s.score, 6), reason=s.reason) for s in answer.items
+        ]
+        return Recommendations(
+            request_id=request_id,
+            model_version=to.loaded.version,
+            variant=to.variant,
+            items=items,
+            warnings=answer.warnings,
+            cold_start=answer.cold_start,
+        )
+
+    def _logged(
+        self,
+        endpoint: ListEndpoint,
+        to: Assigned,
+        answering: Callable[[], A],
+        started: float,
+        user_id: str | None,
+        session_id: str | None,
+        context: dict,
+    ) -> tuple[str, A]:
+        """The answer ``answering`` computes and its request id, logged with who
+        answered. A request that fails on the service's side is logged too (``error``,
+        no items): an experiment's error-rate guardrail counts it against its variant."""
         request_id = uuid.uuid4().hex
 
         def log(answer: Answer | None, error: str | None = None) -> None:
@@ -423,17 +455,7 @@ class Cartlift:
                 log(None, type(exc).__name__)
             raise
         log(answer)
-        items = [
-            Item(item_id=s.item_id, score=round(s.score, 6), reason=s.reason) for s in answer.items
-        ]
-        return Recommendations(
-            request_id=request_id,
-            model_version=to.loaded.version,
-            variant=to.variant,
-            items=items,
-            warnings=answer.warnings,
-            cold_start=answer.cold_start,
-        )
+        return request_id, answer
 
     # --- endpoints --------------------------------------------------------------------
 
@@ -496,6 +518,58 @@ class Cartlift:
             user_id,
             session_id,
             {"cart": cart},
+        )
+
+    @bentoml.api(route="/bundle")
+    @json_errors
+    async def bundle(
+        self,
+        item_id: Id | None = None,
+        cart: Annotated[list[Id], Field(min_length=1, max_length=MAX_LIST)] | None = None,
+        user_id: Id | None = None,
+        k_items: Annotated[
+            int, Field(ge=2, le=4, description="items the pack adds to the anchor, 2..4")
+        ] = 3,
+        attributes: Attributes | None = None,
+        session_id: SessionId | None = None,
+    ) -> BundleAnswer:
+        """A pack that completes an item (or a cart): items bought together with it in
+        the same orders, the whole pack's co-occurrence and the customer's affinity, never
+        out of stock, never two substitutes; priced with the configured discount, cut to
+        keep the margin floor where items carry a margin (docs/promotions.md)."""
+        if (item_id is None) == (cart is None):
+            raise ApiError(HTTPStatus.UNPROCESSABLE_ENTITY, "give exactly one of item_id and cart")
+        anchor = [item_id] if item_id is not None else list(cart or [])
+        user_id, session_id = self._customer(user_id), self._customer(session_id)
+        started, to = time.perf_counter(), self._assigned(user_id or session_id)
+        request_id, pack = self._logged(
+            "bundle",
+            to,
+            lambda: to.loaded.engine.pack(anchor, user_id, k_items, STOCKED, attributes),
+            started,
+            user_id,
+            session_id,
+            {"cart": anchor},
+        )
+        n = len(pack.anchor)
+        cost = pack.price
+        return BundleAnswer(
+            request_id=request_id,
+            model_version=to.loaded.version,
+            variant=to.variant,
+            anchor=pack.anchor,
+            anchor_prices=pack.prices[:n],
+            items=[
+                BundleItem(item_id=s.item_id, score=round(s.score, 6), reason=s.reason, price=p)
+                for s, p in zip(pack.items, pack.prices[n:], strict=True)
+            ],
+            price=None
+            if cost is None
+            else BundlePrice(
+                full=cost.full, price=cost.price, discount=round(cost.discount, 4), note=cost.note
+            ),
+            warnings=pack.warnings,
+            cold_start=pack.cold_start,
         )
 
     @bentoml.api(route="/upsell")

@@ -20,7 +20,7 @@ from models.experiments.assignment import Variant
 
 SCHEMA_VERSION = 1
 LIST_ENDPOINTS = ("recommend", "cross_sell", "upsell", "similar_items", "popular")
-ListEndpoint = Literal["recommend", "cross_sell", "upsell", "similar_items", "popular"]
+ListEndpoint = Literal["recommend", "cross_sell", "upsell", "similar_items", "popular", "bundle"]
 FeedbackEvent = Literal["click", "add_to_cart", "purchase"]
 
 
@@ -49,7 +49,7 @@ class Served(_Record):
     experiment: str | None = None  # the experiment running then (its name), if any
     cold_start: bool = False
     latency_ms: float = 0.0
-    cart: list[str] | None = None  # cross_sell
+    cart: list[str] | None = None  # cross_sell, bundle (the anchor)
     anchor: str | None = None  # upsell, similar_items
     category: str | None = None  # popular
     error: str | None = None  # the request failed on the service's side (the error's type)

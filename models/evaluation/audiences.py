@@ -9,7 +9,7 @@ out who bought the target in the training window's last ``recent_days`` (the sam
 rule). Precision@N: the share of the audience who bought the target in the holdout; lift:
 precision over the share of all customers who did. Rules:
 
-- ``cartlift``: :func:`models.ranking.audience.audience_scores` (the served answer, item
+- ``cartlift``: :meth:`models.ranking.audience.Audiences.scores` (the served answer, item
   to users);
 - ``RFM``: best customers first (the sum of the R, F and M quintiles, spend breaking
   ties), the same list for every target;

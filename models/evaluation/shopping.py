@@ -54,7 +54,7 @@ class UpsellCases:
     uplift: np.ndarray  # (n,) bought price / anchor price - 1
 
 
-def _indexed(frame: pd.DataFrame, users: IdMap, items: IdMap) -> pd.DataFrame:
+def indexed(frame: pd.DataFrame, users: IdMap, items: IdMap) -> pd.DataFrame:
     out = frame.assign(row=users.positions(frame[C.user]), col=items.positions(frame[C.item]))
     return out[(out["row"] >= 0) & (out["col"] >= 0)]
 
@@ -63,7 +63,7 @@ def cross_sell_cases(
     test: pd.DataFrame, users: IdMap, items: IdMap, prices: np.ndarray, seed: int = 0
 ) -> CrossSellCases:
     """One case per holdout basket (order) with at least two distinct known items."""
-    bought = _indexed(test[(test[C.event] == "purchase") & test[C.order].notna()], users, items)
+    bought = indexed(test[(test[C.event] == "purchase") & test[C.order].notna()], users, items)
     lines = bought.drop_duplicates([C.order, "col"])
     lines = lines[lines.groupby(C.order)["col"].transform("size") >= 2]
     rng = np.random.default_rng(seed)
@@ -93,7 +93,7 @@ def upsell_cases(
     """Holdout purchases pricier than the cheapest item the customer looked at in the same
     category before buying: viewed, carted or bought (shops that export only orders, like
     Online Retail, have no views; an item bought was an item seen)."""
-    ev = _indexed(events, users, items).assign(cat=lambda f: category[f["col"]])
+    ev = indexed(events, users, items).assign(cat=lambda f: category[f["col"]])
     buys = ev[(ev[C.event] == "purchase") & (ev[C.timestamp] >= cutoff)]
     views = ev[["row", "cat", "col", C.timestamp]]
     pairs = buys[["row", "cat", "col", C.timestamp]].merge(

@@ -23,7 +23,7 @@ from models.ranking.topk import top_per_row
 from models.recommenders.base import Recommender, customers_per_item
 from models.recommenders.blend import Mix, Signals
 from models.recommenders.hybrid import HybridModel
-from models.recommenders.rules import mine
+from models.recommenders.rules import incidence, mine, recent_orders
 from models.recommenders.sessions import SessionModel, Weights
 
 C = Columns
@@ -54,6 +54,9 @@ class Bundle:
     # chose (None: the window held no session; bundles written before had none either).
     sessions: SessionModel | None = None
     session_weights: Weights = field(default_factory=Weights)
+    # Bundles: the training window's most recent orders (rows) by item (columns), 0/1,
+    # for multi-item co-occurrence (None: written before bundles; pairs only).
+    orders: sp.csc_matrix | None = None
     format_version: int = FORMAT_VERSION
 
     @property
@@ -111,6 +114,7 @@ def build_bundle(
     train = fs.split.train
     buys = train[train[C.event] == "purchase"]
     rules = mine(buys[[C.order, C.item]], model.item_ids, ranking.rules_min_count)
+    orders = incidence(recent_orders(buys, ranking.bundle_orders), model.item_ids).tocsc()
     attributes = tuple(c for c in fs.users.columns if c not in (C.user, C.signup_date))
     popularity = customers_per_item(fs.weights)  # in the feature set's item order
     return Bundle(
@@ -125,4 +129,5 @@ def build_bundle(
         features=features,
         ranking=ranking,
         metadata=metadata,
+        orders=orders,
     )

@@ -17,15 +17,9 @@ import pandas as pd
 
 from models.config import excludes_purchased
 from models.data.ids import IdMap
-from models.ranking.audience import (
-    Affinity,
-    Leaning,
-    audience_scores,
-    leading,
-    leaning_terms,
-    rank,
-)
+from models.ranking.audience import Affinity, Audiences, Leaning, leading, rank
 from models.ranking.bundle import Bundle
+from models.ranking.packs import Price, grow, price
 from models.ranking.policies import (
     NEVER,
     Filters,
@@ -38,7 +32,7 @@ from models.ranking.policies import (
     sparse_rows,
     upsell,
 )
-from models.recommenders.hybrid import Vectors, score_moments
+from models.recommenders.hybrid import Vectors
 from models.recommenders.sessions import Weights, scaled
 
 BLOCKED_CACHE = 256
@@ -95,6 +89,16 @@ class Audience:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass
+class Pack(Answer):
+    """A bundle: the anchor's items, the items that complete it (``items``), what each
+    costs (``prices``: the anchor's, then the items') and the pack's price."""
+
+    anchor: list[str] = field(default_factory=list)
+    prices: list[float] = field(default_factory=list)
+    price: Price | None = None
+
+
 class Engine:
     """Ranking over one bundle; build once per loaded model, then answer many requests."""
 
@@ -112,14 +116,9 @@ class Engine:
         self.taste = np.ascontiguousarray(model.taste_emb)  # item-to-item similarity
         self.taste_t = np.ascontiguousarray(self.taste.T)
         self.item_norms = np.linalg.norm(self.taste, axis=1)
-        # Moments of [item_emb, item_bias] over the catalogue: the mean and spread of a
-        # user's affinity follow from them in O(d^2), without a pass over the items.
-        self._aff_mean = np.append(
-            model.item_emb.mean(axis=0, dtype=np.float64), model.item_bias.mean(dtype=np.float64)
-        )
-        self._aff_cov = score_moments(model.item_emb, model.item_bias)
+        self.scale = Affinity(model.item_emb, model.item_bias)  # what affinity_z divides by
         self._filters: dict[Filters, tuple[np.ndarray, np.ndarray]] = {}
-        self._affinity: Affinity | None = None  # built on the first audience asked
+        self._audiences: Audiences | None = None  # laid out on the first audience asked
 
     def _filtered(self, filters: Filters) -> tuple[np.ndarray, np.ndarray]:
         """(allowed mask, blocked positions); cached, shops send the same few filters."""
@@ -139,9 +138,8 @@ class Engine:
     def affinity_z(self, user_vec: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
         """The user's affinity, standardised over the whole catalogue (zero mean, unit
         spread), for ``items`` (positions) or every item."""
-        w = np.append(user_vec, 1.0)
-        mean = float(self._aff_mean @ w)
-        spread = float(np.sqrt(max(w @ self._aff_cov @ w, 1e-12)))
+        means, spreads = self.scale.standard(user_vec)
+        mean, spread = float(means[0]), float(spreads[0])
         if items is None:
             aff = self._item_scores(user_vec)
         else:
@@ -176,15 +174,23 @@ class Engine:
         )
 
     def _cross_sell(
-        self, cart: np.ndarray, aff_z: np.ndarray | None, candidates: np.ndarray | None = None
+        self,
+        cart: np.ndarray,
+        aff_z: np.ndarray | None,
+        candidates: np.ndarray | None = None,
+        affinity_weight: float | None = None,
     ) -> np.ndarray:
+        """Cross-sell's scores (:func:`cross_sell`) with the configured weights; a pack
+        weighs the affinity by its own (``affinity_weight``)."""
         return cross_sell(
             self.bundle.lift,
             cart,
             self.cat,
             aff_z,
             candidates,
-            affinity_weight=self.weights.cross_sell_affinity,
+            affinity_weight=self.weights.cross_sell_affinity
+            if affinity_weight is None
+            else affinity_weight,
             substitute_penalty=self.weights.substitute_penalty,
             neighbours=self.bundle.signals.neighbours,
             neighbours_weight=self.weights.cross_sell_neighbours,
@@ -430,6 +436,73 @@ class Engine:
         ]
         return Answer(items=items, warnings=[], user_kind=kind)
 
+    def pack(
+        self,
+        cart: list[str],
+        user_id: str | None,
+        k_items: int,
+        filters: Filters,
+        attributes: dict[str, str] | None = None,
+    ) -> Pack:
+        """A bundle (/bundle): ``k_items`` items that complete ``cart`` (an item or a
+        cart), with the pack's price (:mod:`models.ranking.packs`). Unknown cart items
+        are skipped with a warning; with none known, no pack. Fewer complements than
+        asked: a shorter pack, with a warning."""
+        pos = self.items.positions(cart)
+        warnings = [f"item {c!r} unknown: skipped" for c, p in zip(cart, pos, strict=True) if p < 0]
+        known = pd.unique(pos[pos >= 0])
+        vec, kind = self.user_vector(user_id, attributes)
+        if not known.size:
+            return Pack([], [*warnings, "no known item to build a bundle on"], kind)
+        mask = self._filtered(filters)[0]
+        lift, near = self.bundle.lift, self.bundle.signals.neighbours
+        cand = np.unique(sparse_rows(lift, known)[1])
+        if near is not None and self.weights.cross_sell_neighbours:
+            cand = np.union1d(cand, sparse_rows(near, known)[1])
+        cand = cand[mask[cand] & ~np.isin(cand, known)]
+        if cand.size < k_items:  # too few complements: any item the filters allow
+            cand = np.flatnonzero(mask)
+            cand = cand[~np.isin(cand, known)]
+        aff_z = None if vec is None else self.affinity_z(vec, cand)
+        added, values = grow(
+            self._cross_sell(known, aff_z, cand, self.weights.bundle_affinity),
+            cand,
+            known,
+            k_items,
+            lift,
+            self.cat.category_code,
+            self.bundle.orders,
+            self.weights.bundle_together,
+        )
+        if len(added) < k_items:
+            warnings.append(f"only {len(added)} of {k_items} items complete it")
+        pack = np.concatenate([known, added])
+        cost = price(
+            self.cat.price[pack],
+            self.cat.margin[pack],
+            self.weights.bundle_discount,
+            self.weights.bundle_margin_floor,
+        )
+        with_item = anchors(lift, known, added)
+
+        def reason(i: int, a: int) -> str:
+            if a >= 0:
+                return f"bought together with {self.cat.item_ids[a]}"
+            return f"goes with {self.cat.item_ids[known[0]]} ({self.cat.category[i]})"
+
+        items = [
+            Scored(str(self.cat.item_ids[i]), float(v), reason(i, a))
+            for i, v, a in zip(added, values, with_item, strict=True)
+        ]
+        return Pack(
+            items,
+            warnings,
+            kind,
+            anchor=[str(self.cat.item_ids[i]) for i in known],
+            prices=[float(p) for p in self.cat.price[pack]],
+            price=cost,
+        )
+
     def similar(self, item_id: str, k: int, filters: Filters) -> Answer:
         anchor = self.items.get(item_id)
         if anchor is None:
@@ -452,6 +525,20 @@ class Engine:
 
     # --- audiences ---------------------------------------------------------------------
 
+    def audiences(self) -> Audiences:
+        """Item-to-users scoring over this bundle, laid out on the first audience asked
+        (a copy of the customers' vectors: campaigns only pay for it). A served baseline
+        has no affinity."""
+        if self._audiences is None:
+            model = self.bundle.model
+            vectors = (
+                Vectors(model.user_emb, model.item_emb, model.item_bias)
+                if self.bundle.personal is None
+                else None
+            )
+            self._audiences = Audiences(vectors, self.bundle.signals, self.cat.category_code)
+        return self._audiences
+
     def audience(
         self,
         k: int,
@@ -469,7 +556,8 @@ class Engine:
             found = self.items.get(item_id)
             if found is None:
                 return Audience([], [f"item {item_id!r} unknown: no audience"])
-            items, target = np.array([found]), item_id
+            members = items = np.array([found])
+            target = item_id
         else:
             code = np.flatnonzero(self.cat.categories == category)
             if not len(code):
@@ -477,27 +565,18 @@ class Engine:
             members = self.cat.members[int(code[0])]
             items = leading(members, self.bundle.popularity, self.weights.audience_items)
             target = str(category)
-        signals = self.bundle.signals
+        audiences = self.audiences()
         leaning = Leaning(self.weights.audience_activity, self.weights.audience_category)
-        codes = self.cat.category_code
-        if self.bundle.personal is None:
-            if self._affinity is None:
-                model = self.bundle.model
-                vectors = Vectors(model.user_emb, model.item_emb, model.item_bias)
-                self._affinity = Affinity(vectors)
-            mix = self.bundle.mix(excludes_purchased(self.bundle.objective))
-            scores = audience_scores(self._affinity, signals, mix, items, leaning, codes)
-        else:
-            activity, in_category = leaning_terms(signals, items, codes)
-            scores = leaning.activity * activity + leaning.category * in_category
+        mix = self.bundle.mix(excludes_purchased(self.bundle.objective))
+        scores = audiences.scores(items, mix, leaning)
         skip = np.zeros(len(scores), bool)
         if among is not None:
             skip[:] = True
             skip[among[among < len(scores)]] = False
-        bought = np.asarray(signals.purchases[:, items].sum(axis=1)).ravel() > 0
+        bought = audiences.bought(members)  # any of the target's items, scored or not
         if exclude_buyers:
             skip |= bought
-        looked = np.asarray(signals.interest[:, items].sum(axis=1)).ravel() > 0
+        looked = audiences.looked(members)
         chosen = rank(scores, k, skip)
 
         def reason(u: int) -> str:

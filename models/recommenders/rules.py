@@ -48,15 +48,29 @@ class Rules:
 def mine(baskets: pd.DataFrame, item_ids: np.ndarray, min_count: int = 2) -> Rules:
     """Rules from (order_id, item_id) rows; pairs seen in fewer than ``min_count`` baskets
     are dropped as noise."""
+    return from_incidence(incidence(baskets, item_ids), min_count)
+
+
+def incidence(baskets: pd.DataFrame, item_ids: np.ndarray) -> sp.csr_matrix:
+    """(n_baskets, n_items) 0/1: which items each order (``order_id``) held, in the
+    catalogue's item order; items it does not know are left out."""
     rows = baskets[[C.order, C.item]].dropna().drop_duplicates()
     mapped = IdMap(item_ids).positions(rows[C.item])
     rows, cols = rows[mapped >= 0], mapped[mapped >= 0]
     order_codes, _ = pd.factorize(rows[C.order])
     n_baskets = int(order_codes.max()) + 1 if len(order_codes) else 0
-    incidence = sp.csr_matrix(
+    return sp.csr_matrix(
         (np.ones(len(cols), np.float32), (order_codes, cols)), shape=(n_baskets, len(item_ids))
     )
-    return from_incidence(incidence, min_count)
+
+
+def recent_orders(lines: pd.DataFrame, at_most: int) -> pd.DataFrame:
+    """The lines of the ``at_most`` orders placed last (by their last line's time)."""
+    placed = lines.groupby(C.order)[C.timestamp].max()
+    if len(placed) <= at_most:
+        return lines
+    keep = placed.sort_values(kind="stable").index[-at_most:]
+    return lines[lines[C.order].isin(keep)]
 
 
 def from_incidence(incidence: sp.spmatrix, min_count: int = 2) -> Rules:

@@ -221,7 +221,7 @@ def test_the_spec_is_openapi_3_1_and_every_operation_has_an_example_that_works(s
                     in operation["responses"][status]["content"]["application/json"]["example"]
                 )
             tried.append(route)
-    assert len(tried) == 10, tried
+    assert len(tried) == 11, tried
 
 
 def test_the_python_client_example_runs_against_the_service(server):
@@ -477,7 +477,7 @@ def test_schemathesis_run_finds_no_server_error_and_no_schema_error(server, tmp_
     and derandomised; with the API key, and without it where the key matters."""
     cli = Path(sys.executable).parent / "schemathesis"
     keyed = ["--include-path-regex", "^/(feedback|events|audience|admin/.*)$"]  # key matters
-    runs = (("with-key", ["-H", f"x-api-key: {API_KEY}"], 15), ("without-key", keyed, 5))
+    runs = (("with-key", ["-H", f"x-api-key: {API_KEY}"], 16), ("without-key", keyed, 5))
     for name, key, operations in runs:
         done = subprocess.run(
             [
@@ -561,4 +561,52 @@ def test_an_audience_over_http_ranks_customers_and_filters_by_segment(server, tr
         ({"category": "coffee beans", "k": 0}, "k"),
     ):
         r = post(server, "/audience", body, headers=KEY)
+        assert r.status_code in (400, 422) and field in r.text, (body, r.text)
+
+
+def test_a_bundle_over_http_completes_an_item_in_stock_and_within_the_margin_floor(server, trained):
+    """/bundle: a pack of items bought with the anchor, each in stock and priced; the
+    pack's price keeps the margin floor; a cart anchors it too; an unknown item answers
+    200 with a warning and no pack; malformed asks are refused naming the field."""
+    _, shop = trained
+    cutoff = pd.Timestamp(post(server, "/metadata", {}).json()["data_window"]["cutoff"])
+    events = shop.events[shop.events["timestamp"] < cutoff]
+    lines = events[events["event_type"] == "purchase"].drop_duplicates(["order_id", "item_id"])
+    paired = lines[lines.groupby("order_id")["item_id"].transform("size") >= 2]
+    anchor = str(paired["item_id"].value_counts().index[0])  # the most bought with others
+    items = shop.items.set_index("item_id")
+    r = post(server, "/bundle", {"item_id": anchor, "k_items": 3})
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["anchor"] == [anchor] and len(got["items"]) == 3, got
+    ids = [i["item_id"] for i in got["items"]]
+    assert anchor not in ids and len(set(ids)) == 3
+    assert items.loc[ids, "in_stock"].all()
+    assert any(i["reason"].startswith("bought together with") for i in got["items"])
+    prices = got["anchor_prices"] + [i["price"] for i in got["items"]]
+    assert prices == pytest.approx(items.loc[[anchor, *ids], "price"].tolist())
+    price = got["price"]
+    assert price["full"] == pytest.approx(sum(prices), abs=0.01)
+    assert price["price"] <= price["full"] and price["discount"] <= 0.1 + 1e-9
+    margin = items.loc[[anchor, *ids], "margin"].to_numpy()
+    cost = float((items.loc[[anchor, *ids], "price"].to_numpy() * (1 - margin)).sum())
+    assert price["discount"] == 0 or (price["price"] - cost) / price["price"] >= 0.15 - 1e-9
+    assert price["note"]
+
+    cart = post(server, "/bundle", {"cart": [anchor, ids[0]], "k_items": 2, "user_id": "u000042"})
+    assert cart.status_code == 200 and cart.json()["anchor"] == [anchor, ids[0]]
+    assert len(cart.json()["items"]) == 2
+
+    unknown = post(server, "/bundle", {"item_id": "no-such-item"})
+    assert unknown.status_code == 200, unknown.text
+    assert unknown.json()["items"] == [] and unknown.json()["price"] is None
+    assert "unknown" in unknown.json()["warnings"][0]
+    for body, field in (
+        ({"k_items": 3}, "item_id and cart"),
+        ({"item_id": anchor, "cart": [anchor]}, "item_id and cart"),
+        ({"item_id": anchor, "k_items": 5}, "k_items"),
+        ({"item_id": anchor, "k_items": 1}, "k_items"),
+        ({"cart": []}, "cart"),
+    ):
+        r = post(server, "/bundle", body)
         assert r.status_code in (400, 422) and field in r.text, (body, r.text)

@@ -7,7 +7,7 @@ import pytest
 from models.config import FeatureConfig, TrainConfig
 from models.evaluation.audiences import baseline_rules, choose, compare, targets
 from models.features.build import build
-from models.ranking.audience import Affinity, audience_scores, leading, rank
+from models.ranking.audience import Affinity, Audiences, Leaning, leading, rank
 from models.recommenders.blend import Mix, Signals, standardised
 from models.recommenders.hybrid import Hybrid, HybridModel
 
@@ -23,35 +23,66 @@ def hybrid(fs):
 
 
 def test_affinity_is_the_model_standardised_per_customer_over_the_catalogue(fs, hybrid):
-    affinity = Affinity(hybrid.vectors)
+    vectors = hybrid.vectors
+    affinity = Affinity(vectors.items, vectors.item_bias)
     items = np.array([3, 17, 40])
     full = standardised(hybrid.scores(np.arange(len(fs.user_ids))))
-    np.testing.assert_allclose(affinity.z(items), full[:, items], rtol=1e-4, atol=1e-4)
+    folded = affinity.folded(vectors.users) @ affinity.augmented(items).T
+    np.testing.assert_allclose(folded, full[:, items], rtol=1e-4, atol=1e-4)
+    mean, spread = affinity.standard(vectors.users[7])
+    np.testing.assert_allclose(
+        (vectors.users[7] @ vectors.items[items].T + vectors.item_bias[items] - mean) / spread,
+        full[7, items],
+        rtol=1e-4,
+        atol=1e-4,
+    )
 
 
 def test_an_audience_adds_the_blend_s_signals_and_takes_the_best_item(fs, hybrid):
-    affinity, signals = Affinity(hybrid.vectors), Signals.of(fs)
+    signals = Signals.of(fs)
+    audiences = Audiences(hybrid.vectors, signals, fs.item_categories)
     items = np.array([5, 9])
-    plain = audience_scores(affinity, signals, Mix(), items)
-    np.testing.assert_allclose(plain, affinity.z(items).max(axis=1))
-    keen = audience_scores(affinity, signals, Mix(interest=3.0, again=10.0), items)
+    z = standardised(hybrid.scores(np.arange(len(fs.user_ids))))[:, items]
+    plain = audiences.scores(items, Mix())
+    np.testing.assert_allclose(plain, z.max(axis=1), rtol=1e-4, atol=1e-4)
+    keen = audiences.scores(items, Mix(interest=3.0, again=10.0))
     interest = signals.interest[:, items].toarray()
     again = signals.purchases[:, items].toarray() * signals.repeat_rate[items]
-    expected = (affinity.z(items) + 3.0 * interest + 10.0 * again).max(axis=1)
-    np.testing.assert_allclose(keen, expected, rtol=1e-6)
-    assert (keen >= plain).all() and (keen > plain).any()
+    expected = (z + 3.0 * interest + 10.0 * again).max(axis=1)
+    np.testing.assert_allclose(keen, expected, rtol=1e-4, atol=1e-4)
+    assert (keen >= plain - 1e-6).all() and (keen > plain + 1e-3).any()
+    # The leaning: log purchase lines at all and in the items' categories.
+    lines = signals.purchases.toarray()
+    inside = np.isin(fs.item_categories, fs.item_categories[items])
+    leaning = audiences.scores(items, Mix(), Leaning(activity=0.5, category=2.0))
+    expected = plain + 0.5 * np.log1p(lines.sum(axis=1)) + 2.0 * np.log1p(lines[:, inside].sum(1))
+    np.testing.assert_allclose(leaning, expected, rtol=1e-6)
+    assert audiences.bought(items).tolist() == (lines[:, items].sum(axis=1) > 0).tolist()
+    looked = signals.interest[:, items].toarray().sum(axis=1) > 0
+    assert audiences.looked(items).tolist() == looked.tolist()
+    # A served baseline has no affinity: the leaning alone.
+    alone = Audiences(None, signals, fs.item_categories)
+    np.testing.assert_allclose(
+        alone.scores(items, Mix(), Leaning(activity=0.5, category=2.0)), expected - plain
+    )
 
 
 def test_rank_leaves_out_the_excluded_and_breaks_ties_by_position():
     scores = np.array([1.0, 3.0, 3.0, 2.0, 5.0])
     assert rank(scores, 3).tolist() == [4, 1, 2]
     assert rank(scores, 10, np.array([False, False, True, False, True])).tolist() == [1, 3, 0]
+    assert rank(scores, 2).tolist() == [4, 1]  # a tie at the edge: the lower position
+    assert rank(scores, 0).tolist() == [] and rank(scores, 3, np.ones(5, bool)).tolist() == []
+    rng = np.random.default_rng(0)
+    many = rng.integers(0, 20, 5000).astype(float)  # many ties
+    expected = np.lexsort((np.arange(5000), -many))[:137]
+    assert rank(many, 137).tolist() == expected.tolist()
 
 
 def test_the_protocol_scores_an_oracle_at_its_ceiling_and_the_baselines_below(fs, hybrid):
     found = targets(fs, min_buyers=5)
     assert found and {t.kind for t in found} == {"item", "category"}
-    affinity, signals = Affinity(hybrid.vectors), Signals.of(fs)
+    audiences = Audiences(hybrid.vectors, Signals.of(fs), fs.item_categories)
     truth = {t.name: t.buyers for t in found}
 
     def oracle(target):
@@ -60,7 +91,7 @@ def test_the_protocol_scores_an_oracle_at_its_ceiling_and_the_baselines_below(fs
         return scores
 
     rules = {
-        "cartlift": lambda t: audience_scores(affinity, signals, Mix(interest=3.0), t.items),
+        "cartlift": lambda t: audiences.scores(t.items, Mix(interest=3.0)),
         "oracle": oracle,
         **baseline_rules(fs),
     }
