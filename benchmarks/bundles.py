@@ -6,8 +6,8 @@ item-kNN packs. :mod:`models.evaluation.bundles` has the protocol.
 The holdout is the last ``features.holdout_days`` (30) days, as in the quality report.
 The model is trained on the training window with the run config (``--config``: a tuned
 one; default: the defaults); the blend's weights, cross-sell's neighbours weight and the
-pack's multi-item and affinity weights (``ranking.bundle_together``,
-``ranking.bundle_affinity``) are chosen on a validation window
+pack's weights (``ranking.bundle_together``, ``bundle_affinity``, ``bundle_history``)
+are chosen on a validation window
 carved from the training window, as the pipeline chooses them. Printed per shop: mean
 hits per basket, the share of baskets with a hit, and cartlift against each baseline
 with a paired 95% interval over baskets.
@@ -66,8 +66,8 @@ def run(shop: str, config: RunConfig) -> None:
     )
     ranking = config.ranking.model_copy(update={"cross_sell_neighbours": neighbours_weight})
     on_window = build_bundle(weighed, validation, config.features, ranking, {}, (mixes, near), aim)
-    (together, affinity), by_weight = choose_weights(on_window, validation, SIZE)
-    ranking = ranking.model_copy(update={"bundle_together": together, "bundle_affinity": affinity})
+    weights, by_weight = choose_weights(on_window, validation, SIZE)
+    ranking = ranking.model_copy(update=weights)
     model = HybridModel.fit(fs, config.train)
     neighbours = EASE(l2=1000.0).fit(Interactions.from_features(fs)).strongest(per_item)
     engine = Engine(build_bundle(model, fs, config.features, ranking, {}, (mixes, neighbours), aim))
@@ -79,9 +79,10 @@ def run(shop: str, config: RunConfig) -> None:
         f"\n{shop}: {len(cases.revealed):,} holdout baskets of "
         f"{min(len(h) for h in cases.hidden) + 1}+ items; a pack of "
         f"{SIZE} for one revealed item ({'discovery' if excludes_purchased(aim) else aim}); "
-        f"cross-sell neighbours {neighbours_weight:g}; multi-item weight {together:g}, "
-        f"affinity {affinity:g} (validation hits per basket "
-        + ", ".join(f"{t:g}/{a:g}: {h:.4f}" for (t, a), h in by_weight.items())
+        f"cross-sell neighbours {neighbours_weight:g}; the pack's weights "
+        + ", ".join(f"{k.removeprefix('bundle_')} {v:g}" for k, v in weights.items())
+        + " (validation hits per basket, together/affinity/history: "
+        + ", ".join("/".join(f"{w:g}" for w in p) + f" {h:.4f}" for p, h in by_weight.items())
         + ")"
     )
     for row in got.table.itertuples():

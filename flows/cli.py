@@ -488,6 +488,19 @@ def serve(
     raise typer.Exit(subprocess.call(cmd))  # fixed argv, no shell  # nosec B603
 
 
+def _segment(settings: Settings, segment: str, dataset: str | None) -> list[str]:
+    """The customers of a segment of ``dataset``'s segment table (default: the champion's
+    dataset), or a one-line failure naming the segments there are."""
+    from flows.segment import members
+    from infra.registry import describe_champion
+
+    champion = describe_champion(settings) or {}
+    try:
+        return members(dataset or champion.get("dataset") or DEFAULT_DATASET, segment)
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+
+
 @app.command("recommend-batch")
 def recommend_batch(
     out: Annotated[Path, typer.Option(help="Parquet file for (user_id, rank, item_id, score)")],
@@ -505,8 +518,7 @@ def recommend_batch(
     import time
 
     settings = _settings()
-    from flows.segment import members
-    from infra.registry import describe_champion, load_champion_bundle
+    from infra.registry import load_champion_bundle
     from models.ranking.batch import recommend_all
 
     try:
@@ -517,11 +529,7 @@ def recommend_batch(
     if users is not None:
         ids = [line.strip() for line in users.read_text().splitlines() if line.strip()]
     if segment is not None:
-        champion = describe_champion(settings) or {}
-        try:
-            chosen = members(dataset or champion.get("dataset") or DEFAULT_DATASET, segment)
-        except (FileNotFoundError, ValueError) as exc:
-            _fail(str(exc))
+        chosen = _segment(settings, segment, dataset)
         among = set(chosen)
         ids = chosen if ids is None else [i for i in ids if i in among]
     started = time.perf_counter()
@@ -533,6 +541,66 @@ def recommend_batch(
     typer.echo(
         f"{n_users:,} users x top-{k} from version {version} in {seconds:.2f} s "
         f"({n_users / max(seconds, 1e-9):,.0f} users/s) -> {out}"
+    )
+
+
+@app.command()
+def audience(
+    out: Annotated[Path, typer.Option(help="CSV (.csv) or Parquet file of the audience")],
+    item: Annotated[str | None, typer.Option(help="the item to find buyers for")] = None,
+    category: Annotated[str | None, typer.Option(help="or: any item of this category")] = None,
+    brand: Annotated[str | None, typer.Option(help="or: any item of this brand")] = None,
+    k: Annotated[int, typer.Option(min=1, help="how many customers, best first")] = 1000,
+    segment: Annotated[
+        str | None,
+        typer.Option(help="only this segment's customers (a cluster or RFM segment's name)"),
+    ] = None,
+    dataset: Annotated[
+        str | None, typer.Option(help="the segment table's dataset (default: the champion's)")
+    ] = None,
+    exclude_buyers: Annotated[
+        bool, typer.Option(help="leave out who bought it in the training window")
+    ] = False,
+) -> None:
+    """The customers most likely to buy an item (or a category) soon, with the champion:
+    a campaign's list of (rank, user_id, score, reason), as /audience answers it."""
+    settings = _settings()
+    if sum(t is not None for t in (item, category, brand)) != 1:
+        _fail("Give exactly one of --item, --category and --brand", 2)
+    import pandas as pd
+
+    from infra.registry import load_champion_bundle
+    from models.ranking.engine import Engine
+
+    try:
+        version, bundle = load_champion_bundle(settings)
+    except ValueError as exc:
+        _fail(f"No answer to give: {exc}")
+    engine = Engine(bundle)
+    among = None
+    if segment is not None:
+        found = engine.users.positions(_segment(settings, segment, dataset))
+        among = found[found >= 0]
+    answer = engine.audience(k, item, category, among, exclude_buyers, brand)
+    table = pd.DataFrame(
+        {
+            "rank": np.arange(1, len(answer.customers) + 1),
+            "user_id": [c.user_id for c in answer.customers],
+            "score": [round(c.score, 6) for c in answer.customers],
+            "reason": [c.reason for c in answer.customers],
+        }
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".csv":
+        table.to_csv(out, index=False)
+    else:
+        table.to_parquet(out, index=False)
+    for warning in answer.warnings:
+        typer.echo(f"Warning: {warning}")
+    within = f" in segment {segment!r}" if segment else ""
+    typer.echo(
+        f"{len(table):,} customers for {item or category or brand}{within} from version "
+        f"{version} -> {out}"
     )
 
 

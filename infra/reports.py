@@ -41,6 +41,10 @@ class Report:
     k: int = 10
     sessions: pd.DataFrame | None = None  # model -> hit_rate, mrr, note (session protocol)
     sessions_note: str = ""
+    audiences: pd.DataFrame | None = None  # rule -> precision and lift at both N
+    audiences_note: str = ""
+    bundles: pd.DataFrame | None = None  # rule -> hits per basket, hit_rate, baskets
+    bundles_note: str = ""
 
 
 def run_context(
@@ -273,6 +277,10 @@ def sections(report: Report) -> list[tuple[str, str, pd.DataFrame | None]]:
     ]
     if report.sessions is not None:
         parts.append(("In-session answers", report.sessions_note, report.sessions))
+    if report.audiences is not None:
+        parts.append(("Audiences", report.audiences_note, report.audiences))
+    if report.bundles is not None:
+        parts.append(("Bundles", report.bundles_note, report.bundles))
     return parts
 
 

@@ -258,6 +258,13 @@ class RankingConfig(_Strict):
         "co-purchase lift (cross-sell's, in spreads of the lift): with one item per "
         "category, which rung of a ladder the customer takes matters more than in a list",
     )
+    bundle_history: float = Field(
+        1.0,
+        ge=0,
+        description="a bundle's weight of the customer's own signal for an item (interest, "
+        "plus log purchase lines when the shop counts repeats): their usual items join "
+        "the pack",
+    )
     bundle_discount: float = Field(
         0.1, ge=0, lt=1, description="a bundle's discount off its items' summed prices"
     )

@@ -260,7 +260,7 @@ def refusals(route: str, needs: dict[str, Any]) -> dict[str, dict[str, Any]]:
         )
     if route == "/audience":
         out["422"] = _error(
-            "Neither or both of item_id and category, or a segment the table does not have",
+            "Not exactly one of item_id, category and brand, or a segment the table does not have",
             {"error": "segment: no segment 'vip' in .../segments.parquet; known: champions, ..."},
         )
     if route == "/bundle":

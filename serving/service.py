@@ -771,17 +771,18 @@ class Cartlift:
         k: Annotated[int, Field(ge=1, le=MAX_AUDIENCE)] = 100,
         segment: Id | None = None,
         exclude_buyers: bool = False,
+        brand: Id | None = None,
     ) -> AudienceAnswer:
-        """The customers most likely to buy an item (or any item of a category) soon, best
-        first, for a campaign: item to users through the served answer's terms
+        """The customers most likely to buy an item (or any item of a category or of a
+        brand) soon, best first, for a campaign: item to users through the served answer's terms
         (docs/promotions.md). ``segment`` (a cluster's or an RFM segment's name from
         `cartlift segment`) keeps its customers only; ``exclude_buyers`` leaves out who
         bought the target in the training window. Customer ids are personal data: the API
         key is required (pseudonyms when the service pseudonymises)."""
         self._check_key(ctx)
-        if (item_id is None) == (category is None):
+        if sum(t is not None for t in (item_id, category, brand)) != 1:
             raise ApiError(
-                HTTPStatus.UNPROCESSABLE_ENTITY, "give exactly one of item_id and category"
+                HTTPStatus.UNPROCESSABLE_ENTITY, "give exactly one of item_id, category and brand"
             )
         loaded = self._model()
         engine = loaded.engine
@@ -794,10 +795,10 @@ class Cartlift:
                 raise ApiError(HTTPStatus.UNPROCESSABLE_ENTITY, f"segment: {err}") from None
             found = engine.users.positions(members)
             among = found[found >= 0]
-        answer = engine.audience(k, item_id, category, among, exclude_buyers)
+        answer = engine.audience(k, item_id, category, among, exclude_buyers, brand)
         return AudienceAnswer(
             model_version=loaded.version,
-            target=item_id or category or "",
+            target=item_id or category or brand or "",
             segment=segment,
             customers=[
                 AudienceMember(user_id=c.user_id, score=c.score, reason=c.reason)

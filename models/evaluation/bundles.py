@@ -12,6 +12,7 @@ paired bootstrap interval over baskets (both on the same resampled baskets).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -31,6 +32,7 @@ from models.ranking.topk import best_of
 from models.recommenders.base import Recommender, customers_per_item
 
 C = Columns
+PACK_RIVALS = ("association rules", "item-kNN")  # the issue's: pairwise rules' and kNN's packs
 
 
 @dataclass(frozen=True)
@@ -181,8 +183,10 @@ def packs_of(
     return cases, packs
 
 
-TOGETHER = (0.0, 1.0, 2.0, 4.0)
-AFFINITY = (1.0, 3.0, 5.0)
+TOGETHER = (0.0, 2.0, 4.0)
+AFFINITY = (3.0, 5.0, 8.0)
+HISTORY = (0.0, 1.0, 3.0)
+WEIGHTS = ("bundle_together", "bundle_affinity", "bundle_history")
 
 
 def choose_weights(
@@ -190,23 +194,23 @@ def choose_weights(
     validation: FeatureSet,
     size: int = 3,
     at_most: int = 1000,
-    together: tuple[float, ...] = TOGETHER,
-    affinity: tuple[float, ...] = AFFINITY,
-) -> tuple[tuple[float, float], dict[tuple[float, float], float]]:
-    """The (``ranking.bundle_together``, ``ranking.bundle_affinity``) whose packs hold
-    the most hidden items per basket on the validation window (``bundle``: trained on
-    its training part; at most ``at_most`` baskets, a seeded sample); and the hits per
-    basket of each point (ties: the first in grid order). No basket: as configured."""
+    grid: tuple[tuple[float, ...], ...] = (TOGETHER, AFFINITY, HISTORY),
+) -> tuple[dict[str, float], dict[tuple[float, ...], float]]:
+    """The pack's weights (``ranking.bundle_together``, ``bundle_affinity``,
+    ``bundle_history``) whose packs hold the most hidden items per basket on the
+    validation window (``bundle``: trained on its training part; at most ``at_most``
+    baskets, a seeded sample); and the hits per basket of each point (ties: the first in
+    grid order). No basket: as configured."""
     cases = cases_of(validation)
-    configured = (bundle.ranking.bundle_together, bundle.ranking.bundle_affinity)
+    configured = {name: float(getattr(bundle.ranking, name)) for name in WEIGHTS}
     if not len(cases.revealed):
         return configured, {}
     if len(cases.revealed) > at_most:
         keep = np.sort(np.random.default_rng(0).choice(len(cases.revealed), at_most, replace=False))
         cases = PackCases(cases.users[keep], cases.revealed[keep], [cases.hidden[i] for i in keep])
-    found: dict[tuple[float, float], float] = {}
-    for point in ((t, a) for t in together for a in affinity):
-        update = {"bundle_together": point[0], "bundle_affinity": point[1]}
+    found: dict[tuple[float, ...], float] = {}
+    for point in itertools.product(*grid):
+        update = dict(zip(WEIGHTS, point, strict=True))
         engine = Engine(replace(bundle, ranking=bundle.ranking.model_copy(update=update)))
 
         def served(cart: list[str], user: str | None, k: int, engine: Engine = engine) -> list[str]:
@@ -216,4 +220,4 @@ def choose_weights(
         found[point] = float(hits(packs, cases).mean())
     order = list(found)
     best = max(order, key=lambda p: (found[p], -order.index(p)))
-    return best, found
+    return dict(zip(WEIGHTS, best, strict=True)), found

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from models.evaluation import audiences, bundles
 from models.evaluation.sessions import BLEND, Comparison
 
 HYBRID = "lightfm-hybrid"
@@ -165,3 +166,52 @@ def in_session(got: Comparison | None, margin: float = 1.2) -> list[Verdict]:
             d.ratio >= margin and d.low > 0,
         )
     ]
+
+
+def audience_table(got: audiences.Comparison) -> pd.DataFrame:
+    """Rule -> precision and lift at each N, over every target."""
+    rows = got.table[got.table["targets"] == "all"]
+    wide = rows.pivot(index="rule", columns="n", values=["precision", "lift"])
+    wide.columns = [f"{column[0]}@{column[1]}" for column in wide.columns]
+    return wide
+
+
+def promotions(
+    targeted: audiences.Comparison | None,
+    packs: bundles.Comparison | None,
+    audience_margin: float = 1.5,
+    pack_margin: float = 1.1,
+) -> list[Verdict]:
+    """Audiences: precision@N at both N >= ``audience_margin`` x RFM targeting's; bundles:
+    hits per basket >= ``pack_margin`` x the best of pairwise rules and item-kNN packs.
+    No verdict where the protocol found nothing to judge."""
+    verdicts = []
+    if targeted is not None:
+        rfm = targeted.differences[targeted.differences["rule"] == "RFM"]
+        verdicts.append(
+            Verdict(
+                f"audiences: precision@N >= {audience_margin}x RFM targeting (N = "
+                + " and ".join(str(n) for n in rfm["n"])
+                + ")",
+                "; ".join(
+                    f"N={r.n}: {r.ratio:.2f}x, paired 95% interval {r.difference:+.4f} "
+                    f"[{r.lower:+.4f}, {r.upper:+.4f}]"
+                    for r in rfm.itertuples()
+                ),
+                bool((rfm["ratio"] >= audience_margin).all()),
+            )
+        )
+    if packs is not None and len(packs.differences):
+        best = packs.differences.sort_values("ratio").iloc[0]
+        hits = packs.table.set_index("rule")["hits"]
+        verdicts.append(
+            Verdict(
+                f"bundles: hits per basket >= {pack_margin}x the best of "
+                + ", ".join(packs.differences["rule"]),
+                f"{hits[PRODUCT]:.4f} vs {best['rule']} {hits[best['rule']]:.4f} "
+                f"({best['ratio']:.2f}x); paired 95% interval {best['difference']:+.4f} "
+                f"[{best['lower']:+.4f}, {best['upper']:+.4f}]",
+                bool(best["ratio"] >= pack_margin),
+            )
+        )
+    return verdicts

@@ -40,6 +40,7 @@ class Catalogue:
     categories: np.ndarray  # (n_categories,) sorted names
     category_code: np.ndarray  # (n_items,) int, index into categories
     members: list[np.ndarray]  # positions of each category's items
+    brand: np.ndarray | None = None  # (n_items,) object; None: served before brands were kept
 
     @classmethod
     def from_items(cls, items: pd.DataFrame, item_ids: np.ndarray) -> Catalogue:
@@ -59,6 +60,11 @@ class Catalogue:
             categories=categories.astype(object),
             category_code=code.astype(np.int32),
             members=members,
+            brand=(
+                frame[C.brand].fillna("unknown").to_numpy(dtype=object)
+                if C.brand in frame
+                else np.full(len(frame), "unknown", dtype=object)
+            ),
         )
 
     def in_categories(self, codes: np.ndarray) -> np.ndarray:
@@ -84,13 +90,14 @@ class Applied:
 
 
 def catalogue_frame(cat: Catalogue) -> pd.DataFrame:
-    """The catalogue as an items table (the contract's columns, brand unknown)."""
+    """The catalogue as an items table (the contract's columns; brand unknown where the
+    catalogue was served before brands were kept)."""
     return pd.DataFrame(
         {
             C.item: cat.item_ids,
             C.title: cat.title,
             C.category: cat.category,
-            C.brand: "unknown",
+            C.brand: "unknown" if cat.brand is None else cat.brand,
             C.price: cat.price,
             C.in_stock: cat.in_stock,
             C.margin: cat.margin,
@@ -157,6 +164,9 @@ def apply_items(
         lift=padded(bundle.lift, n, n),
         signals=bundle.signals.grown(n),
         popularity=np.concatenate([bundle.popularity, np.zeros(len(new))]),
+        orders=None
+        if bundle.orders is None
+        else padded(bundle.orders.T.tocsr(), n, bundle.orders.shape[0]).T.tocsc(),
     )
     return updated, Applied(
         added=tuple(new[C.item].astype(str)),

@@ -460,12 +460,22 @@ class Engine:
         if near is not None and self.weights.cross_sell_neighbours:
             cand = np.union1d(cand, sparse_rows(near, known)[1])
         cand = cand[mask[cand] & ~np.isin(cand, known)]
+        row = None if user_id is None else self.users.get(user_id)
+        own = None
+        if row is not None and self.weights.bundle_history:
+            own = self._own(row)  # what the customer looked at (or bought again) joins in
+            cand = np.union1d(cand, own[0][mask[own[0]] & ~np.isin(own[0], known)])
         if cand.size < k_items:  # too few complements: any item the filters allow
             cand = np.flatnonzero(mask)
             cand = cand[~np.isin(cand, known)]
         aff_z = None if vec is None else self.affinity_z(vec, cand)
+        scores = self._cross_sell(known, aff_z, cand, self.weights.bundle_affinity)
+        if own is not None and len(own[0]):
+            at = np.minimum(np.searchsorted(own[0], cand), len(own[0]) - 1)
+            mine = own[0][at] == cand
+            scores[mine] += self.weights.bundle_history * own[1][at[mine]]
         added, values = grow(
-            self._cross_sell(known, aff_z, cand, self.weights.bundle_affinity),
+            scores,
             cand,
             known,
             k_items,
@@ -502,6 +512,20 @@ class Engine:
             prices=[float(p) for p in self.cat.price[pack]],
             price=cost,
         )
+
+    def _own(self, row: int) -> tuple[np.ndarray, np.ndarray]:
+        """The items a customer has a signal of their own for (sorted), and that signal:
+        interest (decayed interactions, top 1) plus, when the shop counts repeats,
+        log(1 + purchase lines)."""
+        signals, rows = self.bundle.signals, np.array([row])
+        _, cols, vals = sparse_rows(signals.interest, rows)
+        parts = [(cols, vals.astype(np.float64))]
+        if not excludes_purchased(self.bundle.objective):
+            _, cols, vals = sparse_rows(signals.purchases, rows)
+            parts.append((cols, np.log1p(vals.astype(np.float64))))
+        items, inverse = np.unique(np.concatenate([c for c, _ in parts]), return_inverse=True)
+        weights = np.concatenate([v for _, v in parts])
+        return items, np.bincount(inverse, weights=weights, minlength=len(items))
 
     def similar(self, item_id: str, k: int, filters: Filters) -> Answer:
         anchor = self.items.get(item_id)
@@ -546,25 +570,33 @@ class Engine:
         category: str | None = None,
         among: np.ndarray | None = None,
         exclude_buyers: bool = False,
+        brand: str | None = None,
     ) -> Audience:
         """The ``k`` customers most likely to buy ``item_id`` (or any item of
-        ``category``) soon (:mod:`models.ranking.audience`), among customer positions
-        ``among`` (a segment; None: everyone), leaving out who bought it in the training
-        window when ``exclude_buyers``. An unknown target answers nobody, with a warning.
-        A served baseline has no affinity: its audience is the leaning alone."""
+        ``category``, or of ``brand``) soon (:mod:`models.ranking.audience`), among
+        customer positions ``among`` (a segment; None: everyone), leaving out who bought
+        it in the training window when ``exclude_buyers``. An unknown target answers
+        nobody, with a warning. A served baseline has no affinity: its audience is the
+        leaning alone. A category or brand is scored over its best sellers
+        (``ranking.audience_items``)."""
         if item_id is not None:
             found = self.items.get(item_id)
             if found is None:
                 return Audience([], [f"item {item_id!r} unknown: no audience"])
-            members = items = np.array([found])
+            members = np.array([found])
             target = item_id
-        else:
+        elif category is not None:
             code = np.flatnonzero(self.cat.categories == category)
             if not len(code):
                 return Audience([], [f"category {category!r} unknown: no audience"])
-            members = self.cat.members[int(code[0])]
-            items = leading(members, self.bundle.popularity, self.weights.audience_items)
-            target = str(category)
+            members, target = self.cat.members[int(code[0])], str(category)
+        else:
+            brands = self.cat.brand
+            members = np.empty(0, np.int64) if brands is None else np.flatnonzero(brands == brand)
+            if not len(members):
+                return Audience([], [f"brand {brand!r} unknown: no audience"])
+            target = str(brand)
+        items = leading(members, self.bundle.popularity, self.weights.audience_items)
         audiences = self.audiences()
         leaning = Leaning(self.weights.audience_activity, self.weights.audience_category)
         mix = self.bundle.mix(excludes_purchased(self.bundle.objective))

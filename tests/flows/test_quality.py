@@ -58,13 +58,18 @@ def test_the_quality_report_scores_every_model_and_is_logged(report):
     _, _, out, output = report
     # Every verdict printed, each with its figure.
     verdicts = [line for line in output.splitlines() if line[:4] in ("PASS", "FAIL")]
-    assert len(verdicts) == 2 * 4 + 3 + 1
+    assert len(verdicts) == 2 * 4 + 3 + 1 + 2
     assert any("new items, cartlift NDCG@10 above 0" in v for v in verdicts)
     assert any("cartlift NDCG@10 >= 1.15x the strongest baseline" in v for v in verdicts)
     assert any("paired 95% interval of cartlift minus" in v for v in verdicts)
     assert any("the best of association rules, item-kNN, popularity" in v for v in verdicts)
     assert any(
         "in-session: next-item hit rate@10 >= 1.2x the strongest of popularity, SKNN, V-SKNN" in v
+        for v in verdicts
+    )
+    assert any("audiences: precision@N >= 1.5x RFM targeting (N = " in v for v in verdicts)
+    assert any(
+        "bundles: hits per basket >= 1.1x the best of association rules, item-kNN" in v
         for v in verdicts
     )
 
@@ -80,6 +85,8 @@ def test_the_quality_report_scores_every_model_and_is_logged(report):
     for heading in ("## Verdicts", "## Against cartlift", "## Cross-sell", "## Upsell"):
         assert heading in markdown
     assert "## In-session answers" in markdown and "| cartlift session blend |" in markdown
+    assert "## Audiences" in markdown and "| RFM |" in markdown and "precision@100" in markdown
+    assert "## Bundles" in markdown and "| association rules |" in markdown
     differences = pd.read_csv(out / "differences.csv")
     assert set(differences["model"]) == MODELS - {"cartlift"}
     assert (differences["lower"] <= differences["difference"]).all()

@@ -84,7 +84,7 @@ def test_a_second_run_shows_the_migration_and_renders_in_a_browser(first, shop, 
         assert shot.stat().st_size > 20_000
 
 
-def test_a_segment_filters_a_batch_export(first, shop, tmp_path):
+def test_a_segment_filters_a_batch_export_and_an_audience(first, shop, tiny_shop, tmp_path):
     config = tmp_path / "run.yaml"
     config.write_text(
         yaml.safe_dump(
@@ -102,3 +102,20 @@ def test_a_segment_filters_a_batch_export(first, shop, tmp_path):
     unknown = CliRunner().invoke(app, ["recommend-batch", "--out", str(out), "--segment", "x"])
     assert unknown.exit_code != 0 and "no segment 'x'" in unknown.output
     assert "known: " in unknown.output and "Traceback" not in unknown.output
+
+    # The same champion's audience for a category, as a campaign's file: the segment's
+    # customers only, best first, each with a reason.
+    category = str(tiny_shop.items["category"].value_counts().index[0])
+    listed = tmp_path / "audience.csv"
+    said = cli("audience", "--out", str(listed), "--category", category, "--segment", name)
+    got = pd.read_csv(listed, dtype={"user_id": str})
+    assert list(got.columns) == ["rank", "user_id", "score", "reason"]
+    assert len(got) == min(1000, len(members)) and set(got["user_id"]) <= members
+    assert got["score"].is_monotonic_decreasing and got["reason"].str.len().gt(0).all()
+    assert f"{len(got):,} customers for {category} in segment {name!r}" in said
+    nobody = cli("audience", "--out", str(listed), "--item", "no-such-item")
+    assert "Warning: item 'no-such-item' unknown" in nobody and pd.read_csv(listed).empty
+    both = CliRunner().invoke(
+        app, ["audience", "--out", str(listed), "--item", "x", "--category", "y"]
+    )
+    assert both.exit_code == 2 and "exactly one of --item, --category and --brand" in both.output

@@ -554,9 +554,16 @@ def test_an_audience_over_http_ranks_customers_and_filters_by_segment(server, tr
     unknown = post(server, "/audience", {"item_id": "no-such-item"}, headers=KEY)
     assert unknown.status_code == 200 and unknown.json()["customers"] == []
     assert "unknown" in unknown.json()["warnings"][0]
+    brand = str(shop.items.loc[shop.items["category"] == "coffee beans", "brand"].iloc[0])
+    by_brand = post(server, "/audience", {"brand": brand, "k": 20}, headers=KEY)
+    assert by_brand.status_code == 200 and by_brand.json()["target"] == brand
+    assert len(by_brand.json()["customers"]) == 20 and not by_brand.json()["warnings"]
+    nobody = post(server, "/audience", {"brand": "no-such-brand"}, headers=KEY)
+    assert nobody.status_code == 200 and "brand 'no-such-brand' unknown" in nobody.text
     for body, field in (
-        ({"k": 10}, "item_id and category"),
-        ({"category": "coffee beans", "item_id": "i000001"}, "item_id and category"),
+        ({"k": 10}, "item_id, category and brand"),
+        ({"category": "coffee beans", "item_id": "i000001"}, "item_id, category and brand"),
+        ({"category": "coffee beans", "brand": brand}, "item_id, category and brand"),
         ({"category": "coffee beans", "segment": "vip"}, "no segment 'vip'"),
         ({"category": "coffee beans", "k": 0}, "k"),
     ):

@@ -160,3 +160,19 @@ def test_the_protocol_counts_hidden_items_and_pairs_the_rules():
     assert row["rule"] == "best sellers" and row["lower"] <= row["difference"] <= row["upper"]
     again = compare(cases, {"cartlift": oracle, "best sellers": flat}, resamples=200)
     assert again.differences.equals(got.differences)  # deterministic
+
+
+def test_a_product_added_without_retraining_can_anchor_a_pack(engine):
+    """/admin/items appends items: the orders grow with the catalogue, so a pack built on
+    (or around) a new item still answers."""
+    from models.ranking.catalogue import apply_items
+
+    cat = engine.cat
+    new = pd.DataFrame(
+        {"item_id": ["brand-new"], "category": [cat.category[0]], "price": [9.5], "margin": [0.3]}
+    )
+    updated, applied = apply_items(engine.bundle, new)
+    assert applied.added == ("brand-new",)
+    assert updated.orders.shape == (engine.bundle.orders.shape[0], len(cat.item_ids) + 1)
+    pack = Engine(updated).pack(["brand-new"], None, 3, Filters())
+    assert pack.anchor == ["brand-new"] and len(pack.items) == 3 and pack.price is not None
