@@ -44,6 +44,7 @@ from models.recommenders.hybrid import Hybrid, HybridModel
 
 C = Columns
 SIZE = 3
+TOGETHER = (0.0, 2.0, 4.0)  # the multi-item weights to try (the pipeline keeps the configured)
 
 
 def run(shop: str, config: RunConfig) -> None:
@@ -66,7 +67,8 @@ def run(shop: str, config: RunConfig) -> None:
     )
     ranking = config.ranking.model_copy(update={"cross_sell_neighbours": neighbours_weight})
     on_window = build_bundle(weighed, validation, config.features, ranking, {}, (mixes, near), aim)
-    weights, by_weight = choose_weights(on_window, validation, SIZE)
+    grid = (TOGETHER, config.tune.bundle_affinity, config.tune.bundle_history)
+    weights, by_weight = choose_weights(on_window, validation, grid, SIZE)
     ranking = ranking.model_copy(update=weights)
     model = HybridModel.fit(fs, config.train)
     neighbours = EASE(l2=1000.0).fit(Interactions.from_features(fs)).strongest(per_item)

@@ -20,6 +20,13 @@ if TYPE_CHECKING:  # the registry imports MLflow: only where a command needs it
 
 Format = Annotated[str, typer.Option("--format", help="contract | online-retail | csv")]
 Mapping = Annotated[Path | None, typer.Option("--map", help="column mapping for --format csv")]
+Segment = Annotated[
+    str | None,
+    typer.Option(help="only this segment's customers (a cluster or RFM segment's name)"),
+]
+SegmentDataset = Annotated[
+    str | None, typer.Option(help="the segment table's dataset (default: the champion's)")
+]
 
 app = typer.Typer(
     add_completion=False,
@@ -506,13 +513,8 @@ def recommend_batch(
     out: Annotated[Path, typer.Option(help="Parquet file for (user_id, rank, item_id, score)")],
     k: Annotated[int, typer.Option(min=1, max=1000)] = 10,
     users: Annotated[Path | None, typer.Option(help="text file of user ids; default all")] = None,
-    segment: Annotated[
-        str | None,
-        typer.Option(help="only this segment's customers (a cluster or RFM segment's name)"),
-    ] = None,
-    dataset: Annotated[
-        str | None, typer.Option(help="the segment table's dataset (default: the champion's)")
-    ] = None,
+    segment: Segment = None,
+    dataset: SegmentDataset = None,
 ) -> None:
     """Top-k for many customers at once with the champion (campaigns, caches)."""
     import time
@@ -551,13 +553,8 @@ def audience(
     category: Annotated[str | None, typer.Option(help="or: any item of this category")] = None,
     brand: Annotated[str | None, typer.Option(help="or: any item of this brand")] = None,
     k: Annotated[int, typer.Option(min=1, help="how many customers, best first")] = 1000,
-    segment: Annotated[
-        str | None,
-        typer.Option(help="only this segment's customers (a cluster or RFM segment's name)"),
-    ] = None,
-    dataset: Annotated[
-        str | None, typer.Option(help="the segment table's dataset (default: the champion's)")
-    ] = None,
+    segment: Segment = None,
+    dataset: SegmentDataset = None,
     exclude_buyers: Annotated[
         bool, typer.Option(help="leave out who bought it in the training window")
     ] = False,

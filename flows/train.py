@@ -33,6 +33,7 @@ from models.data.columns import Columns
 from models.data.ids import IdMap
 from models.data.ingest import as_frame
 from models.evaluation import sessions as session_protocol
+from models.evaluation.bundles import choose_weights
 from models.evaluation.gate import GateDecision, gate
 from models.evaluation.sessions import Learnt
 from models.evaluation.tasks import holdout_metrics, repeat_share, variant
@@ -263,11 +264,11 @@ def weigh_blend(fs: FeatureSet, config: RunConfig, aim: Objective) -> Weighed:
             value,
         )
     mixes = {exclude: mix for exclude, (mix, _) in chosen.items()}
-    ranking = _weigh_cross_sell(
-        build_bundle(model, validation, config.features, config.ranking, {}, (mixes, near), aim),
-        validation,
-        config,
+    on_window = build_bundle(
+        model, validation, config.features, config.ranking, {}, (mixes, near), aim
     )
+    ranking = _weigh_cross_sell(on_window, validation, config)
+    ranking = _weigh_packs(replace(on_window, ranking=ranking), validation, config)
     neighbours = EASE(l2=l2).fit(Interactions.from_features(fs)).strongest(per_item)
     return Weighed(mixes, neighbours, l2, ranking)
 
@@ -300,6 +301,32 @@ def _weigh_cross_sell(bundle: Bundle, validation: FeatureSet, config: RunConfig)
             ", ".join(f"{w:g}: {r:.4f}" for w, r in zip(grid, rates, strict=True)),
         )
     return config.ranking.model_copy(update={"cross_sell_neighbours": weight})
+
+
+def _weigh_packs(bundle: Bundle, validation: FeatureSet, config: RunConfig) -> RankingConfig:
+    """``bundle``'s ranking with a bundle's weights of the customer's affinity and own
+    purchases chosen on the validation window's orders (:func:`choose_weights`; the
+    multi-item weight as configured), logged."""
+    ranking = bundle.ranking
+    history = config.tune.bundle_history
+    if excludes_purchased(bundle.objective):  # no repeats counted: no own purchases to weigh
+        history = (ranking.bundle_history,)
+    grid = ((ranking.bundle_together,), config.tune.bundle_affinity, history)
+    weights, found = choose_weights(bundle, validation, grid, at_most=500)
+    logger = get_run_logger()
+    if not found:
+        logger.info(
+            "Bundles: no order of two or more items in the validation window; "
+            "the pack's weights stay as configured"
+        )
+        return ranking
+    logger.info(
+        "Bundles: affinity %g, own purchases %g (validation hits per order %s)",
+        weights["bundle_affinity"],
+        weights["bundle_history"],
+        ", ".join(f"{p[1]:g}/{p[2]:g}: {h:.4f}" for p, h in found.items()),
+    )
+    return ranking.model_copy(update=weights)
 
 
 @task(name="learn from sessions", cache_policy=NO_CACHE)

@@ -226,11 +226,11 @@ class RankingConfig(_Strict):
         "learnt; 0: never",
     )
     audience_items: int = Field(
-        20,
+        10,
         ge=1,
-        description="a category's audience is scored over its this many best-selling items "
-        "(bounded cost per request in a large catalogue; 20 against 50 moved precision@N "
-        "by at most 0.003 on both shops, benchmarks/audiences.py)",
+        description="a category's (or brand's) audience is scored over its this many "
+        "best-selling items (bounded cost per request in a large catalogue; 10 against 50 "
+        "moved precision@N by at most 0.003 on both shops, benchmarks/audiences.py)",
     )
     audience_activity: float = Field(
         2.0,
@@ -252,18 +252,19 @@ class RankingConfig(_Strict):
         "with a candidate) beside its cross-sell score: multi-item co-occurrence",
     )
     bundle_affinity: float = Field(
-        3.0,
+        5.0,
         ge=0,
         description="a bundle's weight of the customer's affinity against the anchor's "
         "co-purchase lift (cross-sell's, in spreads of the lift): with one item per "
-        "category, which rung of a ladder the customer takes matters more than in a list",
+        "category, which rung of a ladder the customer takes matters more than in a list "
+        "(chosen on the validation window by the pipeline)",
     )
     bundle_history: float = Field(
-        1.0,
+        3.0,
         ge=0,
-        description="a bundle's weight of the customer's own signal for an item (interest, "
-        "plus log purchase lines when the shop counts repeats): their usual items join "
-        "the pack",
+        description="where the shop counts repeats, a bundle's weight of log(1 + the "
+        "customer's purchase lines of an item): their usual items join the pack (chosen "
+        "on the validation window by the pipeline)",
     )
     bundle_discount: float = Field(
         0.1, ge=0, lt=1, description="a bundle's discount off its items' summed prices"
@@ -288,6 +289,14 @@ class TuneConfig(_Strict):
     model leans on the trends (``tune``), and the weights of the served blend (every
     training, :mod:`models.recommenders.blend`)."""
 
+    bundle_affinity: tuple[float, ...] = Field(
+        (3.0, 5.0, 8.0), description="a bundle's weights of the customer's affinity to try"
+    )
+    bundle_history: tuple[float, ...] = Field(
+        (0.0, 1.0, 3.0, 6.0),
+        description="a bundle's weights of the customer's own purchases to try (shops that "
+        "count repeats)",
+    )
     trend_weights: tuple[float, ...] = Field(
         (0.0, 0.5, 1.0, 2.0, 4.0), description="in spreads of a customer's scores"
     )

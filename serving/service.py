@@ -15,6 +15,7 @@ request and worker; every answer and log record names its variant.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hmac
 import inspect
@@ -763,7 +764,7 @@ class Cartlift:
 
     @bentoml.api(route="/audience")
     @json_errors
-    def audience(
+    async def audience(
         self,
         ctx: bentoml.Context,
         item_id: Id | None = None,
@@ -790,7 +791,7 @@ class Cartlift:
         if segment is not None:
             lake = self.settings.dataset_lake(loaded.metadata.get("dataset", ""))
             try:
-                members = segment_members(lake, segment)
+                members = await asyncio.to_thread(segment_members, lake, segment)  # a file
             except (FileNotFoundError, ValueError) as err:
                 raise ApiError(HTTPStatus.UNPROCESSABLE_ENTITY, f"segment: {err}") from None
             found = engine.users.positions(members)

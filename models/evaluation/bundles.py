@@ -183,24 +183,21 @@ def packs_of(
     return cases, packs
 
 
-TOGETHER = (0.0, 2.0, 4.0)
-AFFINITY = (3.0, 5.0, 8.0)
-HISTORY = (0.0, 1.0, 3.0)
 WEIGHTS = ("bundle_together", "bundle_affinity", "bundle_history")
 
 
 def choose_weights(
     bundle: Bundle,
     validation: FeatureSet,
+    grid: tuple[tuple[float, ...], ...],
     size: int = 3,
     at_most: int = 1000,
-    grid: tuple[tuple[float, ...], ...] = (TOGETHER, AFFINITY, HISTORY),
 ) -> tuple[dict[str, float], dict[tuple[float, ...], float]]:
     """The pack's weights (``ranking.bundle_together``, ``bundle_affinity``,
-    ``bundle_history``) whose packs hold the most hidden items per basket on the
-    validation window (``bundle``: trained on its training part; at most ``at_most``
-    baskets, a seeded sample); and the hits per basket of each point (ties: the first in
-    grid order). No basket: as configured."""
+    ``bundle_history``; ``grid``: the values to try of each) whose packs hold the most
+    hidden items per basket on the validation window (``bundle``: trained on its training
+    part; at most ``at_most`` baskets, a seeded sample); and the hits per basket of each
+    point (ties: the first in grid order). No basket: as configured."""
     cases = cases_of(validation)
     configured = {name: float(getattr(bundle.ranking, name)) for name in WEIGHTS}
     if not len(cases.revealed):

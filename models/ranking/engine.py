@@ -462,8 +462,9 @@ class Engine:
         cand = cand[mask[cand] & ~np.isin(cand, known)]
         row = None if user_id is None else self.users.get(user_id)
         own = None
-        if row is not None and self.weights.bundle_history:
-            own = self._own(row)  # what the customer looked at (or bought again) joins in
+        again = not excludes_purchased(self.bundle.objective)
+        if row is not None and again and self.weights.bundle_history:
+            own = self._own(row)  # what the customer buys again joins in
             cand = np.union1d(cand, own[0][mask[own[0]] & ~np.isin(own[0], known)])
         if cand.size < k_items:  # too few complements: any item the filters allow
             cand = np.flatnonzero(mask)
@@ -514,18 +515,12 @@ class Engine:
         )
 
     def _own(self, row: int) -> tuple[np.ndarray, np.ndarray]:
-        """The items a customer has a signal of their own for (sorted), and that signal:
-        interest (decayed interactions, top 1) plus, when the shop counts repeats,
-        log(1 + purchase lines)."""
-        signals, rows = self.bundle.signals, np.array([row])
-        _, cols, vals = sparse_rows(signals.interest, rows)
-        parts = [(cols, vals.astype(np.float64))]
-        if not excludes_purchased(self.bundle.objective):
-            _, cols, vals = sparse_rows(signals.purchases, rows)
-            parts.append((cols, np.log1p(vals.astype(np.float64))))
-        items, inverse = np.unique(np.concatenate([c for c, _ in parts]), return_inverse=True)
-        weights = np.concatenate([v for _, v in parts])
-        return items, np.bincount(inverse, weights=weights, minlength=len(items))
+        """The items a customer bought in the training window (sorted) and log(1 +
+        purchase lines) of each: what they buy again, where the shop counts repeats."""
+        _, cols, vals = sparse_rows(self.bundle.signals.purchases, np.array([row]))
+        items, inverse = np.unique(cols, return_inverse=True)
+        lines = np.bincount(inverse, weights=vals.astype(np.float64), minlength=len(items))
+        return items, np.log1p(lines)
 
     def similar(self, item_id: str, k: int, filters: Filters) -> Answer:
         anchor = self.items.get(item_id)

@@ -176,3 +176,16 @@ def test_a_product_added_without_retraining_can_anchor_a_pack(engine):
     assert updated.orders.shape == (engine.bundle.orders.shape[0], len(cat.item_ids) + 1)
     pack = Engine(updated).pack(["brand-new"], None, 3, Filters())
     assert pack.anchor == ["brand-new"] and len(pack.items) == 3 and pack.price is not None
+
+
+def test_the_pack_weights_are_chosen_where_the_packs_find_the_hidden_items(engine, tiny_shop):
+    from models.evaluation.bundles import cases_of, choose_weights
+
+    fs = build(tiny_shop.events, tiny_shop.items, tiny_shop.users, FeatureConfig(holdout_days=14))
+    assert len(cases_of(fs).revealed) > 20
+    grid = ((0.0, 2.0), (1.0, 5.0), (0.0,))
+    weights, found = choose_weights(engine.bundle, fs, grid, at_most=200)
+    assert set(found) == {(t, a, 0.0) for t in (0.0, 2.0) for a in (1.0, 5.0)}
+    best = max(found.values())
+    assert found[(weights["bundle_together"], weights["bundle_affinity"], 0.0)] == best
+    assert choose_weights(engine.bundle, fs, grid, at_most=200) == (weights, found)
