@@ -33,6 +33,7 @@ from models.data.columns import Columns
 from models.data.ids import IdMap
 from models.data.ingest import as_frame
 from models.evaluation import sessions as session_protocol
+from models.evaluation.audiences import choose as choose_leaning
 from models.evaluation.bundles import choose_weights
 from models.evaluation.gate import GateDecision, gate
 from models.evaluation.sessions import Learnt
@@ -48,11 +49,12 @@ from models.features.build import (
     temporal_split,
     user_side,
 )
+from models.ranking.audience import Audiences, leading
 from models.ranking.bundle import Bundle, build_bundle
-from models.recommenders.base import Interactions, Recommender
+from models.recommenders.base import Interactions, Recommender, customers_per_item
 from models.recommenders.baselines import EASE, RECENT_DAYS, simple_baselines
 from models.recommenders.blend import Blended, Mix, Signals
-from models.recommenders.hybrid import Hybrid, HybridModel
+from models.recommenders.hybrid import Hybrid, HybridModel, Vectors
 from models.recommenders.sessions import Weights
 
 CHART_METRICS = ("precision", "recall", "ndcg", "map", "hit_rate")
@@ -269,6 +271,7 @@ def weigh_blend(fs: FeatureSet, config: RunConfig, aim: Objective) -> Weighed:
     )
     ranking = _weigh_cross_sell(on_window, validation, config)
     ranking = _weigh_packs(replace(on_window, ranking=ranking), validation, config)
+    ranking = _weigh_audiences(replace(on_window, ranking=ranking), validation)
     neighbours = EASE(l2=l2).fit(Interactions.from_features(fs)).strongest(per_item)
     return Weighed(mixes, neighbours, l2, ranking)
 
@@ -327,6 +330,40 @@ def _weigh_packs(bundle: Bundle, validation: FeatureSet, config: RunConfig) -> R
         ", ".join(f"{p[1]:g}/{p[2]:g}: {h:.4f}" for p, h in found.items()),
     )
     return ranking.model_copy(update=weights)
+
+
+def _weigh_audiences(bundle: Bundle, validation: FeatureSet) -> RankingConfig:
+    """``bundle``'s ranking with an audience's leaning (how much buying at all and buying
+    in the target's categories weigh beside the affinity) chosen on the validation
+    window's targets (:func:`models.evaluation.audiences.choose`), logged."""
+    ranking, model = bundle.ranking, bundle.model
+    scorer = Audiences(
+        Vectors(model.user_emb, model.item_emb, model.item_bias),
+        bundle.signals,
+        validation.item_categories,
+    )
+    mix = bundle.mix(excludes_purchased(bundle.objective))
+    sold = customers_per_item(validation.weights)
+    (activity, category), value = choose_leaning(
+        validation,
+        lambda t: scorer.affinity_of(leading(t.items, sold, ranking.audience_items), mix),
+        lambda t: scorer.terms(t.items),
+    )
+    logger = get_run_logger()
+    if np.isnan(value):
+        logger.info(
+            "Audiences: no item or category with 10+ buyers in the validation "
+            "window; the leaning stays as configured"
+        )
+        return ranking
+    logger.info(
+        "Audiences: leaning on activity %g, on the target's categories %g (validation "
+        "precision %.4f)",
+        activity,
+        category,
+        value,
+    )
+    return ranking.model_copy(update={"audience_activity": activity, "audience_category": category})
 
 
 @task(name="learn from sessions", cache_policy=NO_CACHE)

@@ -236,14 +236,13 @@ class RankingConfig(_Strict):
         2.0,
         ge=0,
         description="an audience's weight of how much a customer buys at all (log lines), "
-        "beside the affinity (benchmarks/audiences.py chose 2 on both shops' validation "
-        "windows with their tuned configs)",
+        "beside the affinity (training chooses it on the validation window)",
     )
     audience_category: float = Field(
         2.0,
         ge=0,
         description="an audience's weight of the customer's purchase lines in the target's "
-        "categories (log; 2 on the default shop, 0 on Online Retail)",
+        "categories (log; training chooses it on the validation window)",
     )
     bundle_together: float = Field(
         2.0,

@@ -495,10 +495,13 @@ class Engine:
             self.weights.bundle_margin_floor,
         )
         with_item = anchors(lift, known, added)
+        usual = set() if own is None else set(own[0].tolist())
 
         def reason(i: int, a: int) -> str:
             if a >= 0:
                 return f"bought together with {self.cat.item_ids[a]}"
+            if i in usual:
+                return "you bought this before"
             return f"goes with {self.cat.item_ids[known[0]]} ({self.cat.category[i]})"
 
         items = [

@@ -6,9 +6,12 @@ the customer's affinity by ``ranking.bundle_affinity``:
 :func:`models.ranking.policies.cross_sell`) plus, by
 ``ranking.bundle_together``, log(1 + the orders that held the whole pack so far together
 with it): multi-item co-occurrence, so the pack's items go with each other and not only
-with the anchor. Hard rules: never an item the filters rule out (out of stock, by
-default) and never two substitutes, two items of one category that the orders never show
-bought together (the rungs of one price ladder: a customer takes one of them).
+with the anchor. Where the shop counts repeats, the engine adds the customer's own
+purchases to the candidates and their scores (``ranking.bundle_history``), since a
+regular's order repeats their usual items. Hard rules: never an item the filters rule
+out (out of stock, by default) and never two substitutes, two items of one category that
+the orders never show bought together (the rungs of one price ladder: a customer takes
+one of them).
 
 The price (:func:`price`): the items' prices summed, less ``ranking.bundle_discount``,
 less only as much as keeps the pack's margin at or above ``ranking.bundle_margin_floor``

@@ -189,3 +189,22 @@ def test_the_pack_weights_are_chosen_where_the_packs_find_the_hidden_items(engin
     best = max(found.values())
     assert found[(weights["bundle_together"], weights["bundle_affinity"], 0.0)] == best
     assert choose_weights(engine.bundle, fs, grid, at_most=200) == (weights, found)
+
+
+def test_where_repeats_count_a_customer_s_usual_items_join_the_pack(engine):
+    bundle = engine.bundle
+    ranking = bundle.ranking.model_copy(update={"bundle_history": 100.0})
+    again = Engine(replace(bundle, objective="replenishment", ranking=ranking))
+    bought = bundle.signals.purchases
+    row = int(np.argmax(np.diff(bought.indptr)))  # the customer with the most lines
+    user = str(bundle.model.user_ids[row])
+    theirs = set(again.cat.item_ids[bought[row].indices])
+    anchor = str(again.cat.item_ids[np.flatnonzero(np.diff(bundle.lift.indptr) > 0)[0]])
+    pack = again.pack([anchor], user, 3, Filters(in_stock_only=False))
+    assert {s.item_id for s in pack.items} <= theirs - {anchor}, pack
+    assert all(
+        s.reason == "you bought this before" or s.reason.startswith("bought together")
+        for s in pack.items
+    )
+    plain = Engine(replace(bundle, ranking=ranking)).pack([anchor], user, 3, Filters())
+    assert all(s.reason != "you bought this before" for s in plain.items)  # discovery: none
