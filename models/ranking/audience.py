@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from models.ranking.policies import sparse_rows
 from models.recommenders.blend import Mix, Signals
 from models.recommenders.hybrid import Vectors, score_moments, score_spreads
 
@@ -112,9 +113,9 @@ class Audiences:
             (mix.interest, self.interest, np.ones(len(items))),
         ):
             if weight:
-                part = matrix[:, items].tocoo()
-                add = weight * part.data * per_item[part.col]
-                np.add.at(scores, (part.col, part.row), add.astype(np.float32))
+                at, rows, values = sparse_rows(matrix, items)  # the items' columns
+                add = weight * values * per_item[at]
+                np.add.at(scores, (at, rows), add.astype(np.float32))
         return scores.max(axis=0).astype(np.float64)
 
     def terms(self, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -123,7 +124,8 @@ class Audiences:
         if self.categories is None:
             return self.activity, np.zeros_like(self.activity)
         codes = np.unique(self.categories[items])
-        inside = np.asarray(self.per_category[:, codes].sum(axis=1), np.float64).ravel()
+        _, rows, lines = sparse_rows(self.per_category, codes)
+        inside = np.bincount(rows, weights=lines, minlength=len(self.activity))
         return self.activity, np.log1p(inside)
 
     def scores(self, items: np.ndarray, mix: Mix, leaning: Leaning = Leaning()) -> np.ndarray:
@@ -144,8 +146,8 @@ class Audiences:
 
     def _touched(self, matrix: sp.csc_matrix, items: np.ndarray) -> np.ndarray:
         mask = np.zeros(len(self.activity), bool)
-        part = matrix[:, items]
-        mask[part.indices[part.data != 0]] = True
+        _, rows, values = sparse_rows(matrix, items)
+        mask[rows[values != 0]] = True
         return mask
 
 

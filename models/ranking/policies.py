@@ -65,7 +65,8 @@ def standardise(x: np.ndarray) -> np.ndarray:
 
 
 def sparse_rows(mat: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(row number, column, value) of every entry in ``rows`` of a CSR matrix.
+    """(row number, column, value) of every entry in ``rows`` of a CSR matrix (of a CSC
+    matrix, the same for its columns: (column number, row, value)).
 
     Slices the CSR arrays directly: for the few rows of a cart this is several times
     faster than scipy's fancy indexing, which validates and converts on every call.
