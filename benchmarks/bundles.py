@@ -89,7 +89,7 @@ def run(shop: str, config: RunConfig) -> None:
     )
     for row in got.table.itertuples():
         print(f"  {row.rule:18s} hits per basket {row.hits:.4f}  a hit in {row.hit_rate:.1%}")
-    strongest = max((r for r in got.differences.itertuples()), key=lambda r: -r.ratio, default=None)
+    strongest = min(got.differences.itertuples(), key=lambda r: r.ratio, default=None)
     for row in got.differences.itertuples():
         target = 1.1 if row is strongest else None
         name = f"cartlift vs {row.rule}"

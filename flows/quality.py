@@ -30,7 +30,7 @@ from prefect.cache_policies import NO_CACHE
 from flows.ingest import ingest
 from flows.progress import progress
 from flows.tasks import IO_RETRIES, run_config
-from flows.train import Trained, choose_objective, features_flow, fit, weigh_blend
+from flows.train import choose_objective, features_flow, fit, weigh_blend
 from infra import registry
 from infra.reports import Report, run_context, write
 from infra.settings import Settings
@@ -191,22 +191,11 @@ def score_all(
 
 @task(name="cross-sell and upsell", cache_policy=NO_CACHE)
 def shopping_tables(
-    fs: FeatureSet, trained: Trained, baselines: Baselines, run: RunConfig
+    fs: FeatureSet, engine: Engine, baselines: Baselines, run: RunConfig
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The serving engine over the hybrid (one case at a time, as the endpoints answer)
     against every baseline's ``related`` and the naive upsell."""
     k = run.evaluate.k
-    engine = Engine(
-        build_bundle(
-            trained.model,
-            fs,
-            run.features,
-            trained.weighed.ranking,
-            {},
-            trained.blend,
-            trained.objective,
-        )
-    )
     related = {
         name: (lambda rows, carts, m=m: m.related(carts))
         for name, m in baselines.for_variant(True).items()  # a cart excludes its items
@@ -222,19 +211,17 @@ def shopping_tables(
 
 @task(name="audiences and bundles", cache_policy=NO_CACHE)
 def promotion_tables(
-    fs: FeatureSet, trained: Trained, baselines: Baselines, run: RunConfig, bootstrap: int
+    fs: FeatureSet, engine: Engine, baselines: Baselines, bootstrap: int
 ) -> tuple[audiences.Comparison | None, bundles.Comparison | None]:
     """The two promotion protocols on the shop's holdout: audiences (cartlift's item to
     users, as /audience scores them, against RFM and the category's own customers) and
     bundles (a pack of 3 for a revealed item, as /bundle builds it, against pairwise
     rules and item-kNN packs). None where the holdout holds no target or no basket."""
     logger = get_run_logger()
-    ranking = trained.weighed.ranking
-    bundle = build_bundle(
-        trained.model, fs, run.features, ranking, {}, trained.blend, trained.objective
-    )
-    scorer = Audiences(Hybrid.of(trained.model, fs).vectors, bundle.signals, fs.item_categories)
-    mix = bundle.mix(excludes_purchased(trained.objective))
+    bundle = engine.bundle
+    ranking = bundle.ranking
+    scorer = Audiences(Hybrid.of(bundle.model, fs).vectors, bundle.signals, fs.item_categories)
+    mix = bundle.mix(excludes_purchased(bundle.objective))
     leaning = Leaning(ranking.audience_activity, ranking.audience_category)
     sold = customers_per_item(fs.weights)
     rules = {
@@ -250,7 +237,7 @@ def promotion_tables(
     packs = None
     if len(bundles.cases_of(fs).revealed):
         rivals = {name: baselines.common[name] for name in bundles.PACK_RIVALS}
-        cases, found = bundles.packs_of(Engine(bundle), fs, rivals)
+        cases, found = bundles.packs_of(engine, fs, rivals)
         packs = bundles.compare(cases, found, PRODUCT, max(bootstrap, 100))
     else:
         logger.info("Bundles: no holdout basket of two or more items")
@@ -331,11 +318,17 @@ def quality(
         for exclude in VARIANTS.values()
     }
     tables, differences = score_all(fs, scorers, run, bootstrap)
-    cross, upsell = shopping_tables(fs, Trained(hybrid, weighed, aim), baselines, run)
+    # What the endpoints serve, built once for every protocol that asks the engine.
+    engine = Engine(
+        build_bundle(
+            hybrid, fs, run.features, weighed.ranking, {}, (weighed.mixes, weighed.neighbours), aim
+        )
+    )
+    cross, upsell = shopping_tables(fs, engine, baselines, run)
     k = run.evaluate.k
     verdicts = [v for name, t in tables.items() for v in personal(t, differences[name], name, k)]
     in_sessions = session_comparison(fs, run)
-    targeted, packs = promotion_tables(fs, Trained(hybrid, weighed, aim), baselines, run, bootstrap)
+    targeted, packs = promotion_tables(fs, engine, baselines, bootstrap)
     verdicts += shopping(cross, upsell, k) + in_session(in_sessions)
     verdicts += promotions(targeted, packs)
     report = Report(
