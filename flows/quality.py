@@ -373,7 +373,9 @@ def quality(
         if packs is None
         else f"{int(packs.table['baskets'].iloc[0]):,} holdout orders (of 3+ items; of 2 "
         "where the shop has none of 3): one item revealed (seeded), a pack of 3 asked for; "
-        "hits are the order's hidden items in the pack. cartlift packs as /bundle does.",
+        "hits are the order's hidden items in the pack. cartlift packs as /bundle does; "
+        "each baseline packs as it ranks and, '(valid bundles)', held to the bundle's rule "
+        "of never two substitutes, as cartlift's packs are (the verdict compares these).",
     )
     logger = get_run_logger()
     for v in verdicts:

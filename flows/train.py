@@ -34,7 +34,7 @@ from models.data.ids import IdMap
 from models.data.ingest import as_frame
 from models.evaluation import sessions as session_protocol
 from models.evaluation.audiences import choose as choose_leaning
-from models.evaluation.bundles import choose_weights
+from models.evaluation.bundles import choose_pack
 from models.evaluation.gate import GateDecision, gate
 from models.evaluation.sessions import Learnt
 from models.evaluation.tasks import holdout_metrics, repeat_share, variant
@@ -307,15 +307,11 @@ def _weigh_cross_sell(bundle: Bundle, validation: FeatureSet, config: RunConfig)
 
 
 def _weigh_packs(bundle: Bundle, validation: FeatureSet, config: RunConfig) -> RankingConfig:
-    """``bundle``'s ranking with a bundle's weights of the customer's affinity and own
-    purchases chosen on the validation window's orders (:func:`choose_weights`; the
-    multi-item weight as configured), logged."""
+    """``bundle``'s ranking with a bundle's weights of multi-item co-occurrence, the
+    customer's affinity and own purchases chosen on the validation window's orders
+    (:func:`choose_pack`), logged."""
     ranking = bundle.ranking
-    history = config.tune.bundle_history
-    if excludes_purchased(bundle.objective):  # no repeats counted: no own purchases to weigh
-        history = (ranking.bundle_history,)
-    grid = ((ranking.bundle_together,), config.tune.bundle_affinity, history)
-    weights, found = choose_weights(bundle, validation, grid, at_most=500)
+    weights, found = choose_pack(bundle, validation, config.tune)
     logger = get_run_logger()
     if not found:
         logger.info(
@@ -324,10 +320,12 @@ def _weigh_packs(bundle: Bundle, validation: FeatureSet, config: RunConfig) -> R
         )
         return ranking
     logger.info(
-        "Bundles: affinity %g, own purchases %g (validation hits per order %s)",
+        "Bundles: together %g, affinity %g, own purchases %g (validation hits per order, "
+        "together/affinity/own: %s)",
+        weights["bundle_together"],
         weights["bundle_affinity"],
         weights["bundle_history"],
-        ", ".join(f"{p[1]:g}/{p[2]:g}: {h:.4f}" for p, h in found.items()),
+        ", ".join("/".join(f"{w:g}" for w in p) + f" {h:.4f}" for p, h in found.items()),
     )
     return ranking.model_copy(update=weights)
 

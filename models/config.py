@@ -248,7 +248,8 @@ class RankingConfig(_Strict):
         2.0,
         ge=0,
         description="a bundle's weight of log(1 + orders that held the whole pack so far "
-        "with a candidate) beside its cross-sell score: multi-item co-occurrence",
+        "with a candidate) beside its cross-sell score: multi-item co-occurrence (chosen "
+        "on the validation window by the pipeline)",
     )
     bundle_affinity: float = Field(
         5.0,
@@ -288,8 +289,15 @@ class TuneConfig(_Strict):
     model leans on the trends (``tune``), and the weights of the served blend (every
     training, :mod:`models.recommenders.blend`)."""
 
+    bundle_together: tuple[float, ...] = Field(
+        (0.0, 2.0, 4.0),
+        description="a bundle's weights of multi-item co-occurrence to try (first, the others "
+        "as configured)",
+    )
     bundle_affinity: tuple[float, ...] = Field(
-        (3.0, 5.0, 8.0), description="a bundle's weights of the customer's affinity to try"
+        (3.0, 5.0, 8.0, 12.0),
+        description="a bundle's weights of the customer's affinity to try (with the chosen "
+        "multi-item weight)",
     )
     bundle_history: tuple[float, ...] = Field(
         (0.0, 1.0, 3.0, 6.0),

@@ -5,9 +5,14 @@ of ``size`` items to go with it; its hits are the basket's hidden items in the p
 Rules: ``cartlift`` (:meth:`models.ranking.engine.Engine.pack`, as served, for the
 basket's customer) against packs of the items a baseline relates most to the revealed
 one (its ``related`` scores: pairwise association rules' confidence, item-kNN's
-similarity), best sellers filling a pack the baseline leaves short. Mean hits per basket
-and the share of baskets with a hit; cartlift's difference from each baseline with a
-paired bootstrap interval over baskets (both on the same resampled baskets).
+similarity), best sellers filling a pack the baseline leaves short. Each baseline is
+scored twice: as it ranks (``association rules``) and held to a bundle's hard rule, never
+two substitutes (``association rules (valid bundles)``, grown by
+:func:`models.ranking.packs.grow` with the served lift, as cartlift's packs are). The
+verdict compares valid bundles with valid bundles: a pack of three rungs of one price
+ladder scores hits a shop may not sell as a bundle. Mean hits per basket and the share
+of baskets with a hit; cartlift's difference from each baseline with a paired bootstrap
+interval over baskets (both on the same resampled baskets).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from models.config import TuneConfig, excludes_purchased
 from models.data.columns import Columns
 from models.data.ids import IdMap
 from models.evaluation.protocol import bootstrap_ci
@@ -28,11 +34,22 @@ from models.evaluation.tasks import EVERYTHING
 from models.features.build import FeatureSet
 from models.ranking.bundle import Bundle
 from models.ranking.engine import Engine
+from models.ranking.packs import grow
 from models.ranking.topk import best_of
 from models.recommenders.base import Recommender, customers_per_item
 
 C = Columns
 PACK_RIVALS = ("association rules", "item-kNN")  # the issue's: pairwise rules' and kNN's packs
+VALID = " (valid bundles)"  # a baseline's packs held to the bundle's hard rule
+
+
+@dataclass(frozen=True)
+class Ladders:
+    """What tells two substitutes apart from two complements (:func:`grow`'s): the
+    served co-purchase lift and each item's category code."""
+
+    lift: sp.csr_matrix
+    category: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -67,9 +84,13 @@ def related_packs(
     cases: PackCases,
     popularity: np.ndarray,
     size: int = 3,
+    ladders: Ladders | None = None,
 ) -> np.ndarray:
     """(n, size) packs of a baseline: the items its ``related`` scores rank highest for
-    the revealed item, best sellers breaking ties (so they fill a short pack)."""
+    the revealed item, best sellers breaking ties (so they fill a short pack). With
+    ``ladders``, never two substitutes: the pack grows down the ranking as a bundle
+    does, skipping an item that is a substitute of one it holds (among the ``WIDTH``
+    best related; -1 where none is left)."""
     n_items = len(popularity)
     tiebreak = 1e-9 * popularity / max(float(popularity.max(initial=0)), 1e-12)
     out = np.full((len(cases.revealed), size), -1, dtype=np.int64)
@@ -80,8 +101,26 @@ def related_packs(
         )
         scores = np.asarray(related(carts), dtype=np.float64) + tiebreak
         scores[np.arange(len(shown)), shown] = -np.inf
-        out[lo : lo + 1000] = best_of(scores, size)
+        if ladders is None:
+            out[lo : lo + 1000] = best_of(scores, size)
+            continue
+        ranked = best_of(scores, min(WIDTH, n_items - 1))
+        for at, (item, row) in enumerate(zip(shown, ranked, strict=True)):
+            got, _ = grow(
+                scores[at, row],
+                row,
+                np.array([item]),
+                size,
+                ladders.lift,
+                ladders.category,
+                None,
+                0.0,
+            )
+            out[lo + at, : len(got)] = got
     return out
+
+
+WIDTH = 200  # how far down a baseline's ranking a valid pack may reach
 
 
 def hits(packs: np.ndarray, cases: PackCases) -> np.ndarray:
@@ -170,7 +209,7 @@ def packs_of(
 ) -> tuple[PackCases, dict[str, np.ndarray]]:
     """The holdout's cases of ``fs`` (:func:`cases_of`) and every rule's packs for them:
     ``cartlift`` (the engine's, nothing filtered out but what the engine never offers)
-    and each baseline's (``related``)."""
+    and each baseline's (``related``), as it ranks and held to the hard rule (``VALID``)."""
     cases = cases_of(fs)
     popularity = customers_per_item(fs.weights)
 
@@ -178,8 +217,10 @@ def packs_of(
         return [s.item_id for s in engine.pack(cart, user, k, EVERYTHING).items]
 
     packs = {"cartlift": engine_packs(served, cases, fs.item_ids, fs.user_ids, size)}
+    ladders = Ladders(engine.bundle.lift, engine.cat.category_code)
     for name, model in baselines.items():
         packs[name] = related_packs(model.related, cases, popularity, size)
+        packs[name + VALID] = related_packs(model.related, cases, popularity, size, ladders)
     return cases, packs
 
 
@@ -197,7 +238,8 @@ def choose_weights(
     ``bundle_history``; ``grid``: the values to try of each) whose packs hold the most
     hidden items per basket on the validation window (``bundle``: trained on its training
     part; at most ``at_most`` baskets, a seeded sample); and the hits per basket of each
-    point (ties: the first in grid order). No basket: as configured."""
+    point (ties: the configured point if it is one of them, else the first in grid
+    order: a weight moves only for hits the window shows). No basket: as configured."""
     cases = cases_of(validation)
     configured = {name: float(getattr(bundle.ranking, name)) for name in WEIGHTS}
     if not len(cases.revealed):
@@ -216,5 +258,32 @@ def choose_weights(
         packs = engine_packs(served, cases, validation.item_ids, validation.user_ids, size)
         found[point] = float(hits(packs, cases).mean())
     order = list(found)
-    best = max(order, key=lambda p: (found[p], -order.index(p)))
+    mine = tuple(configured.values())
+    best = max(order, key=lambda p: (found[p], p == mine, -order.index(p)))
     return dict(zip(WEIGHTS, best, strict=True)), found
+
+
+def choose_pack(
+    bundle: Bundle, validation: FeatureSet, tune: TuneConfig, size: int = 3, at_most: int = 2000
+) -> tuple[dict[str, float], dict[tuple[float, ...], float]]:
+    """The pack's weights the pipeline serves, chosen on the validation window in two
+    steps (:func:`choose_weights` each): the multi-item weight (``tune.bundle_together``,
+    the others as configured), then the customer's affinity by own purchases
+    (``tune.bundle_affinity`` x ``tune.bundle_history``; own purchases only where the shop
+    counts repeats). Two steps cost the sum of the grids, not their product. Returns the
+    weights and the hits per basket of every point tried."""
+    ranking = bundle.ranking
+    configured = tuple(float(getattr(ranking, name)) for name in WEIGHTS)
+    first, found = choose_weights(
+        bundle,
+        validation,
+        (tune.bundle_together, (configured[1],), (configured[2],)),
+        size,
+        at_most,
+    )
+    if not found:
+        return first, found
+    history = (configured[2],) if excludes_purchased(bundle.objective) else tune.bundle_history
+    grid = ((first["bundle_together"],), tune.bundle_affinity, history)
+    chosen, more = choose_weights(bundle, validation, grid, size, at_most)
+    return chosen, found | more

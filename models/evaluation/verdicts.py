@@ -183,8 +183,9 @@ def promotions(
     pack_margin: float = 1.1,
 ) -> list[Verdict]:
     """Audiences: precision@N at both N >= ``audience_margin`` x RFM targeting's; bundles:
-    hits per basket >= ``pack_margin`` x the best of pairwise rules and item-kNN packs.
-    No verdict where the protocol found nothing to judge."""
+    hits per basket >= ``pack_margin`` x the best of pairwise rules and item-kNN packs
+    held to a bundle's hard rule (``bundles.VALID``; their packs as they rank are shown
+    beside). No verdict where the protocol found nothing to judge."""
     verdicts = []
     if targeted is not None:
         rfm = targeted.differences[targeted.differences["rule"] == "RFM"]
@@ -202,15 +203,25 @@ def promotions(
             )
         )
     if packs is not None and len(packs.differences):
-        best = packs.differences.sort_values("ratio").iloc[0]
+        diffs = packs.differences
+        valid = diffs["rule"].str.endswith(bundles.VALID)
+        judged = diffs[valid] if valid.any() else diffs
+        best = judged.sort_values("ratio").iloc[0]
         hits = packs.table.set_index("rule")["hits"]
+        raw = diffs[~valid].sort_values("ratio")
+        aside = (
+            f"; as they rank, two substitutes allowed: {raw['ratio'].iloc[0]:.2f}x "
+            f"{raw['rule'].iloc[0]}"
+            if valid.any() and len(raw)
+            else ""
+        )
         verdicts.append(
             Verdict(
                 f"bundles: hits per basket >= {pack_margin}x the best of "
-                + ", ".join(packs.differences["rule"]),
+                + ", ".join(judged["rule"]),
                 f"{hits[PRODUCT]:.4f} vs {best['rule']} {hits[best['rule']]:.4f} "
                 f"({best['ratio']:.2f}x); paired 95% interval {best['difference']:+.4f} "
-                f"[{best['lower']:+.4f}, {best['upper']:+.4f}]",
+                f"[{best['lower']:+.4f}, {best['upper']:+.4f}]{aside}",
                 bool(best["ratio"] >= pack_margin),
             )
         )

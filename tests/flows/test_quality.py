@@ -69,7 +69,10 @@ def test_the_quality_report_scores_every_model_and_is_logged(report):
     )
     assert any("audiences: precision@N >= 1.5x RFM targeting (N = " in v for v in verdicts)
     assert any(
-        "bundles: hits per basket >= 1.1x the best of association rules, item-kNN" in v
+        "bundles: hits per basket >= 1.1x the best of association rules (valid bundles), "
+        "item-kNN (valid bundles)"
+        in v
+        and "two substitutes allowed" in v
         for v in verdicts
     )
 
@@ -87,6 +90,7 @@ def test_the_quality_report_scores_every_model_and_is_logged(report):
     assert "## In-session answers" in markdown and "| cartlift session blend |" in markdown
     assert "## Audiences" in markdown and "| RFM |" in markdown and "precision@100" in markdown
     assert "## Bundles" in markdown and "| association rules |" in markdown
+    assert "| association rules (valid bundles) |" in markdown
     differences = pd.read_csv(out / "differences.csv")
     assert set(differences["model"]) == MODELS - {"cartlift"}
     assert (differences["lower"] <= differences["difference"]).all()

@@ -13,7 +13,14 @@ from hypothesis import strategies as st
 
 from models.config import FeatureConfig, RankingConfig, TrainConfig
 from models.data.ids import IdMap
-from models.evaluation.bundles import compare, hits, pack_cases, related_packs
+from models.evaluation.bundles import (
+    Ladders,
+    PackCases,
+    compare,
+    hits,
+    pack_cases,
+    related_packs,
+)
 from models.features.build import build
 from models.ranking.bundle import build_bundle
 from models.ranking.engine import Engine
@@ -162,6 +169,24 @@ def test_the_protocol_counts_hidden_items_and_pairs_the_rules():
     assert again.differences.equals(got.differences)  # deterministic
 
 
+def test_a_baseline_held_to_the_bundle_rule_never_packs_two_substitutes():
+    """The verdict's baselines are valid bundles: down their ranking, an item that is a
+    rung of a ladder the pack already holds (same category, never bought with it) is
+    skipped; two items of one category the orders show together both stay."""
+    cases = PackCases(np.array([0]), np.array([4]), [np.array([1])])
+    category = np.array([0, 0, 1, 1, 2])
+    pairs = [(2, 3), (3, 2), (4, 0), (4, 1), (4, 2), (4, 3)]
+    lift = sp.csr_matrix(
+        (np.ones(len(pairs)), ([a for a, _ in pairs], [b for _, b in pairs])), shape=(5, 5)
+    )
+    related = lambda carts: np.tile([0.9, 0.8, 0.7, 0.6, 0.0], (carts.shape[0], 1))  # noqa: E731
+    popularity = np.ones(5)
+    assert related_packs(related, cases, popularity).tolist() == [[0, 1, 2]]
+    held = related_packs(related, cases, popularity, ladders=Ladders(lift, category))
+    assert held.tolist() == [[0, 2, 3]]  # 1 is 0's substitute; 2 and 3 sell together
+    assert hits(held, cases).tolist() == [0.0]
+
+
 def test_a_product_added_without_retraining_can_anchor_a_pack(engine):
     """/admin/items appends items: the orders grow with the catalogue, so a pack built on
     (or around) a new item still answers."""
@@ -189,6 +214,28 @@ def test_the_pack_weights_are_chosen_where_the_packs_find_the_hidden_items(engin
     best = max(found.values())
     assert found[(weights["bundle_together"], weights["bundle_affinity"], 0.0)] == best
     assert choose_weights(engine.bundle, fs, grid, at_most=200) == (weights, found)
+
+
+def test_the_pipeline_chooses_the_multi_item_weight_then_the_customer_s(engine, tiny_shop):
+    """Two steps: the multi-item weights with the others as configured, then affinity by
+    own purchases at the chosen one; in discovery own purchases stay as configured."""
+    from models.config import TuneConfig
+    from models.evaluation.bundles import choose_pack
+
+    fs = build(tiny_shop.events, tiny_shop.items, tiny_shop.users, FeatureConfig(holdout_days=14))
+    tune = TuneConfig(bundle_together=(0.0, 3.0), bundle_affinity=(1.0, 6.0))
+    ranking = engine.bundle.ranking
+    weights, found = choose_pack(engine.bundle, fs, tune, at_most=200)
+    history = ranking.bundle_history
+    first = {
+        (t, ranking.bundle_affinity, history): found[(t, ranking.bundle_affinity, history)]
+        for t in (0.0, 3.0)
+    }
+    together = max(first, key=lambda p: (first[p], -p[0]))[0]
+    assert weights["bundle_together"] == together and weights["bundle_history"] == history
+    second = {(together, a, history) for a in (1.0, 6.0)}
+    assert set(found) == set(first) | second
+    assert found[tuple(weights.values())] == max(found[p] for p in second)
 
 
 def test_where_repeats_count_a_customer_s_usual_items_join_the_pack(engine):
