@@ -1,14 +1,15 @@
 """Audiences (issue 20's offline protocol): who buys an item or a category in the holdout,
 found from the training window alone by cartlift (item to users through the served
 blend's terms), by RFM targeting (best customers first) and by the category's own best
-customers. :mod:`models.evaluation.audiences` has the rules. How much a customer's
-buying at all and buying in the target's categories weigh beside the affinity is chosen
-on the validation window (:func:`models.evaluation.audiences.choose`).
+customers. :mod:`models.evaluation.audiences` has the rules; cartlift scores as
+``/audience`` does (``Engine.audience_scores``).
 
 The holdout is the last ``features.holdout_days`` (30) days, as in the quality report. The
 model is trained on the training window with the run config (``--config``: a tuned one;
-default: the defaults); the blend's weights are chosen on a validation window carved from
-the training window, as the pipeline chooses them (for the shop's objective). Printed per
+default: the defaults); the blend's weights and how much a customer's buying at all and
+buying in the target's categories weigh beside the affinity are chosen on a validation
+window carved from the training window by the pipeline's own
+:func:`models.evaluation.weighing.weigh` (its choices printed). Printed per
 shop: precision@N and lift for N = 100 and 1% of customers, over items and categories,
 and cartlift against each targeting rule with a paired 95% interval over targets.
 
@@ -29,18 +30,11 @@ sys.path[:] = [str(_ROOT)] + [
 
 import pandas as pd
 
-from benchmarks.sessions import load, run_config, versus
+from benchmarks.sessions import load, run_config, served_engine, versus
 from models.config import RunConfig, excludes_purchased
 from models.data.columns import Columns
-from models.evaluation.audiences import baseline_rules, choose, compare
-from models.evaluation.tasks import repeat_share
-from models.evaluation.tuning import choose_mix
+from models.evaluation.audiences import baseline_rules, compare
 from models.features.build import build
-from models.ranking.audience import Audiences, Leaning, leading
-from models.recommenders.base import Interactions, customers_per_item
-from models.recommenders.baselines import EASE
-from models.recommenders.blend import Signals
-from models.recommenders.hybrid import Hybrid, HybridModel
 
 C = Columns
 
@@ -50,34 +44,20 @@ def run(shop: str, config: RunConfig, min_buyers: int) -> None:
     events, items = load(shop)
     users = pd.DataFrame({C.user: events[C.user].unique()})
     fs = build(events, items, users, config.features)
-    validation = build(fs.split.train, fs.items, fs.users, config.features)
-    aim = config.evaluate.resolve(repeat_share(fs.split.train))
-    exclude = excludes_purchased(aim)
-    near = EASE(l2=1000.0).fit(Interactions.from_features(validation)).strongest(100)
-    weighed = HybridModel.fit(validation, config.train)
-    on_validation = Hybrid.of(weighed, validation)
-    mix = choose_mix(on_validation, validation, config, near)[exclude][0]
-    on_window = Audiences(on_validation.vectors, Signals.of(validation), validation.item_categories)
-    (activity, category), value = choose(
-        validation,
-        lambda t: on_window.affinity_of(t.items, mix),
-        lambda t: on_window.terms(t.items),
-    )
-    leaning = Leaning(activity, category)
-    model = Hybrid.of(HybridModel.fit(fs, config.train), fs)
-    audiences = Audiences(model.vectors, Signals.of(fs), fs.item_categories)
-    sold = customers_per_item(fs.weights)  # the bundle's popularity, as served
-    cap = config.ranking.audience_items
+    print(f"\n{shop}: weighing the served answer on the validation window", flush=True)
+    engine = served_engine(fs, config)
+    bundle, ranking = engine.bundle, engine.bundle.ranking
+    mix = bundle.mix(excludes_purchased(bundle.objective))
     rules = {
-        "cartlift": lambda t: audiences.scores(leading(t.items, sold, cap), mix, leaning),
+        "cartlift": lambda t: engine.audience_scores(t.items),
         **baseline_rules(fs),
     }
     got = compare(fs, rules, min_buyers=min_buyers)
     print(
-        f"\n{shop}: {len(fs.user_ids):,} customers, {got.targets} targets "
+        f"{shop}: {len(fs.user_ids):,} customers, {got.targets} targets "
         f"(items and categories with {min_buyers}+ holdout buyers); the blend: "
-        f"{mix.described()} ({aim}); leaning: activity {activity:g}, category {category:g} "
-        f"(validation precision {value:.4f})"
+        f"{mix.described()} ({bundle.objective}); leaning: activity "
+        f"{ranking.audience_activity:g}, category {ranking.audience_category:g}"
     )
     for row in got.table.itertuples():
         print(

@@ -9,10 +9,10 @@ The holdout is the last ``features.holdout_days`` (30) days, as in the quality r
 The model is trained on the training window with the run config (``--config``: a tuned
 one; default: the defaults); the blend's weights, cross-sell's neighbours weight and the
 pack's weights (``ranking.bundle_together``, ``bundle_affinity``, ``bundle_history``)
-are chosen on a validation window carved from the training window, as the pipeline
-chooses them (:func:`choose_pack`). Printed per shop: mean hits per basket, the share
-of baskets with a hit, and cartlift against each baseline with a paired 95% interval
-over baskets.
+are chosen on a validation window carved from the training window by the pipeline's own
+:func:`models.evaluation.weighing.weigh` (its choices printed). Printed per shop: mean
+hits per basket, the share of baskets with a hit, and cartlift against each baseline
+with a paired 95% interval over baskets.
 
     uv run python benchmarks/bundles.py [--shops default online-retail] [--config run.yaml]
 """
@@ -31,21 +31,16 @@ sys.path[:] = [str(_ROOT)] + [
 
 import pandas as pd
 
-from benchmarks.sessions import load, run_config, versus
+from benchmarks.sessions import load, run_config, served_engine, versus
 from models.config import RunConfig, excludes_purchased
 from models.data.columns import Columns
-from models.evaluation.bundles import VALID, choose_pack, compare, packs_of
-from models.evaluation.tasks import repeat_share
-from models.evaluation.tuning import choose_cross_sell, choose_mix
+from models.evaluation.bundles import VALID, compare, packs_of
 from models.features.build import build
-from models.ranking.bundle import build_bundle
-from models.ranking.engine import Engine
 from models.recommenders.base import Interactions
-from models.recommenders.baselines import EASE, AssociationRules, ItemKNN
-from models.recommenders.hybrid import Hybrid, HybridModel
+from models.recommenders.baselines import AssociationRules, ItemKNN
 
 C = Columns
-SIZE = 3
+SIZE = 3  # the pack the protocol asks for, as the pipeline's choice (choose_pack) does
 
 
 def run(shop: str, config: RunConfig) -> None:
@@ -53,39 +48,20 @@ def run(shop: str, config: RunConfig) -> None:
     events, items = load(shop)
     users = pd.DataFrame({C.user: events[C.user].unique()})
     fs = build(events, items, users, config.features)
-    validation = build(fs.split.train, fs.items, fs.users, config.features)
-    aim = config.evaluate.resolve(repeat_share(fs.split.train))
-    per_item = config.ranking.neighbours_per_item
-    near = EASE(l2=1000.0).fit(Interactions.from_features(validation)).strongest(per_item)
-    weighed = HybridModel.fit(validation, config.train)
-    chosen = choose_mix(Hybrid.of(weighed, validation), validation, config, near)
-    mixes = {exclude: mix for exclude, (mix, _) in chosen.items()}
-    on_window = build_bundle(
-        weighed, validation, config.features, config.ranking, {}, (mixes, near), aim
-    )
-    neighbours_weight, _ = choose_cross_sell(
-        on_window, validation, config.tune.cross_sell_neighbours, config.evaluate.k, 50, 2000
-    )
-    ranking = config.ranking.model_copy(update={"cross_sell_neighbours": neighbours_weight})
-    on_window = build_bundle(weighed, validation, config.features, ranking, {}, (mixes, near), aim)
-    weights, by_weight = choose_pack(on_window, validation, config.tune, SIZE)
-    ranking = ranking.model_copy(update=weights)
-    model = HybridModel.fit(fs, config.train)
-    neighbours = EASE(l2=1000.0).fit(Interactions.from_features(fs)).strongest(per_item)
-    engine = Engine(build_bundle(model, fs, config.features, ranking, {}, (mixes, neighbours), aim))
+    print(f"\n{shop}: weighing the served answer on the validation window", flush=True)
+    engine = served_engine(fs, config)
+    aim, ranking = engine.bundle.objective, engine.bundle.ranking
     data = Interactions.from_features(fs)
     baselines = {"association rules": AssociationRules().fit(data), "item-kNN": ItemKNN().fit(data)}
     cases, packs = packs_of(engine, fs, baselines, SIZE)
     got = compare(cases, packs)
     print(
-        f"\n{shop}: {len(cases.revealed):,} holdout baskets of "
+        f"{shop}: {len(cases.revealed):,} holdout baskets of "
         f"{min(len(h) for h in cases.hidden) + 1}+ items; a pack of "
         f"{SIZE} for one revealed item ({'discovery' if excludes_purchased(aim) else aim}); "
-        f"cross-sell neighbours {neighbours_weight:g}; the pack's weights "
-        + ", ".join(f"{k.removeprefix('bundle_')} {v:g}" for k, v in weights.items())
-        + " (validation hits per basket, together/affinity/history: "
-        + ", ".join("/".join(f"{w:g}" for w in p) + f" {h:.4f}" for p, h in by_weight.items())
-        + ")"
+        f"cross-sell neighbours {ranking.cross_sell_neighbours:g}; the pack's weights: "
+        f"together {ranking.bundle_together:g}, affinity {ranking.bundle_affinity:g}, "
+        f"own purchases {ranking.bundle_history:g}"
     )
     for row in got.table.itertuples():
         print(f"  {row.rule:18s} hits per basket {row.hits:.4f}  a hit in {row.hit_rate:.1%}")

@@ -37,6 +37,12 @@ from models.data.ids import IdMap
 from models.data.ingest import validate_tables
 from models.data.shop import generate
 from models.evaluation import sessions as protocol
+from models.evaluation.tasks import repeat_share
+from models.evaluation.weighing import weigh
+from models.features.build import FeatureSet
+from models.ranking.bundle import build_bundle
+from models.ranking.engine import Engine
+from models.recommenders.hybrid import HybridModel
 
 C = Columns
 ONLINE_RETAIL = _ROOT.parent / "shared" / "data" / "online-retail" / "online_retail.csv.gz"
@@ -57,6 +63,22 @@ def versus(
     aim = f" (target >= {target:g}x)" if target is not None else ""
     verdict = (" PASS" if ratio >= target else " FAIL") if target is not None else ""
     return f"  {name}: {ratio:.2f}x{aim}, difference {mid:+.4f} [{low:+.4f}, {high:+.4f}]{verdict}"
+
+
+def say(message: str, *args: object) -> None:
+    """A pipeline's log line (%-format and arguments) printed, so its choices show."""
+    print("  validation: " + message % args, flush=True)
+
+
+def served_engine(fs: FeatureSet, config: RunConfig) -> Engine:
+    """The answer the pipeline would serve for ``fs``: every weight chosen on the
+    validation window by the pipeline's own :func:`weigh` (its choices printed), the
+    hybrid trained on the whole training window, built as the service builds it."""
+    aim = config.evaluate.resolve(repeat_share(fs.split.train))
+    weighed = weigh(fs, config, aim, say)
+    model = HybridModel.fit(fs, config.train)
+    served = (weighed.mixes, weighed.neighbours)
+    return Engine(build_bundle(model, fs, config.features, weighed.ranking, {}, served, aim))
 
 
 def load(shop: str) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -64,10 +64,9 @@ from models.evaluation.verdicts import (
     shopping,
 )
 from models.features.build import FeatureSet, build
-from models.ranking.audience import Audiences, Leaning, leading
 from models.ranking.bundle import build_bundle
 from models.ranking.engine import Engine
-from models.recommenders.base import Interactions, Recommender, customers_per_item
+from models.recommenders.base import Interactions, Recommender
 from models.recommenders.baselines import (
     EASE,
     RECENT_DAYS,
@@ -218,17 +217,7 @@ def promotion_tables(
     bundles (a pack of 3 for a revealed item, as /bundle builds it, against pairwise
     rules and item-kNN packs). None where the holdout holds no target or no basket."""
     logger = get_run_logger()
-    bundle = engine.bundle
-    ranking = bundle.ranking
-    scorer = Audiences(Hybrid.of(bundle.model, fs).vectors, bundle.signals, fs.item_categories)
-    mix = bundle.mix(excludes_purchased(bundle.objective))
-    leaning = Leaning(ranking.audience_activity, ranking.audience_category)
-    sold = customers_per_item(fs.weights)
-    rules = {
-        PRODUCT: lambda t: scorer.scores(
-            leading(t.items, sold, ranking.audience_items), mix, leaning
-        )
-    } | audiences.baseline_rules(fs)
+    rules = {PRODUCT: lambda t: engine.audience_scores(t.items)} | audiences.baseline_rules(fs)
     try:
         targeted = audiences.compare(fs, rules, resamples=max(bootstrap, 100))
     except ValueError as exc:  # no target with enough holdout buyers

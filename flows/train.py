@@ -24,7 +24,6 @@ from infra.settings import Settings
 from models.config import (
     FeatureConfig,
     Objective,
-    RankingConfig,
     RunConfig,
     TrainConfig,
     excludes_purchased,
@@ -33,12 +32,10 @@ from models.data.columns import Columns
 from models.data.ids import IdMap
 from models.data.ingest import as_frame
 from models.evaluation import sessions as session_protocol
-from models.evaluation.audiences import choose as choose_leaning
-from models.evaluation.bundles import choose_pack
 from models.evaluation.gate import GateDecision, gate
 from models.evaluation.sessions import Learnt
 from models.evaluation.tasks import holdout_metrics, repeat_share, variant
-from models.evaluation.tuning import choose_cross_sell, choose_mix, choose_on_validation
+from models.evaluation.weighing import Weighed, weigh
 from models.features import build as features_module
 from models.features.build import (
     FeatureSet,
@@ -49,12 +46,11 @@ from models.features.build import (
     temporal_split,
     user_side,
 )
-from models.ranking.audience import Audiences, leading
 from models.ranking.bundle import Bundle, build_bundle
-from models.recommenders.base import Interactions, Recommender, customers_per_item
-from models.recommenders.baselines import EASE, RECENT_DAYS, simple_baselines
+from models.recommenders.base import Interactions, Recommender
+from models.recommenders.baselines import RECENT_DAYS, simple_baselines
 from models.recommenders.blend import Blended, Mix, Signals
-from models.recommenders.hybrid import Hybrid, HybridModel, Vectors
+from models.recommenders.hybrid import Hybrid, HybridModel
 from models.recommenders.sessions import Weights
 
 CHART_METRICS = ("precision", "recall", "ndcg", "map", "hit_rate")
@@ -230,138 +226,12 @@ def choose_objective(fs: FeatureSet, config: RunConfig) -> Objective:
     return aim
 
 
-@dataclass
-class Weighed:
-    """The served blend as the validation window chose it."""
-
-    mixes: dict[bool, Mix]  # per variant (``exclude_purchased`` -> weights)
-    neighbours: sp.csr_matrix  # EASE's item-to-item weights, fitted on the training window
-    ease_l2: float  # EASE's regularisation for the shop's objective
-    ranking: RankingConfig  # the configured ranking, cross-sell's neighbours weight chosen
-
-
 @task(name="weigh the blend on the validation window", cache_policy=NO_CACHE)
 def weigh_blend(fs: FeatureSet, config: RunConfig, aim: Objective) -> Weighed:
-    """The served blend's weights per variant, its item-to-item weights (EASE's, the
-    regularisation chosen for the shop's objective) and the weight cross-sell gives
-    them, all chosen on a validation window carved from the training window (its last
-    ``holdout_days``), with the hybrid trained on the rest: the holdout the gate judges
-    stays unseen."""
-    logger = get_run_logger()
-    k, per_item = config.evaluate.k, config.ranking.neighbours_per_item
-    validation = build(fs.split.train, fs.items, fs.users, config.features)
-    by_l2 = choose_on_validation(lambda l2: EASE(l2=l2), config.tune.neighbour_l2, validation, k)
-    l2 = by_l2[excludes_purchased(aim)][0]
-    logger.info("Item-to-item weights: EASE, l2 %g (chosen on the validation window)", l2)
-    logger.info("Training LightFM on the validation window to weigh the blend")
-    model = HybridModel.fit(validation, config.train)
-    near = EASE(l2=l2).fit(Interactions.from_features(validation)).strongest(per_item)
-    chosen = choose_mix(Hybrid.of(model, validation), validation, config, near)
-    for exclude, (mix, value) in chosen.items():
-        logger.info(
-            "Blend, %s: %s (validation NDCG@%d %.4f)",
-            variant(exclude),
-            mix.described(),
-            k,
-            value,
-        )
-    mixes = {exclude: mix for exclude, (mix, _) in chosen.items()}
-    on_window = build_bundle(
-        model, validation, config.features, config.ranking, {}, (mixes, near), aim
-    )
-    ranking = _weigh_cross_sell(on_window, validation, config)
-    ranking = _weigh_packs(replace(on_window, ranking=ranking), validation, config)
-    ranking = _weigh_audiences(replace(on_window, ranking=ranking), validation)
-    neighbours = EASE(l2=l2).fit(Interactions.from_features(fs)).strongest(per_item)
-    return Weighed(mixes, neighbours, l2, ranking)
-
-
-def _weigh_cross_sell(bundle: Bundle, validation: FeatureSet, config: RunConfig) -> RankingConfig:
-    """The configured ranking with cross-sell's weight of the item-to-item weights chosen
-    on the validation window's baskets (:func:`choose_cross_sell`), logged."""
-    grid, k = config.tune.cross_sell_neighbours, config.evaluate.k
-    weight, rates = choose_cross_sell(
-        bundle,
-        validation,
-        grid,
-        k,
-        config.tune.min_cross_sell_baskets,
-        config.tune.max_cross_sell_baskets,
-    )
-    logger = get_run_logger()
-    if not rates:
-        logger.info(
-            "Cross-sell: fewer than %d baskets of two or more items in the validation "
-            "window; the cart's neighbours weigh %g as configured",
-            config.tune.min_cross_sell_baskets,
-            weight,
-        )
-    else:
-        logger.info(
-            "Cross-sell: the cart's neighbours weigh %g (validation hit rate@%d %s)",
-            weight,
-            k,
-            ", ".join(f"{w:g}: {r:.4f}" for w, r in zip(grid, rates, strict=True)),
-        )
-    return config.ranking.model_copy(update={"cross_sell_neighbours": weight})
-
-
-def _weigh_packs(bundle: Bundle, validation: FeatureSet, config: RunConfig) -> RankingConfig:
-    """``bundle``'s ranking with a bundle's weights of multi-item co-occurrence, the
-    customer's affinity and own purchases chosen on the validation window's orders
-    (:func:`choose_pack`), logged."""
-    ranking = bundle.ranking
-    weights, found = choose_pack(bundle, validation, config.tune)
-    logger = get_run_logger()
-    if not found:
-        logger.info(
-            "Bundles: no order of two or more items in the validation window; "
-            "the pack's weights stay as configured"
-        )
-        return ranking
-    logger.info(
-        "Bundles: together %g, affinity %g, own purchases %g (validation hits per order, "
-        "together/affinity/own: %s)",
-        weights["bundle_together"],
-        weights["bundle_affinity"],
-        weights["bundle_history"],
-        ", ".join("/".join(f"{w:g}" for w in p) + f" {h:.4f}" for p, h in found.items()),
-    )
-    return ranking.model_copy(update=weights)
-
-
-def _weigh_audiences(bundle: Bundle, validation: FeatureSet) -> RankingConfig:
-    """``bundle``'s ranking with an audience's leaning (how much buying at all and buying
-    in the target's categories weigh beside the affinity) chosen on the validation
-    window's targets (:func:`models.evaluation.audiences.choose`), logged."""
-    ranking, model = bundle.ranking, bundle.model
-    scorer = Audiences(
-        Vectors(model.user_emb, model.item_emb, model.item_bias),
-        bundle.signals,
-        validation.item_categories,
-    )
-    mix = bundle.mix(excludes_purchased(bundle.objective))
-    sold = customers_per_item(validation.weights)
-    (activity, category), value = choose_leaning(
-        validation,
-        lambda t: scorer.affinity_of(leading(t.items, sold, ranking.audience_items), mix),
-        lambda t: scorer.terms(t.items),
-    )
-    logger = get_run_logger()
-    if np.isnan(value):
-        logger.info(
-            "Audiences: no item or category with 10+ buyers in the validation "
-            "window; the leaning stays as configured"
-        )
-        return ranking
-    logger.info(
-        "Audiences: leaning on activity %g, on the target's categories %g (validation "
-        "precision %.4f)",
-        activity,
-        category,
-        value,
-    )
-    return ranking.model_copy(update={"audience_activity": activity, "audience_category": category})
+    """The served answer's weights (the blend per variant, EASE's item-to-item weights,
+    cross-sell's, a bundle's and an audience's), chosen on a validation window carved
+    from the training window (:func:`models.evaluation.weighing.weigh`), each logged."""
+    return weigh(fs, config, aim, get_run_logger().info)
 
 
 @task(name="learn from sessions", cache_policy=NO_CACHE)

@@ -561,6 +561,16 @@ class Engine:
             self._audiences = Audiences(vectors, self.bundle.signals, self.cat.category_code)
         return self._audiences
 
+    def audience_scores(self, members: np.ndarray) -> np.ndarray:
+        """Every customer's score for a target of item positions ``members``, as
+        ``/audience`` ranks them: the target's best sellers (``ranking.audience_items``)
+        through the served blend's terms, leaning as the pipeline chose. The one scoring
+        the endpoint, the quality report and the benchmark share."""
+        items = leading(members, self.bundle.popularity, self.weights.audience_items)
+        leaning = Leaning(self.weights.audience_activity, self.weights.audience_category)
+        mix = self.bundle.mix(excludes_purchased(self.bundle.objective))
+        return self.audiences().scores(items, mix, leaning)
+
     def audience(
         self,
         k: int,
@@ -594,11 +604,8 @@ class Engine:
             if not len(members):
                 return Audience([], [f"brand {brand!r} unknown: no audience"])
             target = str(brand)
-        items = leading(members, self.bundle.popularity, self.weights.audience_items)
         audiences = self.audiences()
-        leaning = Leaning(self.weights.audience_activity, self.weights.audience_category)
-        mix = self.bundle.mix(excludes_purchased(self.bundle.objective))
-        scores = audiences.scores(items, mix, leaning)
+        scores = self.audience_scores(members)
         skip = np.zeros(len(scores), bool)
         if among is not None:
             skip[:] = True

@@ -123,7 +123,8 @@ def counts(frame: pd.DataFrame, users: IdMap, items: IdMap) -> sp.csr_matrix:
 class Recommender(Protocol):
     """What every recommender answers (see the module's docstring)."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def fit(self: R, data: Interactions) -> R: ...
 
