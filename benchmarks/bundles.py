@@ -61,7 +61,7 @@ def run(shop: str, config: RunConfig) -> None:
         f"{SIZE} for one revealed item ({'discovery' if excludes_purchased(aim) else aim}); "
         f"cross-sell neighbours {ranking.cross_sell_neighbours:g}; the pack's weights: "
         f"together {ranking.bundle_together:g}, affinity {ranking.bundle_affinity:g}, "
-        f"own purchases {ranking.bundle_history:g}"
+        f"own purchases {'-' if excludes_purchased(aim) else f'{ranking.bundle_history:g}'}"
     )
     for row in got.table.itertuples():
         print(f"  {row.rule:18s} hits per basket {row.hits:.4f}  a hit in {row.hit_rate:.1%}")

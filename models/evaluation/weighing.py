@@ -115,12 +115,17 @@ def _packs(bundle: Bundle, validation: FeatureSet, config: RunConfig, say: Say) 
             "the pack's weights stay as configured"
         )
         return ranking
+    own = (
+        "not used (bought items excluded)"
+        if excludes_purchased(bundle.objective)
+        else f"{weights['bundle_history']:g}"
+    )
     say(
-        "Bundles: together %g, affinity %g, own purchases %g (validation hits per order, "
+        "Bundles: together %g, affinity %g, own purchases %s (validation hits per order, "
         "together/affinity/own: %s)",
         weights["bundle_together"],
         weights["bundle_affinity"],
-        weights["bundle_history"],
+        own,
         ", ".join("/".join(f"{w:g}" for w in p) + f" {h:.4f}" for p, h in found.items()),
     )
     return ranking.model_copy(update=weights)
