@@ -83,12 +83,18 @@ def test_generic_csv_mapping_on_the_same_file(raw, tmp_path):
 @pytest.mark.usefixtures("prefect_engine")
 def test_pipeline_beats_popularity_on_the_temporal_holdout(home):
     # Half the default epochs: this is the pipeline on real data; docs/quality.md the figures.
-    # One cross-sell weight: choosing it (five engine passes over the validation window's
-    # baskets, 20 s here) is tested in tests/unit/test_engine.py.
+    # One cross-sell weight and one pack: choosing them (five engine passes over the
+    # validation window's baskets, 20 s here; 19 packs of 2,000 orders, 42 s) is tested in
+    # tests/unit/test_engine.py and tests/unit/test_packs.py.
     config = RunConfig(
         dataset="online-retail",
         train=TrainConfig(epochs=10),
-        tune=TuneConfig(cross_sell_neighbours=(1.5,)),
+        tune=TuneConfig(
+            cross_sell_neighbours=(1.5,),
+            bundle_together=(2.0,),
+            bundle_affinity=(5.0,),
+            bundle_history=(3.0,),
+        ),
     )
     result = pipeline(str(FILE), "online-retail", None, config)
     assert result.metrics["users"] > 500
