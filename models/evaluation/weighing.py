@@ -22,10 +22,9 @@ from models.evaluation.bundles import choose_pack
 from models.evaluation.tasks import variant
 from models.evaluation.tuning import choose_cross_sell, choose_mix, choose_on_validation
 from models.features.build import FeatureSet, build
-from models.ranking.audience import leading
 from models.ranking.bundle import Bundle, build_bundle
 from models.ranking.engine import Engine
-from models.recommenders.base import Interactions, customers_per_item
+from models.recommenders.base import Interactions
 from models.recommenders.baselines import EASE
 from models.recommenders.blend import Mix
 from models.recommenders.hybrid import Hybrid, HybridModel
@@ -136,13 +135,12 @@ def _audiences(bundle: Bundle, validation: FeatureSet, say: Say) -> RankingConfi
     in the target's categories weigh beside the affinity) chosen on the validation
     window's targets (:func:`models.evaluation.audiences.choose`), each target scored
     over its best sellers as served."""
-    ranking = bundle.ranking
-    scorer = Engine(bundle).audiences()
+    ranking, engine = bundle.ranking, Engine(bundle)
+    scorer = engine.audiences()
     mix = bundle.mix(excludes_purchased(bundle.objective))
-    sold = customers_per_item(validation.weights)
     (activity, category), value = choose_leaning(
         validation,
-        lambda t: scorer.affinity_of(leading(t.items, sold, ranking.audience_items), mix),
+        lambda t: scorer.affinity_of(engine.audience_items(t.items), mix),
         lambda t: scorer.terms(t.items),
     )
     if np.isnan(value):

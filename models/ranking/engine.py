@@ -561,12 +561,17 @@ class Engine:
             self._audiences = Audiences(vectors, self.bundle.signals, self.cat.category_code)
         return self._audiences
 
+    def audience_items(self, members: np.ndarray) -> np.ndarray:
+        """The items an audience for a target of item positions ``members`` is scored
+        over: its ``ranking.audience_items`` best sellers."""
+        return leading(members, self.bundle.popularity, self.weights.audience_items)
+
     def audience_scores(self, members: np.ndarray) -> np.ndarray:
         """Every customer's score for a target of item positions ``members``, as
-        ``/audience`` ranks them: the target's best sellers (``ranking.audience_items``)
+        ``/audience`` ranks them: the target's best sellers (:meth:`audience_items`)
         through the served blend's terms, leaning as the pipeline chose. The one scoring
         the endpoint, the quality report and the benchmark share."""
-        items = leading(members, self.bundle.popularity, self.weights.audience_items)
+        items = self.audience_items(members)
         leaning = Leaning(self.weights.audience_activity, self.weights.audience_category)
         mix = self.bundle.mix(excludes_purchased(self.bundle.objective))
         return self.audiences().scores(items, mix, leaning)
