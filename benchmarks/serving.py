@@ -15,6 +15,7 @@ same run.
 
     uv run python benchmarks/serving.py [--items 100000] [--rates 200 400] [--seconds 15]
                                         [--experiment 0.5 [--repeats 3]]
+                                        [--no-session-ranker]
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import multiprocessing as mp
 import os
@@ -61,20 +63,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def make_bundle(n_items: int, n_users: int, seed: int = 0):
-    """A bundle of the real types with random representations."""
+def make_bundle(n_items: int, n_users: int, seed: int = 0, session_ranker: bool = True):
+    """A bundle of the real types with random representations; its session model with
+    the second stage (``ranking.session_ranker``) unless told otherwise."""
     import pandas as pd
     import scipy.sparse as sp
     from lightfm import LightFM
     from lightfm.data import Dataset
 
     from models.config import FeatureConfig, RankingConfig, TrainConfig
+    from models.evaluation.sessions import next_item_cases, prefixes
     from models.features.sessions import Sessions
     from models.ranking.bundle import Bundle
     from models.ranking.catalogue import Catalogue
     from models.recommenders.blend import Mix, Signals
     from models.recommenders.hybrid import HybridModel
-    from models.recommenders.sessions import SessionModel, Weights
+    from models.recommenders.sessions import FEATURES, Ranker, SessionModel, Weights
 
     rng = np.random.default_rng(seed)
     item_ids = np.array([f"i{i:07d}" for i in range(n_items)], dtype=object)
@@ -150,10 +154,18 @@ def make_bundle(n_items: int, n_users: int, seed: int = 0):
         shape=(len(lines), n_items),
     )
     orders.data[:] = 1.0
+    # The session model with a ranker taught on 500 of its own sessions' next steps (what
+    # it learnt does not matter here; what it costs per request does).
+    weights = Weights(ease=1.0, rules=1.0, knn=1.0, category=0.3)
+    learnt = SessionModel.fit(sessions, category)
+    some = sessions.take(np.arange(500))
+    cases = next_item_cases(some)
+    top, x = learnt.features(prefixes(some, cases, 1.0), weights)
+    ranker = Ranker.fit(x.reshape(-1, len(FEATURES)), (top == cases.target[:, None]).ravel())
     return Bundle(
         orders=orders,
-        sessions=SessionModel.fit(sessions, category),
-        session_weights=Weights(ease=1.0, rules=1.0, knn=1.0, category=0.3),
+        sessions=dataclasses.replace(learnt, ranker=ranker if session_ranker else None),
+        session_weights=weights,
         model=model,
         catalogue=Catalogue.from_items(items, item_ids),
         lift=lift,
@@ -413,6 +425,11 @@ def main() -> None:
     parser.add_argument("--rates", type=float, nargs="+", default=[200, 400])
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument(
+        "--no-session-ranker",
+        action="store_true",
+        help="sessions answered by the blend alone (ranking.session_ranker off)",
+    )
+    parser.add_argument(
         "--workers", type=int, default=int(os.environ.get("CARTLIFT_SERVING__WORKERS", "2"))
     )
     parser.add_argument(
@@ -440,7 +457,7 @@ def main() -> None:
         print(
             f"Building a {args.items:,}-item x {DIM} catalogue and registering it ...", flush=True
         )
-        bundle = make_bundle(args.items, args.users)
+        bundle = make_bundle(args.items, args.users, session_ranker=not args.no_session_ranker)
         settings = Settings()
         client = registry.connect(settings)
         import mlflow

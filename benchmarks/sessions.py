@@ -12,6 +12,7 @@ rate@10 and MRR@10 of popularity, SKNN, V-SKNN and cartlift's session blend, and
 blend against the strongest of them with a paired 95% interval.
 
     uv run python benchmarks/sessions.py [--shops default online-retail] [--sessions 5000]
+                                         [--no-ranker]
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from models.data.shop import generate
 from models.evaluation import sessions as protocol
 from models.evaluation.tasks import repeat_share
 from models.evaluation.weighing import weigh
-from models.features.build import FeatureSet
+from models.features.build import FeatureSet, title_similarity
 from models.ranking.bundle import build_bundle
 from models.ranking.engine import Engine
 from models.recommenders.hybrid import HybridModel
@@ -98,7 +99,18 @@ def run(shop: str, args: argparse.Namespace) -> None:
     days = RunConfig().features.holdout_days
     cutoff = events[C.timestamp].max() - pd.Timedelta(days=days)
     before = events[C.timestamp] < cutoff
-    got = protocol.compare(events[before], events[~before], items, categories, days, args.sessions)
+    config = RunConfig()
+    title = title_similarity(items_table, items.ids, config.features.title_words)
+    got = protocol.compare(
+        events[before],
+        events[~before],
+        items,
+        categories,
+        days,
+        args.sessions,
+        title=title,
+        ranker=config.ranking.session_ranker and not args.no_ranker,
+    )
     if got is None:
         print(f"\n{shop}: too few sessions for the protocol")
         return
@@ -107,6 +119,13 @@ def run(shop: str, args: argparse.Namespace) -> None:
         print(
             f"  {row.model:24s} hit rate@{got.k} {row.hit_rate:.4f}  MRR@{got.k} {row.mrr:.4f}"
             f"  ({row.note})"
+        )
+    taught = got.taught
+    if np.isfinite(taught.blend_hit_rate):
+        print(
+            f"  ranker {'kept' if taught.ranker else 'dropped'}: on validation sessions it"
+            f" did not learn from, hit rate@{got.k} {taught.ranker_hit_rate:.4f} against"
+            f" the blend's {taught.blend_hit_rate:.4f}"
         )
     for metric, d in got.against.items():
         target = 1.2 if metric == "hit_rate" else None
@@ -119,6 +138,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shops", nargs="+", default=["default", "online-retail"])
     parser.add_argument("--sessions", type=int, default=5000)
+    parser.add_argument(
+        "--no-ranker", action="store_true", help="the blend alone (ranking.session_ranker off)"
+    )
     args = parser.parse_args()
     np.seterr(all="ignore")
     for shop in args.shops:

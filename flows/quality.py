@@ -63,7 +63,7 @@ from models.evaluation.verdicts import (
     promotions,
     shopping,
 )
-from models.features.build import FeatureSet, build
+from models.features.build import FeatureSet, build, title_similarity
 from models.ranking.bundle import build_bundle
 from models.ranking.engine import Engine
 from models.recommenders.base import Interactions, Recommender
@@ -246,6 +246,8 @@ def session_comparison(fs: FeatureSet, run: RunConfig) -> sessions.Comparison | 
         pd.factorize(category)[0],
         run.features.holdout_days,
         k=run.evaluate.k,
+        title=title_similarity(fs.items, items.ids, run.features.title_words),
+        ranker=run.ranking.session_ranker,
     )
     if got is None:
         get_run_logger().info("In-session answers: too few sessions to score")

@@ -44,6 +44,7 @@ from models.features.build import (
     combine,
     partition_by_user,
     temporal_split,
+    title_similarity,
     user_side,
 )
 from models.ranking.bundle import Bundle, build_bundle
@@ -246,6 +247,8 @@ def learn_sessions(fs: FeatureSet, config: RunConfig, item_ids: np.ndarray) -> L
         config.features.holdout_days,
         items,
         pd.factorize(category.fillna("unknown"))[0],
+        title_similarity(fs.items, item_ids, config.features.title_words),
+        ranker=config.ranking.session_ranker,
     )
     if learnt.model.sessions.shape[0] == 0:
         logger.info("No sessions in the training window: no in-session answers")
@@ -259,6 +262,15 @@ def learn_sessions(fs: FeatureSet, config: RunConfig, item_ids: np.ndarray) -> L
             learnt.weights,
             best["hit_rate"],
             best["mrr"],
+        )
+    taught = learnt.taught
+    if taught is not None and np.isfinite(taught.blend_hit_rate):
+        logger.info(
+            "In-session ranker %s: on validation sessions it did not learn from, hit "
+            "rate@10 %.4f against the blend's %.4f",
+            "kept" if taught.ranker else "dropped",
+            taught.ranker_hit_rate,
+            taught.blend_hit_rate,
         )
     return learnt
 

@@ -11,7 +11,7 @@ window carved from the end of the training window, never on the holdout.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -20,7 +20,15 @@ import scipy.sparse as sp
 from models.data.ids import IdMap
 from models.features.sessions import GAP, Sessions, sessionize
 from models.recommenders import sessions as rec
-from models.recommenders.sessions import DECAY, Scorer, SessionModel, Weights
+from models.recommenders.sessions import (
+    DECAY,
+    FEATURES,
+    Prefixes,
+    Ranker,
+    Scorer,
+    SessionModel,
+    Weights,
+)
 
 
 @dataclass(frozen=True)
@@ -47,18 +55,21 @@ def next_item_cases(sessions: Sessions, max_prefix: int = 5) -> Cases:
     return Cases(session, length, target)
 
 
-def prefixes(sessions: Sessions, cases: Cases, decay: float = 0.0) -> sp.csr_matrix:
-    """(cases, items): each case's prefix, the step j of n weighing (j / n) ** decay
-    (0: all alike; larger: the last steps count more); an item seen twice sums."""
+def prefixes(sessions: Sessions, cases: Cases, decay: float = 0.0) -> Prefixes:
+    """Each case's prefix: over the items, the step j of n weighing (j / n) ** decay
+    (0: all alike; larger: the last steps count more; an item seen twice sums), its last
+    item and its length."""
     steps = cases.length
     case = np.repeat(np.arange(len(cases)), steps)
     j = np.arange(steps.sum()) - np.repeat(np.cumsum(steps) - steps, steps)  # 0-based step
     n = np.repeat(steps, steps)
     item = sessions.items[np.repeat(sessions.starts[cases.session], steps) + j]
     weight = ((j + 1) / n) ** decay
-    return sp.csr_matrix(
+    matrix = sp.csr_matrix(
         (weight.astype(np.float32), (case, item)), shape=(len(cases), sessions.n_items)
     )
+    last = sessions.items[sessions.starts[cases.session] + cases.length - 1]
+    return Prefixes(matrix, last, cases.length)
 
 
 @dataclass
@@ -91,7 +102,7 @@ def evaluate(
     p = prefixes(sessions, cases, decay)
     out = np.empty(len(cases), np.int64)
     for lo in range(0, len(cases), chunk):
-        part = np.asarray(scorer(p[lo : lo + chunk]))
+        part = np.asarray(scorer(p.part(lo, lo + chunk)))
         out[lo : lo + chunk] = ranks(part, cases.target[lo : lo + chunk], k)
     return Scores(out, cases.session, k)
 
@@ -153,14 +164,18 @@ GRID = {  # 32 points: small enough to choose at every training
 
 
 def choose_blend(
-    w: Window, categories: np.ndarray, grid: dict[str, tuple] | None = None, k: int = 10
+    w: Window,
+    categories: np.ndarray,
+    grid: dict[str, tuple] | None = None,
+    k: int = 10,
+    model: SessionModel | None = None,
 ) -> tuple[Weights, pd.DataFrame]:
     """The blend's weights with the best hit rate@k on ``w`` (a validation window: the
     training window's last days against what came before them); every point of the grid
-    with its hit rate and MRR."""
+    with its hit rate and MRR. ``model``: the one fitted on ``w.train``, if at hand."""
     grid = grid or GRID
-    model = SessionModel.fit(w.train, categories)
-    p = prefixes(w.test, w.cases, DECAY)
+    model = model or SessionModel.fit(w.train, categories)
+    p = prefixes(w.test, w.cases, DECAY).weights
     scaled = {name: rec.scaled(model.component(name, p)) for name in rec.COMPONENTS}
     seen_rows, seen_cols = p.nonzero()
     rows = []
@@ -187,14 +202,76 @@ MIN_SESSIONS = 50  # fewer validation sessions to choose on: the default weights
 
 
 @dataclass(frozen=True)
+class Taught:
+    """What the validation window said of a ranker: the blend's and the ranker's hit
+    rate@k on the half of its sessions the ranker did not learn from, and the ranker
+    (learnt on every session) when it did better, else None."""
+
+    ranker: Ranker | None
+    blend_hit_rate: float
+    ranker_hit_rate: float
+
+
+NO_RANKER = Taught(None, float("nan"), float("nan"))  # not asked for, or nothing to learn
+
+
+def _candidate_ranks(scores: np.ndarray, y: np.ndarray, excluded: np.ndarray, k: int) -> np.ndarray:
+    """The next item's rank among each case's candidates by ``scores`` (k + 1 when it is
+    not one of them or is excluded)."""
+    scores = np.where(excluded, -np.inf, scores)
+    has = y.any(axis=1) & ~(excluded & y).any(axis=1)
+    col = y.argmax(axis=1)
+    got = ranks(scores, col, k)
+    return np.where(has, got, k + 1)
+
+
+def learn_ranker(
+    w: Window, model: SessionModel, weights: Weights, k: int = 10, seed: int = 0
+) -> Taught:
+    """The second stage (:class:`Ranker`), taught on ``w`` (a validation window; ``model``
+    fitted on its ``train``) to re-order the blend's candidates, and kept only if, learnt
+    on half of the window's sessions, it finds the next item more often than the blend on
+    the other half."""
+    if not len(w.cases):
+        return NO_RANKER
+    p = prefixes(w.test, w.cases, DECAY)
+    step = rec.rows_per_pass(w.test.n_items)
+    taught = [model.features(p.part(lo, lo + step), weights) for lo in range(0, len(p), step)]
+    top = np.concatenate([t for t, _ in taught])
+    x = np.concatenate([f for _, f in taught])
+    y = top == w.cases.target[:, None]
+    excluded = (x[..., FEATURES.index("seen")] > 0) & weights.exclude_seen
+    learn = w.cases.session % 2 == 0
+    if not (y[learn].any() and y[~learn].any()):
+        return NO_RANKER
+    half = Ranker.fit(x[learn].reshape(-1, len(FEATURES)), y[learn].ravel(), seed)
+    order = -np.arange(top.shape[1], dtype=np.float32)  # the blend's: best first
+    held = ~learn
+    blend = Scores(
+        _candidate_ranks(np.broadcast_to(order, y[held].shape), y[held], excluded[held], k),
+        w.cases.session[held],
+        k,
+    ).mean("hit_rate")
+    ranked = Scores(
+        _candidate_ranks(half.score(x[held]), y[held], excluded[held], k),
+        w.cases.session[held],
+        k,
+    ).mean("hit_rate")
+    kept = Ranker.fit(x.reshape(-1, len(FEATURES)), y.ravel(), seed) if ranked > blend else None
+    return Taught(kept, blend, ranked)
+
+
+@dataclass(frozen=True)
 class Learnt:
     """What training keeps for in-session answers: the model fitted on the whole training
-    window, the weights the validation window chose, and that choice's table (None when
-    the validation window held too few sessions)."""
+    window (with the ranker the validation window taught, if any), the weights it chose,
+    that choice's table (None when the validation window held too few sessions) and what
+    it said of the ranker."""
 
     model: SessionModel
     weights: Weights
     table: pd.DataFrame | None
+    taught: Taught | None = None
 
 
 def learn(
@@ -203,18 +280,25 @@ def learn(
     validation_days: int,
     items: IdMap,
     categories: np.ndarray,
+    title: sp.csr_matrix | None = None,
+    ranker: bool = True,
     max_sessions: int = 2000,
 ) -> Learnt:
     """Sessions of the training window (events before ``cutoff``): the blend's weights
-    chosen on its last ``validation_days`` against what came before them, then the model
-    fitted on all of it."""
+    and (with ``ranker``) the ranker chosen on its last ``validation_days`` against what
+    came before them, then the model fitted on all of it. ``title``: the items' title
+    similarity."""
     inner = cutoff - pd.Timedelta(days=validation_days)
     when = train["timestamp"]
     w = window(train[when < inner], train[when >= inner], items, max_sessions=max_sessions)
-    weights, table = Weights(), None
+    weights, table, taught = Weights(), None, None
     if len(w.test) >= MIN_SESSIONS and len(w.train):
-        weights, table = choose_blend(w, categories)
-    return Learnt(SessionModel.fit(sessionize(train, items), categories), weights, table)
+        inner_model = SessionModel.fit(w.train, categories, title)
+        weights, table = choose_blend(w, categories, model=inner_model)
+        taught = learn_ranker(w, inner_model, weights) if ranker else None
+    model = SessionModel.fit(sessionize(train, items), categories, title)
+    kept = taught.ranker if taught else None
+    return Learnt(replace(model, ranker=kept), weights, table, taught)
 
 
 @dataclass(frozen=True)
@@ -227,6 +311,7 @@ class Comparison:
     strongest: str
     against: dict[str, Paired]  # metric -> cartlift minus the strongest
     weights: Weights
+    taught: Taught  # what the validation window said of the ranker
     sessions: int  # holdout sessions scored
     cases: int  # their next-item questions
     k: int
@@ -259,11 +344,13 @@ def compare(
     validation_days: int,
     max_sessions: int = 5000,
     k: int = 10,
+    title: sp.csr_matrix | None = None,
+    ranker: bool = True,
 ) -> Comparison | None:
     """Session recommenders on ``holdout``'s sessions (visitors treated as anonymous),
-    learnt on ``train``'s. Every choice (the blend's weights; whether SKNN and V-SKNN may
-    bring the prefix's own items back) is made on a validation window, ``train``'s last
-    ``validation_days`` against what came before them. None when the holdout or the
+    learnt on ``train``'s. Every choice (the blend's weights and its ranker; whether SKNN
+    and V-SKNN may bring the prefix's own items back) is made on a validation window,
+    ``train``'s last ``validation_days`` against what came before them. None when the holdout or the
     validation window has too few sessions to say anything."""
     when = train["timestamp"]
     inner = when.max() - pd.Timedelta(days=validation_days)
@@ -271,8 +358,10 @@ def compare(
     test = window(train, holdout, items, max_sessions)
     if min(len(validation.test), len(test.test)) < MIN_SESSIONS or not len(validation.train):
         return None
-    weights, _ = choose_blend(validation, categories, k=k)
-    model = SessionModel.fit(test.train, categories)
+    inner = SessionModel.fit(validation.train, categories, title)
+    weights, _ = choose_blend(validation, categories, k=k, model=inner)
+    taught = learn_ranker(validation, inner, weights, k) if ranker else NO_RANKER
+    model = replace(SessionModel.fit(test.train, categories, title), ranker=taught.ranker)
     scored = {"popularity": evaluate(model.scorer("popularity"), test.test, test.cases, 0.0, k)}
     notes = {"popularity": "sessions per item"}
     for name, decay in KNN:
@@ -280,8 +369,10 @@ def compare(
         scored[name] = evaluate(model.scorer("knn", drop), test.test, test.cases, decay, k)
         notes[name] = "the prefix's own items excluded" if drop else "the prefix's items kept"
     scored[BLEND] = evaluate(model.blend(weights), test.test, test.cases, DECAY, k)
-    notes[BLEND] = ", ".join(f"{c} {weights.of(c):g}" for c in rec.COMPONENTS if weights.of(c)) + (
-        ", the prefix's own items excluded" if weights.exclude_seen else ""
+    notes[BLEND] = (
+        ", ".join(f"{c} {weights.of(c):g}" for c in rec.COMPONENTS if weights.of(c))
+        + (", the prefix's own items excluded" if weights.exclude_seen else "")
+        + (f", its top {rec.CANDIDATES} re-ranked" if taught.ranker else "")
     )
     rivals = {n: s for n, s in scored.items() if n != BLEND}
     strongest = max(rivals, key=lambda n: rivals[n].mean("hit_rate"))
@@ -294,6 +385,7 @@ def compare(
         strongest,
         {m: paired(scored[BLEND], rivals[strongest], m) for m in ("hit_rate", "mrr")},
         weights,
+        taught,
         len(test.test),
         len(test.cases),
         k,

@@ -27,7 +27,9 @@ from models.recommenders.rules import incidence, mine, recent_orders
 from models.recommenders.sessions import SessionModel, Weights
 
 C = Columns
-FORMAT_VERSION = 3  # 3: the served blend (signals, weights) and the objective
+FORMAT_VERSION = (
+    4  # 3: the served blend (signals, weights) and the objective; 4: the session ranker
+)
 
 
 class BundleFormatError(ValueError):

@@ -12,6 +12,7 @@ from models.features.build import (
     interaction_weights,
     item_tokens,
     temporal_split,
+    title_similarity,
     trend,
     trends,
 )
@@ -163,3 +164,24 @@ def test_newcomers_trend_counts_only_each_customers_first_day():
     new_b, new_c = 2 ** (-14 / 24), 2 ** (-4 / 24)  # "new" bought b 14 h, c 4 h before
     assert everyone.tolist() == pytest.approx([2.0**-222, 0.5 + new_b, new_c])
     assert newcomers.tolist() == pytest.approx([2.0**-222, new_b, new_c])
+
+
+def test_title_similarity_relates_items_by_the_words_their_titles_share():
+    items = pd.DataFrame(
+        {
+            "item_id": ["a", "b", "c", "d", "e"],
+            "title": [
+                "Red Alarm Clock",
+                "Green Alarm Clock",
+                "Jumbo Bag Red",
+                "Jumbo Bag Pink",
+                None,
+            ],
+        }
+    )
+    order = np.array(["e", "a", "b", "c", "d"])  # the matrix follows the ids asked for
+    sim = title_similarity(items, order, vocabulary=100, per_item=1, chunk=2).toarray()
+    assert sim.diagonal().tolist() == [0, 0, 0, 0, 0]  # an item is not its own neighbour
+    assert sim[1].argmax() == 2 and sim[3].argmax() == 4  # clock to clock, bag to bag
+    assert (sim > 0).sum(axis=1).tolist() == [0, 1, 1, 1, 1]  # one kept; no title, nothing
+    assert title_similarity(items.drop(columns="title"), order, 100).nnz == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -52,9 +54,10 @@ def test_cases_ask_for_each_next_step_with_recency_weighted_prefixes():
     s = sessionize(events([("u1", i, m) for m, i in enumerate("abcd")]), ITEMS)
     cases = protocol.next_item_cases(s, max_prefix=2)
     assert cases.length.tolist() == [1, 2] and ITEMS.ids[cases.target].tolist() == ["b", "c"]
-    p = protocol.prefixes(s, cases, decay=1.0).toarray()
-    assert p[0].tolist() == [1, 0, 0, 0, 0]
-    assert p[1].tolist() == [0.5, 1, 0, 0, 0]  # step 1 of 2 weighs 1/2, the last 1
+    p = protocol.prefixes(s, cases, decay=1.0)
+    assert p.weights.toarray()[0].tolist() == [1, 0, 0, 0, 0]
+    assert p.weights.toarray()[1].tolist() == [0.5, 1, 0, 0, 0]  # step 1 of 2 weighs 1/2
+    assert ITEMS.ids[p.last].tolist() == ["a", "b"] and p.length.tolist() == [1, 2]
 
 
 def test_rules_knn_and_the_blend_on_a_known_sequence():
@@ -76,7 +79,7 @@ def test_rules_knn_and_the_blend_on_a_known_sequence():
     blend = model.blend(Weights(category=0.5))
     assert protocol.evaluate(blend, test, cases, 1.0, k=1).mean("mrr") == 1.0
     with pytest.raises(ValueError, match="no session component 'colour'"):
-        model.component("colour", protocol.prefixes(test, cases))
+        model.component("colour", protocol.prefixes(test, cases).weights)
 
 
 def test_the_blend_is_chosen_on_the_validation_window_and_the_comparison_is_paired():
@@ -105,3 +108,71 @@ def test_one_request_s_scores_are_the_batch_scores():
         for recent in ([0], [3, 1], [2, 2, 4]):
             batch = model.blend(weights)(rec.prefix(np.array(recent), 5))[0]
             assert model.score_one(np.array(recent), weights) == pytest.approx(batch, abs=1e-5)
+
+
+def test_the_ranker_walks_its_trees_to_scikit_learn_s_figures():
+    """The complete trees the service walks give what the trees they came from give."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(0)
+    x = rng.random((6000, 4)).astype(np.float32)
+    y = x[:, 0] + 0.5 * x[:, 1] + rng.random(6000) > 1.4
+    ranker = rec.Ranker.fit(x, y, seed=3)
+    trees = HistGradientBoostingClassifier(
+        **rec.TREES, min_samples_leaf=rec.leaf_size(len(y)), random_state=3
+    ).fit(x, y)
+    assert ranker.depth > 1
+    assert ranker.score(x[:500]) == pytest.approx(trees.predict_proba(x[:500])[:, 1], abs=1e-9)
+    assert ranker.score(x[:6].reshape(2, 3, 4)).shape == (2, 3)
+
+
+TWINS = IdMap(
+    [
+        f"{colour} {thing}"
+        for thing in ("mug", "lamp", "rug", "vase", "clock")
+        for colour in ("red", "blue")
+    ]
+)
+TITLES = pd.DataFrame({"item_id": TWINS.ids, "title": [s.upper() for s in TWINS.ids]})
+
+
+def twin_sessions(n: int, seed: int, twins: bool) -> pd.DataFrame:
+    """Sessions of two items: a random one, then its twin (the other colour of the same
+    thing) when ``twins``, else another random one."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s in range(n):
+        first = int(rng.integers(0, 10))
+        second = first ^ 1 if twins else int(rng.integers(0, 10))
+        rows += [
+            (f"u{seed}-{s}", TWINS.ids[first], s * 60),
+            (f"u{seed}-{s}", TWINS.ids[second], s * 60 + 1),
+        ]
+    return events(rows)
+
+
+def test_the_ranker_is_kept_when_it_finds_what_the_blend_cannot_and_answers_the_same_served():
+    """Past sessions pair items at random; the validation window's visitors go from an item
+    to its twin, which only the titles tell. The ranker learns it (on half the window's
+    sessions, checked on the other half), and one request scores as the batch does."""
+    from models.features.build import title_similarity
+
+    title = title_similarity(TITLES, TWINS.ids, 100)
+    categories = np.zeros(10, np.int64)
+    before = twin_sessions(300, 0, twins=False)
+    after = twin_sessions(200, 1, twins=True)
+    after["timestamp"] += pd.Timedelta(days=60)
+    w = protocol.window(before, after, TWINS)
+    # as many neighbours as sessions: the batch and the served kNN then see the same ones
+    model = SessionModel.fit(w.train, categories, title, neighbours=500)
+    weights, _ = protocol.choose_blend(w, categories, model=model)
+    taught = protocol.learn_ranker(w, model, weights, k=1)
+    assert taught.ranker is not None
+    assert taught.ranker_hit_rate == 1.0 and taught.blend_hit_rate < 0.5
+    served = replace(model, ranker=taught.ranker)
+    for recent in ([0], [3, 8], [5, 5, 1]):
+        batch = served.blend(weights)(rec.prefix(np.array(recent), 10))[0]
+        one = served.score_one(np.array(recent), weights)
+        assert one == pytest.approx(batch, abs=1e-5)
+        if len(recent) == 1:  # what the window taught: one item, then its twin
+            assert int(np.argmax(one)) == recent[0] ^ 1
