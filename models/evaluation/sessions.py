@@ -350,8 +350,8 @@ def compare(
     """Session recommenders on ``holdout``'s sessions (visitors treated as anonymous),
     learnt on ``train``'s. Every choice (the blend's weights and its ranker; whether SKNN
     and V-SKNN may bring the prefix's own items back) is made on a validation window,
-    ``train``'s last ``validation_days`` against what came before them. None when the holdout or the
-    validation window has too few sessions to say anything."""
+    ``train``'s last ``validation_days`` against what came before them. None when the
+    holdout or the validation window has too few sessions to say anything."""
     when = train["timestamp"]
     inner = when.max() - pd.Timedelta(days=validation_days)
     validation = window(train[when < inner], train[when >= inner], items, max_sessions)

@@ -43,8 +43,8 @@ from models.recommenders.baselines import EASE
 COMPONENTS = ("ease", "rules", "knn", "category")
 DECAY = 1.0  # in a prefix of n steps, step j (1-based) weighs (j / n) ** DECAY
 # What the ranker reads per candidate: item-level signals first (each a score per item),
-# then the candidate's popularity, all-time and lately, and the prefix's length and
-# weight on the candidate itself.
+# then the blend's score, the candidate's popularity, all-time and lately, and the
+# prefix's length and weight on the candidate itself.
 SIGNALS = (
     "knn",
     "recent_knn",
@@ -58,7 +58,7 @@ SIGNALS = (
     "title_last",
 )
 FEATURES = (*SIGNALS, "blend", "popularity", "recent_popularity", "length", "seen")
-CANDIDATES = 50  # the blend's best the ranker re-orders (half the next items are in them)
+CANDIDATES = 50  # the blend's best the ranker re-orders (100 or 200: no better, measured)
 EXCLUDED = -1e9  # the blend score the ranker reads for an item the prefix excludes
 RECENT_DAYS = 14  # "lately": a training window's last two weeks
 NEIGHBOUR_DAYS = 30.0  # a neighbour session this many days older weighs 1/e as much
@@ -134,6 +134,18 @@ def _at(
         hit = (held[where] == cols) if hi > lo else np.zeros(len(cols), bool)
         out[hit] += wr * matrix.data[lo:hi][where[hit]]
     return out
+
+
+def reranked(ranker: Ranker, blend: np.ndarray, top: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``blend`` (in place) with its candidates ``top`` (features ``x``) above every other
+    item, in the ranker's order: each scored the row's best blend score + 1 + its chance
+    of being next (an excluded one stays out)."""
+    kept = np.isfinite(np.take_along_axis(blend, top, axis=1))
+    best = blend.max(axis=1, keepdims=True)  # no +inf; -inf only if all are out
+    best[~np.isfinite(best)] = 0.0
+    ranked = np.where(kept, best + 1.0 + ranker.score(x), -np.inf)
+    np.put_along_axis(blend, top, ranked.astype(np.float32), axis=1)
+    return blend
 
 
 def scaled(scores: np.ndarray) -> np.ndarray:
@@ -429,17 +441,6 @@ class SessionModel:
         parts = self.signals(p)
         return self._lesson(parts, p, self._blend(parts, p, weights))
 
-    def _ranked(self, blend: np.ndarray, top: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """``blend`` (in place) with its candidates ``top`` above every other item, in the
-        ranker's order: each scored the row's best blend score + 1 + its chance of being
-        next (an excluded one stays out)."""
-        kept = np.isfinite(np.take_along_axis(blend, top, axis=1))
-        best = blend.max(axis=1, keepdims=True)  # no +inf; -inf only if all are out
-        best[~np.isfinite(best)] = 0.0
-        ranked = np.where(kept, best + 1.0 + self.ranker.score(x), -np.inf)  # type: ignore[union-attr]
-        np.put_along_axis(blend, top, ranked.astype(np.float32), axis=1)
-        return blend
-
     def score_one(self, items: np.ndarray, weights: Weights) -> np.ndarray:
         """:meth:`blend`'s scores for one session (item positions, oldest first), without
         sparse products: what a request pays (the batch form's sparse machinery costs
@@ -486,7 +487,7 @@ class SessionModel:
         ):
             at[name] = _at(matrix, by, weight, c)
         x = self._features({k: v[None, :] for k, v in at.items()}, top, best, row)
-        return self._ranked(blend, top, x)[0]
+        return reranked(self.ranker, blend, top, x)[0]
 
     def _knn_one(self, pos: np.ndarray, w: np.ndarray, recency: bool) -> np.ndarray:
         """Session-kNN for one prefix, over the sessions that share an item with it."""
@@ -517,8 +518,10 @@ class SessionModel:
         """cartlift's session answer: the weighted sum of the scaled components, its
         candidates re-ordered by the ranker when there is one."""
 
+        ranker = self.ranker
+
         def score(p: Prefixes) -> np.ndarray:
-            if self.ranker is None:
+            if ranker is None:
                 parts = {c: self.component(c, p.weights) for c in COMPONENTS if weights.of(c)}
                 return self._blend(parts, p, weights)
             step = rows_per_pass(p.weights.shape[1])
@@ -526,7 +529,7 @@ class SessionModel:
             for part in (p.part(lo, lo + step) for lo in range(0, len(p), step)):
                 parts = self.signals(part)
                 blend = self._blend(parts, part, weights)
-                out.append(self._ranked(blend, *self._lesson(parts, part, blend)))
+                out.append(reranked(ranker, blend, *self._lesson(parts, part, blend)))
             return np.concatenate(out)
 
         return score
