@@ -96,10 +96,10 @@ def run(shop: str, args: argparse.Namespace) -> None:
     events, items_table = load(shop)
     items = IdMap(items_table[C.item])
     categories = pd.factorize(items_table.set_index(C.item).reindex(items.ids)[C.category])[0]
-    days = RunConfig().features.holdout_days
+    config = RunConfig()
+    days = config.features.holdout_days
     cutoff = events[C.timestamp].max() - pd.Timedelta(days=days)
     before = events[C.timestamp] < cutoff
-    config = RunConfig()
     title = title_similarity(items_table, items.ids, config.features.title_words)
     got = protocol.compare(
         events[before],

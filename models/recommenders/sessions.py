@@ -219,10 +219,9 @@ class Ranker:
             while stack:
                 node, place, level = stack.pop()
                 if tree["is_leaf"][node]:
-                    first = (place + 1) * 2 ** (depth - level) - 1  # its leftmost leaf slot
-                    value[t, first - inner : first - inner + 2 ** (depth - level)] = tree["value"][
-                        node
-                    ]
+                    below = 2 ** (depth - level)  # the leaf slots under this place
+                    first = (place + 1) * below - 1 - inner  # the leftmost of them
+                    value[t, first : first + below] = tree["value"][node]
                     continue
                 feature[t, place] = tree["feature_idx"][node]
                 threshold[t, place] = tree["num_threshold"][node]
